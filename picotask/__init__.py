@@ -1,0 +1,1 @@
+"""picotask: the backend of a microtask marketplace."""

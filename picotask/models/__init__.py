@@ -1,0 +1,6 @@
+"""Tortoise models, one module per domain. Nothing here imports GraphQL."""
+
+MODEL_MODULES = [
+    "picotask.models.users",
+    "picotask.models.ledger",
+]

@@ -1,0 +1,49 @@
+"""Accounts and their sessions."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class UserStatus(StrEnum):
+    ACTIVE = "ACTIVE"
+    SUSPENDED = "SUSPENDED"
+
+
+class User(Model):
+    id = fields.BigIntField(primary_key=True)
+    # Stored lower-cased: email uniqueness is case-insensitive.
+    email = fields.CharField(max_length=254, unique=True)
+    password_hash = fields.CharField(max_length=255)
+    display_name = fields.CharField(max_length=60)
+    country = fields.CharField(max_length=2)
+    skills: fields.Field[list[str]] = fields.JSONField(default=list)
+    avatar_url = fields.CharField(max_length=500, null=True)
+    bio = fields.TextField(null=True)
+    is_admin = fields.BooleanField(default=False)
+    status = fields.CharEnumField(UserStatus, max_length=16, default=UserStatus.ACTIVE)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "users"
+
+
+# A bearer token; only its SHA-256 is stored, so a database leak yields no live token.
+# (Model docstrings become table comments, which tortoise's SQLite DDL cannot quote.)
+class Session(Model):
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="sessions", on_delete=fields.CASCADE
+    )
+    user_id: int
+    token_hash = fields.CharField(max_length=64, unique=True)
+    created_at = fields.DatetimeField()
+    expires_at = fields.DatetimeField()
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "sessions"

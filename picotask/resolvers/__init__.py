@@ -1,0 +1,1 @@
+"""Thin resolvers: authorize, call a service, map domain errors to userErrors."""

@@ -1,0 +1,48 @@
+"""The per-request (or per-websocket-connection) context every resolver receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+import strawberry
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from picotask.models.users import Session, User
+from picotask.resolvers.loaders import Loaders
+from picotask.schema.errors import Unauthenticated
+from picotask.services.accounts import ensure_active
+from picotask.services.registry import Services
+
+
+@dataclass(slots=True)
+class Context:
+    services: Services
+    request_id: str
+    request: Request | WebSocket | None = None
+    response: Response | WebSocket | None = None
+    viewer: User | None = None
+    session: Session | None = None
+    # Credentials were sent but are bad or expired (as opposed to none sent).
+    bad_credentials: bool = False
+    connection_params: dict[str, Any] | None = None
+    loaders: Loaders = field(default_factory=Loaders)
+
+    def require_viewer(self) -> User:
+        if self.viewer is None:
+            raise Unauthenticated(
+                "Your session is invalid or expired." if self.bad_credentials else
+                "Authentication required."
+            )
+        return self.viewer
+
+    def require_active_viewer(self) -> User:
+        """The viewer, who must be allowed to act (not suspended)."""
+        viewer = self.require_viewer()
+        ensure_active(viewer)
+        return viewer
+
+
+Info: TypeAlias = strawberry.Info[Context, None]

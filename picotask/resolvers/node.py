@@ -1,0 +1,31 @@
+"""`node(id:)`: any object the viewer may see, null for one they may not."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import strawberry
+
+from picotask.resolvers.context import Info
+from picotask.schema.relay import Node, from_global_id
+from picotask.schema.users import UserType
+
+
+async def _user(info: Info, pk: int) -> Node | None:
+    user = await info.context.loaders.user_by_id.load(pk)
+    return UserType.from_model(user) if user else None
+
+
+NodeResolver = Callable[[Info, int], Awaitable[Node | None]]
+NODE_RESOLVERS: dict[str, NodeResolver] = {"User": _user}
+
+
+@strawberry.type
+class NodeQuery:
+    @strawberry.field(description="Any object by its global id; null if absent or not visible.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        parsed = from_global_id(id)
+        if parsed is None or parsed[0] not in NODE_RESOLVERS:
+            return None
+        type_name, pk = parsed
+        return await NODE_RESOLVERS[type_name](info, pk)

@@ -1,0 +1,49 @@
+"""The root schema, composed from per-domain parts."""
+
+from __future__ import annotations
+
+from graphql import GraphQLError
+from strawberry import Schema
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+
+import strawberry
+from picotask.resolvers.node import NodeQuery
+from picotask.resolvers.users import UsersMutation, UsersQuery
+from picotask.schema.safety import extensions, log_errors
+from picotask.schema.scalars import SCALAR_MAP
+from picotask.server.settings import Settings
+
+
+@strawberry.type
+class Query(UsersQuery, NodeQuery):
+    pass
+
+
+@strawberry.type
+class Mutation(UsersMutation):
+    pass
+
+
+class PicotaskSchema(Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors, execution_context)
+
+
+def build_schema(settings: Settings | None = None) -> PicotaskSchema:
+    settings = settings or Settings()
+    return PicotaskSchema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions(settings),
+        config=StrawberryConfig(
+            scalar_map=SCALAR_MAP,
+            # Suggestions would let anyone map the schema while introspection is off.
+            disable_field_suggestions=True,
+        ),
+    )
+
+
+schema = build_schema()

@@ -1,0 +1,1 @@
+"""Settings, the app factory and lifespan, auth context, background work, the CLI."""

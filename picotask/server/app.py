@@ -1,0 +1,82 @@
+"""The app factory and its lifespan: database, migrations, bus, GraphQL."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from tortoise import connections
+from tortoise.contrib.starlette import RegisterTortoise
+
+from picotask.schema import build_schema
+from picotask.server import db
+from picotask.server.graphql_view import GraphQLView
+from picotask.server.request_id import BodySizeLimitMiddleware, RequestIdMiddleware
+from picotask.server.settings import Settings
+from picotask.services.clock import Clock, SystemClock
+from picotask.services.registry import Services
+from picotask.subscriptions.bus import EventBus
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 1_048_576
+
+
+def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
+    services = Services.build(settings, clock or SystemClock())
+    bus = EventBus(settings.broadcast_url)
+    view = GraphQLView(build_schema(settings), services)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            await db.apply_migrations(settings.database_url)
+        async with RegisterTortoise(app, config=db.tortoise_config(settings.database_url)):
+            await bus.connect()
+            try:
+                log.info("picotask ready (%s, bus %s)", settings.env, settings.broadcast_url)
+                yield
+            finally:
+                await bus.disconnect()
+
+    async def healthz(request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> JSONResponse:
+        checks = {"database": await _database_answers(), "bus": await bus.ping()}
+        ready = all(checks.values())
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", view, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", view),
+        ],
+        middleware=[
+            Middleware(RequestIdMiddleware),
+            Middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.bus = bus
+    return app
+
+
+async def _database_answers() -> bool:
+    try:
+        await connections.get("default").execute_query("SELECT 1")
+    except Exception:  # any driver failure means "not ready"
+        log.warning("database is not answering", exc_info=True)
+        return False
+    return True

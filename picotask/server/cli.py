@@ -1,0 +1,57 @@
+"""`picotask serve | migrate | export-schema | check-ledger`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from picotask.server.settings import Settings, SettingsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="picotask")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="serve the API on PICOTASK_HOST:PICOTASK_PORT")
+    commands.add_parser("migrate", help="apply the committed migrations")
+    export = commands.add_parser("export-schema", help="print or write schema.graphql")
+    export.add_argument("--output", type=Path, help="write to this file instead of stdout")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    if args.command == "export-schema":
+        from picotask.schema import schema
+
+        text = schema.as_str() + "\n"
+        if args.output:
+            args.output.write_text(text, encoding="utf-8")
+        else:
+            sys.stdout.write(text)
+        return 0
+
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"picotask: invalid setting: {exc}", file=sys.stderr)
+        return 2
+
+    if args.command == "migrate":
+        from picotask.server import db
+
+        asyncio.run(db.apply_migrations(settings.database_url))
+        return 0
+
+    import uvicorn
+
+    from picotask.server.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, ws="websockets-sansio")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

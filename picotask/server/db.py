@@ -1,0 +1,83 @@
+"""Database configuration and start-up migrations (tortoise's built-in migration engine)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from tortoise import Tortoise
+from tortoise.context import TortoiseContext
+from tortoise.migrations.api import migrate
+
+from picotask.models import MODEL_MODULES
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_MODULE = "picotask.migrations"
+# Held while migrating on PostgreSQL, so processes starting together migrate one at a time.
+_MIGRATION_LOCK_KEY = 7_315_002
+
+
+def tortoise_config(database_url: str) -> dict[str, Any]:
+    return {
+        "connections": {"default": _connection(database_url)},
+        "apps": {
+            "models": {
+                "models": MODEL_MODULES,
+                "default_connection": "default",
+                "migrations": MIGRATIONS_MODULE,
+            }
+        },
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _connection(database_url: str) -> str | dict[str, Any]:
+    parsed = urlparse(database_url)
+    if parsed.scheme == "sqlite":
+        path = database_url.removeprefix("sqlite://")
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return database_url
+    if parsed.scheme in {"postgres", "postgresql", "asyncpg"}:
+        return {
+            "engine": "tortoise.backends.asyncpg",
+            "credentials": {
+                "host": parsed.hostname or "127.0.0.1",
+                "port": parsed.port or 5432,
+                "user": parsed.username or "postgres",
+                "password": parsed.password or "",
+                "database": parsed.path.lstrip("/") or "postgres",
+                "minsize": 1,
+                "maxsize": 10,
+            },
+        }
+    raise ValueError(f"unsupported database URL {database_url!r}")
+
+
+async def apply_migrations(database_url: str) -> None:
+    """Bring the schema up to the newest committed migration."""
+    config = tortoise_config(database_url)
+    async with TortoiseContext() as ctx:
+        await ctx.init(config=config)
+        conn = ctx.connections.get("default")
+        postgres = not database_url.startswith("sqlite")
+        if postgres:
+            await conn.execute_query("SELECT pg_advisory_lock($1)", [_MIGRATION_LOCK_KEY])
+        try:
+            await migrate(config=config)
+        finally:
+            if postgres:
+                await conn.execute_query("SELECT pg_advisory_unlock($1)", [_MIGRATION_LOCK_KEY])
+    log.info("migrations applied")
+
+
+async def close() -> None:
+    await Tortoise.close_connections()
+
+
+# `tortoise -c picotask.server.db.TORTOISE_ORM makemigrations` reads this (development only).
+TORTOISE_ORM = tortoise_config("sqlite://var/makemigrations.sqlite3")

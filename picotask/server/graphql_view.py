@@ -1,0 +1,98 @@
+"""GraphQL over HTTP and websockets: context, authentication, and the HTTP media types."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.schema import BaseSchema
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types import ExecutionResult
+from strawberry.types.execution import PreExecutionError
+from strawberry.types.unset import UnsetType
+
+from picotask.resolvers.context import Context
+from picotask.server.request_id import request_id_of
+from picotask.services.registry import Services
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+def bearer_token(value: object) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value, or None if malformed."""
+    if not isinstance(value, str):
+        return None
+    scheme, _, token = value.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or len(token) > 200:
+        return None
+    return token
+
+
+class GraphQLView(GraphQL[Context, None]):
+    def __init__(self, schema: BaseSchema, services: Services) -> None:
+        settings = services.settings
+        super().__init__(
+            schema,
+            graphql_ide=None if settings.is_production else "graphiql",
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+            allowed_origins=settings.allowed_origins,
+        )
+        self.services = services
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket
+    ) -> Context:
+        context = Context(
+            services=self.services,
+            request_id=request_id_of(request.scope),
+            request=request,
+            response=response,
+        )
+        if isinstance(request, Request) and "authorization" in request.headers:
+            await self._authenticate(context, request.headers["authorization"])
+        return context
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
+        """Auth from the `connection_init` payload; a bad token closes the socket with 4403."""
+        params = context.connection_params or {}
+        if "authorization" in params:
+            await self._authenticate(context, params["authorization"])
+            if context.viewer is None:
+                raise ConnectionRejectionError()
+        return None
+
+    async def _authenticate(self, context: Context, header: Any) -> None:
+        token = bearer_token(header)
+        found = await self.services.accounts.authenticate(token) if token else None
+        if found is None:
+            context.bad_credentials = True
+            return
+        context.viewer, context.session = found
+
+    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+        data = await super().process_result(request, result)
+        if isinstance(result, PreExecutionError):
+            # A request error (unparsable or invalid document): there is no `data` at all.
+            request.state.graphql_request_error = True
+            data.pop("data", None)
+        return data
+
+    async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
+        """GraphQL-over-HTTP: `application/graphql-response+json` when the client accepts it,
+        and 400 for request errors, so a malformed document is never a 200 or a 500."""
+        kwargs = {k: v for k, v in (("context", context), ("root_value", root_value)) if v}
+        response = await super().run(request, **kwargs)
+        if isinstance(request, Request) and isinstance(response, Response):
+            if response.media_type == "application/json":
+                if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
+                    response.headers["content-type"] = GRAPHQL_RESPONSE
+                if getattr(request.state, "graphql_request_error", False):
+                    response.status_code = 400
+        return response

@@ -1,0 +1,210 @@
+"""Typed settings, read from the environment once.
+
+Every variable is `PICOTASK_<FIELD>`; an invalid value stops start-up with a `SettingsError`
+that names the variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+PREFIX = "PICOTASK_"
+Environment = Literal["development", "production"]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = "sqlite://var/picotask.sqlite3"
+    broadcast_url: str = "memory://"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    env: Environment = "development"
+    allowed_origins: tuple[str, ...] = ()
+    migrate_on_start: bool = True
+
+    # Marketplace defaults (API.md "Defaults"); money in integer cents.
+    currency: str = "USD"
+    platform_fee_percent: int = 10
+    min_reward_cents: int = 1
+    max_reward_cents: int = 100_000
+    min_payout_cents: int = 500
+    default_claim_timeout_seconds: int = 3_600
+    min_claim_timeout_seconds: int = 60
+    max_claim_timeout_seconds: int = 86_400
+    default_review_window_seconds: int = 259_200
+    min_review_window_seconds: int = 60
+    max_review_window_seconds: int = 2_592_000
+    revision_deadline_seconds: int = 86_400
+    dispute_window_seconds: int = 604_800
+
+    # Accounts.
+    session_ttl_seconds: int = 30 * 86_400
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65_536
+    argon2_parallelism: int = 4
+
+    # Money movement.
+    max_deposit_cents: int = 1_000_000
+    max_payout_cents: int = 1_000_000
+    payout_provider_fails: bool = False
+    payout_poll_seconds: float = 1.0
+
+    # GraphQL safety limits.
+    max_query_depth: int = 12
+    max_aliases: int = 30
+    max_tokens: int = 2_000
+    parser_cache_size: int = 512
+    validation_cache_size: int = 512
+    max_subscriptions_per_connection: int = 20
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read every `PICOTASK_*` variable; unknown fields keep their defaults."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            name = env_name(f.name)
+            if name not in environ:
+                continue
+            parse = _PARSERS.get(f.name) or _parser_for_default(f.default)
+            try:
+                values[f.name] = parse(environ[name])
+            except (ValueError, InvalidOperation) as exc:
+                raise SettingsError(f"{name}: {exc}") from None
+        values.update(overrides)
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Cross-field checks; raise `SettingsError` naming the variable."""
+        checks: list[tuple[str, bool, str]] = [
+            ("PORT", 0 <= self.port <= 65_535, "must be a port number"),
+            ("PLATFORM_FEE_PERCENT", 0 <= self.platform_fee_percent <= 100, "must be 0..100"),
+            ("MIN_REWARD_CENTS", 0 < self.min_reward_cents <= self.max_reward_cents, "bad range"),
+            ("MIN_PAYOUT_CENTS", 0 < self.min_payout_cents <= self.max_payout_cents, "bad range"),
+            ("SESSION_TTL_SECONDS", self.session_ttl_seconds > 0, "must be positive"),
+            (
+                "DEFAULT_CLAIM_TIMEOUT_SECONDS",
+                self.min_claim_timeout_seconds
+                <= self.default_claim_timeout_seconds
+                <= self.max_claim_timeout_seconds,
+                "must lie between the minimum and maximum claim timeout",
+            ),
+            (
+                "DEFAULT_REVIEW_WINDOW_SECONDS",
+                self.min_review_window_seconds
+                <= self.default_review_window_seconds
+                <= self.max_review_window_seconds,
+                "must lie between the minimum and maximum review window",
+            ),
+        ]
+        for suffix, ok, message in checks:
+            if not ok:
+                raise SettingsError(f"{PREFIX}{suffix.removesuffix('_CENTS')}: {message}")
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _parse_int(raw: str) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise ValueError(f"expected a whole number, got {raw!r}") from None
+
+
+def _parse_float(raw: str) -> float:
+    try:
+        return float(raw.strip())
+    except ValueError:
+        raise ValueError(f"expected a number, got {raw!r}") from None
+
+
+def _parse_env(raw: str) -> Environment:
+    if raw == "development":
+        return "development"
+    if raw == "production":
+        return "production"
+    raise ValueError(f"expected development or production, got {raw!r}")
+
+
+def _parse_database_url(raw: str) -> str:
+    scheme = urlparse(raw).scheme
+    if scheme not in {"sqlite", "postgres", "postgresql", "asyncpg"}:
+        raise ValueError(f"unsupported database scheme {scheme!r} (sqlite:// or postgres://)")
+    return raw
+
+
+def _parse_broadcast_url(raw: str) -> str:
+    scheme = urlparse(raw).scheme
+    if scheme not in {"memory", "redis", "rediss", "postgres", "postgresql"}:
+        raise ValueError(f"unsupported bus scheme {scheme!r} (memory://, redis:// or postgres://)")
+    return raw
+
+
+def _parse_origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip() for o in raw.split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and urlparse(origin).scheme not in {"http", "https"}:
+            raise ValueError(f"origin {origin!r} must be '*' or start with http:// or https://")
+    return origins
+
+
+def _parse_cents(raw: str) -> int:
+    """A money setting given as a decimal string (`"5.00"`)."""
+    amount = Decimal(raw.strip())
+    if amount != amount.quantize(Decimal("0.01")) or amount < 0:
+        raise ValueError(f"expected a non-negative amount with at most two decimals, got {raw!r}")
+    return int(amount * 100)
+
+
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "env": _parse_env,
+    "database_url": _parse_database_url,
+    "broadcast_url": _parse_broadcast_url,
+    "allowed_origins": _parse_origins,
+    **{f.name: _parse_cents for f in dataclasses.fields(Settings) if f.name.endswith("_cents")},
+}
+
+
+def _parser_for_default(default: object) -> Callable[[str], Any]:
+    if isinstance(default, bool):
+        return _parse_bool
+    if isinstance(default, int):
+        return _parse_int
+    if isinstance(default, float):
+        return _parse_float
+    return str
+
+
+def env_name(field_name: str) -> str:
+    """`min_payout_cents` is set as `PICOTASK_MIN_PAYOUT=5.00`: money is a decimal outside."""
+    return PREFIX + field_name.removesuffix("_cents").upper()
+
+
+__all__ = ["Settings", "SettingsError", "env_name"]

@@ -1,0 +1,1 @@
+"""The rules: state machines, ledger postings, payouts. Nothing here imports GraphQL."""

@@ -1,0 +1,247 @@
+"""Sign-up, log-in, sessions and profiles."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import urlparse
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from picotask.models.users import Session, User, UserStatus
+from picotask.services.clock import Clock
+from picotask.services.countries import COUNTRY_CODES
+from picotask.services.errors import DomainError, ErrorCode, Validator
+
+MIN_PASSWORD = 10
+MAX_PASSWORD = 200
+MAX_EMAIL = 254
+MAX_DISPLAY_NAME = 60
+MAX_BIO = 1_000
+MAX_URL = 500
+MAX_SKILLS = 30
+MAX_SKILL = 40
+# Deliberately simple: one @, no spaces, a dot in the domain. Deliverability is the mailer's job.
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_WRONG_LOGIN = "Wrong email or password."
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    user: User
+    token: str
+
+
+class PasswordService:
+    """argon2id hashing, run in a worker thread so it never blocks the event loop."""
+
+    def __init__(self, time_cost: int, memory_kib: int, parallelism: int) -> None:
+        self._hasher = PasswordHasher(
+            time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism
+        )
+        # Verified against on unknown emails, so a wrong email costs as much as a wrong password.
+        self._dummy_hash = self._hasher.hash(secrets.token_hex(16))
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> bool:
+        try:
+            ok = await asyncio.to_thread(
+                self._hasher.verify, password_hash or self._dummy_hash, password
+            )
+        except (VerificationError, InvalidHashError):
+            return False
+        # The dummy hash only spends the time; it never authenticates anyone.
+        return ok and password_hash is not None
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def _check_email(v: Validator, email: str) -> str:
+    normalized = normalize_email(email)
+    if len(normalized) > MAX_EMAIL:
+        v.add("email", ErrorCode.TOO_LONG, f"email must be at most {MAX_EMAIL} characters.")
+    elif not _EMAIL.match(normalized):
+        v.add("email", ErrorCode.INVALID, "email is not a valid email address.")
+    return normalized
+
+
+def _check_password(v: Validator, field: str, password: str) -> None:
+    if len(password) < MIN_PASSWORD:
+        v.add(field, ErrorCode.TOO_SHORT, f"{field} must be at least {MIN_PASSWORD} characters.")
+    elif len(password) > MAX_PASSWORD:
+        v.add(field, ErrorCode.TOO_LONG, f"{field} must be at most {MAX_PASSWORD} characters.")
+
+
+def _check_country(v: Validator, country: str) -> str:
+    code = country.strip().upper()
+    if code not in COUNTRY_CODES:
+        v.add("country", ErrorCode.UNKNOWN_COUNTRY, "country must be an ISO 3166-1 alpha-2 code.")
+    return code
+
+
+def _check_url(v: Validator, field: str, url: str) -> str | None:
+    url = url.strip()
+    if not url:
+        return None
+    parsed = urlparse(url)
+    if len(url) > MAX_URL:
+        v.add(field, ErrorCode.TOO_LONG, f"{field} must be at most {MAX_URL} characters.")
+    elif parsed.scheme not in {"http", "https"} or not parsed.netloc:
+        v.add(field, ErrorCode.INVALID, f"{field} must be an http(s) URL.")
+    return url
+
+
+def _check_skills(v: Validator, skills: list[str]) -> list[str]:
+    cleaned = list(dict.fromkeys(s.strip() for s in skills if s.strip()))
+    if len(cleaned) > MAX_SKILLS:
+        v.add("skills", ErrorCode.TOO_LONG, f"skills may list at most {MAX_SKILLS} entries.")
+    elif any(len(s) > MAX_SKILL for s in cleaned):
+        v.add("skills", ErrorCode.TOO_LONG, f"each skill must be at most {MAX_SKILL} characters.")
+    return cleaned
+
+
+class AccountService:
+    def __init__(self, passwords: PasswordService, clock: Clock, session_ttl_seconds: int) -> None:
+        self.passwords = passwords
+        self.clock = clock
+        self.session_ttl = timedelta(seconds=session_ttl_seconds)
+
+    async def sign_up(
+        self, *, email: str, password: str, display_name: str, country: str
+    ) -> AuthResult:
+        v = Validator()
+        normalized = _check_email(v, email)
+        _check_password(v, "password", password)
+        name = v.text("displayName", display_name, min_length=1, max_length=MAX_DISPLAY_NAME)
+        code = _check_country(v, country)
+        v.check()
+        if await User.filter(email=normalized).exists():
+            raise _email_taken()
+        password_hash = await self.passwords.hash(password)
+        now = self.clock.now()
+        try:
+            async with in_transaction():
+                user = await User.create(
+                    email=normalized,
+                    password_hash=password_hash,
+                    display_name=name,
+                    country=code,
+                    created_at=now,
+                    updated_at=now,
+                )
+                token = await self._open_session(user)
+        except IntegrityError:
+            # Lost a race with a concurrent sign-up for the same email.
+            raise _email_taken() from None
+        return AuthResult(user, token)
+
+    async def log_in(self, *, email: str, password: str) -> AuthResult:
+        user = await User.get_or_none(email=normalize_email(email))
+        ok = await self.passwords.verify(user.password_hash if user else None, password)
+        if user is None or not ok:
+            raise DomainError(ErrorCode.INVALID_CREDENTIALS, _WRONG_LOGIN, ["input"])
+        token = await self._open_session(user)
+        return AuthResult(user, token)
+
+    async def log_out(self, session: Session, *, everywhere: bool) -> None:
+        now = self.clock.now()
+        sessions = Session.filter(revoked_at=None)
+        if everywhere:
+            await sessions.filter(user_id=session.user_id).update(revoked_at=now)
+        else:
+            await sessions.filter(id=session.id).update(revoked_at=now)
+
+    async def authenticate(self, token: str) -> tuple[User, Session] | None:
+        """The live session and its user for a bearer token, or None."""
+        session = await Session.get_or_none(
+            token_hash=hash_token(token), revoked_at=None, expires_at__gt=self.clock.now()
+        ).select_related("user")
+        if session is None:
+            return None
+        return session.user, session
+
+    async def update_profile(
+        self,
+        user: User,
+        *,
+        display_name: str | None = None,
+        country: str | None = None,
+        bio: str | None = None,
+        avatar_url: str | None = None,
+        skills: list[str] | None = None,
+        current_password: str | None = None,
+        new_password: str | None = None,
+    ) -> tuple[User, str | None]:
+        """Apply the given fields; a password change revokes every session and opens a new one."""
+        v = Validator()
+        changes: dict[str, object] = {}
+        if display_name is not None:
+            changes["display_name"] = v.text(
+                "displayName", display_name, min_length=1, max_length=MAX_DISPLAY_NAME
+            )
+        if country is not None:
+            changes["country"] = _check_country(v, country)
+        if bio is not None:
+            changes["bio"] = v.text("bio", bio, max_length=MAX_BIO) or None
+        if avatar_url is not None:
+            changes["avatar_url"] = _check_url(v, "avatarUrl", avatar_url)
+        if skills is not None:
+            changes["skills"] = _check_skills(v, skills)
+        if new_password is not None:
+            _check_password(v, "newPassword", new_password)
+            if current_password is None:
+                v.add("currentPassword", ErrorCode.INVALID, "currentPassword is required.")
+        v.check()
+        if new_password is not None:
+            if not await self.passwords.verify(user.password_hash, current_password or ""):
+                raise DomainError(
+                    ErrorCode.INVALID_CREDENTIALS,
+                    "currentPassword is wrong.",
+                    ["input", "currentPassword"],
+                )
+            changes["password_hash"] = await self.passwords.hash(new_password)
+        token: str | None = None
+        async with in_transaction():
+            if changes:
+                changes["updated_at"] = self.clock.now()
+                await User.filter(id=user.id).update(**changes)
+            if new_password is not None:
+                await Session.filter(user_id=user.id, revoked_at=None).update(
+                    revoked_at=self.clock.now()
+                )
+                token = await self._open_session(user)
+        await user.refresh_from_db()
+        return user, token
+
+    async def _open_session(self, user: User) -> str:
+        token = secrets.token_urlsafe(32)
+        now = self.clock.now()
+        await Session.create(
+            user=user, token_hash=hash_token(token), created_at=now, expires_at=now + self.session_ttl
+        )
+        return token
+
+
+def ensure_active(user: User) -> None:
+    """A suspended user keeps their account but cannot act."""
+    if user.status != UserStatus.ACTIVE:
+        raise DomainError(ErrorCode.SUSPENDED, "This account is suspended.")
+
+
+def _email_taken() -> DomainError:
+    return DomainError(ErrorCode.EMAIL_TAKEN, "email is already registered.", ["input", "email"])

@@ -1,0 +1,76 @@
+"""Typed domain errors: a broken business rule, reported to the client as a userError."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    INVALID = "INVALID"
+    TOO_LONG = "TOO_LONG"
+    TOO_SHORT = "TOO_SHORT"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
+    EMAIL_TAKEN = "EMAIL_TAKEN"
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    UNKNOWN_COUNTRY = "UNKNOWN_COUNTRY"
+    INVALID_AMOUNT = "INVALID_AMOUNT"
+    INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
+    BELOW_MINIMUM = "BELOW_MINIMUM"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
+    PAYMENT_FAILED = "PAYMENT_FAILED"
+    NOT_FOUND = "NOT_FOUND"
+    INVALID_STATUS = "INVALID_STATUS"
+    SUSPENDED = "SUSPENDED"
+
+
+class DomainError(Exception):
+    """One or more rule violations; each names the input field it concerns."""
+
+    def __init__(self, code: ErrorCode, message: str, field: Sequence[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems: list[Problem] = [Problem(code, message, list(field) if field else None)]
+
+    @classmethod
+    def of(cls, problems: Sequence[Problem]) -> DomainError:
+        error = cls(problems[0].code, problems[0].message, problems[0].field)
+        error.problems = list(problems)
+        return error
+
+
+class Problem:
+    __slots__ = ("code", "field", "message")
+
+    def __init__(self, code: ErrorCode, message: str, field: list[str] | None) -> None:
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def __repr__(self) -> str:
+        return f"Problem({self.code}, {self.message!r}, {self.field})"
+
+
+class Validator:
+    """Collects every problem in an input before raising, so the client sees them all."""
+
+    def __init__(self, prefix: Sequence[str] = ("input",)) -> None:
+        self.prefix = list(prefix)
+        self.problems: list[Problem] = []
+
+    def add(self, field: str, code: ErrorCode, message: str) -> None:
+        self.problems.append(Problem(code, message, [*self.prefix, field]))
+
+    def text(self, field: str, value: str, *, max_length: int, min_length: int = 0) -> str:
+        stripped = value.strip()
+        if len(stripped) < min_length:
+            if min_length == 1:
+                self.add(field, ErrorCode.TOO_SHORT, f"{field} must not be empty.")
+            else:
+                self.add(field, ErrorCode.TOO_SHORT, f"{field} must be at least {min_length} characters.")
+        elif len(stripped) > max_length:
+            self.add(field, ErrorCode.TOO_LONG, f"{field} must be at most {max_length} characters.")
+        return stripped
+
+    def check(self) -> None:
+        if self.problems:
+            raise DomainError.of(self.problems)

@@ -1,0 +1,95 @@
+"""Keyset pagination: a page is the rows after a cursor in a fixed total order."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from tortoise.expressions import Q
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from picotask.services.errors import DomainError, ErrorCode
+
+M = TypeVar("M", bound=Model)
+DEFAULT_PAGE = 20
+MAX_PAGE = 100
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    field: str
+    descending: bool = False
+
+
+@dataclass(slots=True)
+class Page(Generic[M]):
+    items: list[tuple[str, M]]
+    has_next_page: bool
+    count: Callable[[], Awaitable[int]]
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    raw = json.dumps(list(values), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, arity: int, field: str = "after") -> list[Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        values = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        values = None
+    if not isinstance(values, list) or len(values) != arity or not all(
+        isinstance(v, int | str) and not isinstance(v, bool) for v in values
+    ):
+        raise DomainError(ErrorCode.INVALID, f"{field} is not a valid cursor.", [field])
+    return values
+
+
+def check_first(first: int | None) -> int:
+    if first is None:
+        return DEFAULT_PAGE
+    if not 0 <= first <= MAX_PAGE:
+        raise DomainError(
+            ErrorCode.OUT_OF_RANGE, f"first must be between 0 and {MAX_PAGE}.", ["first"]
+        )
+    return first
+
+
+def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> Q:
+    """Rows strictly after `values` in the order `keys`: (a > x) or (a = x and b > y) ..."""
+    clauses: list[Q] = []
+    for i, key in enumerate(keys):
+        equal = {k.field: v for k, v in zip(keys[:i], values[:i], strict=True)}
+        op = "lt" if key.descending else "gt"
+        clauses.append(Q(**equal, **{f"{key.field}__{op}": values[i]}))
+    result = clauses[0]
+    for clause in clauses[1:]:
+        result |= clause
+    return result
+
+
+async def keyset_page(
+    query: QuerySet[M],
+    keys: Sequence[SortKey],
+    first: int | None,
+    after: str | None,
+) -> Page[M]:
+    """`keys` must end with a unique field (the primary key) so the order is total."""
+    limit = check_first(first)
+    filtered = query
+    if after is not None:
+        filtered = query.filter(_after(keys, decode_cursor(after, len(keys))))
+    ordering = [("-" if k.descending else "") + k.field for k in keys]
+    rows = await filtered.order_by(*ordering).limit(limit + 1)
+    items = [(encode_cursor([getattr(row, k.field) for k in keys]), row) for row in rows[:limit]]
+    return Page(items=items, has_next_page=len(rows) > limit, count=query.count)
+
+
+ID_ORDER = (SortKey("id"),)
+NEWEST_FIRST = (SortKey("id", descending=True),)

@@ -1,0 +1,1 @@
+"""Event bus, channels, replay from the event log, subscription generators."""
