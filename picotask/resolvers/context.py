@@ -33,8 +33,9 @@ class Context:
     def require_viewer(self) -> User:
         if self.viewer is None:
             raise Unauthenticated(
-                "Your session is invalid or expired." if self.bad_credentials else
-                "Authentication required."
+                "Your session is invalid or expired."
+                if self.bad_credentials
+                else "Authentication required."
             )
         return self.viewer
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import strawberry
 from graphql import GraphQLError
 from strawberry import Schema
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-import strawberry
 from picotask.resolvers.node import NodeQuery
 from picotask.resolvers.users import UsersMutation, UsersQuery
 from picotask.schema.safety import extensions, log_errors

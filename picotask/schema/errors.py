@@ -15,7 +15,7 @@ UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode")
 @strawberry.type(description="A broken business rule or invalid input; nothing was written.")
 class UserError:
     field: list[str] | None = strawberry.field(
-        description="Path to the input field, e.g. [\"input\", \"email\"]; null for the whole input."
+        description='Path to the input field, e.g. ["input", "email"]; null for the whole input.'
     )
     message: str
     code: UserErrorCode  # type: ignore[valid-type]  # strawberry.enum returns the enum class

@@ -26,7 +26,7 @@ def _parse_decimal(value: object) -> Decimal:
     """Any string; one that is not a number parses to NaN, which the services reject as a
     userError naming the field (a scalar error could not name it)."""
     if not isinstance(value, str):
-        raise ValueError("Decimal must be given as a string, such as \"0.50\"")
+        raise ValueError('Decimal must be given as a string, such as "0.50"')
     try:
         return Decimal(value.strip())
     except InvalidOperation:

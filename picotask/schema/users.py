@@ -63,7 +63,7 @@ class SignUpInput:
     email: str
     password: str
     display_name: str
-    country: str = strawberry.field(description="ISO 3166-1 alpha-2 code, e.g. \"DE\".")
+    country: str = strawberry.field(description='ISO 3166-1 alpha-2 code, e.g. "DE".')
 
 
 @strawberry.input

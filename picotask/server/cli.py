@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from picotask.server.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, ws="websockets-sansio")
+    uvicorn.run(
+        create_app(settings), host=settings.host, port=settings.port, ws="websockets-sansio"
+    )
     return 0
 
 

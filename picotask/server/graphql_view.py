@@ -76,23 +76,32 @@ class GraphQLView(GraphQL[Context, None]):
             return
         context.viewer, context.session = found
 
-    async def process_result(self, request: Request, result: ExecutionResult) -> GraphQLHTTPResponse:
+    # GraphQL-over-HTTP: answer in `application/graphql-response+json` when the client accepts
+    # it, and with 400 for request errors, so a malformed document is never a 200 or a 500.
+
+    async def get_sub_response(self, request: Request | WebSocket) -> Response:
+        sub_response = await super().get_sub_response(request)
+        if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
+            sub_response.media_type = GRAPHQL_RESPONSE
+        request.state.sub_response = sub_response
+        return sub_response
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
         data = await super().process_result(request, result)
         if isinstance(result, PreExecutionError):
             # A request error (unparsable or invalid document): there is no `data` at all.
-            request.state.graphql_request_error = True
+            request.state.sub_response.status_code = 400
             data.pop("data", None)
         return data
 
-    async def run(self, request: Any, context: Any = None, root_value: Any = None) -> Any:
-        """GraphQL-over-HTTP: `application/graphql-response+json` when the client accepts it,
-        and 400 for request errors, so a malformed document is never a 200 or a 500."""
-        kwargs = {k: v for k, v in (("context", context), ("root_value", root_value)) if v}
-        response = await super().run(request, **kwargs)
-        if isinstance(request, Request) and isinstance(response, Response):
-            if response.media_type == "application/json":
-                if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
-                    response.headers["content-type"] = GRAPHQL_RESPONSE
-                if getattr(request.state, "graphql_request_error", False):
-                    response.status_code = 400
+    def create_response(
+        self,
+        response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
+        sub_response: Response,
+    ) -> Response:
+        response = super().create_response(response_data, sub_response)
+        if sub_response.media_type == GRAPHQL_RESPONSE:
+            response.headers["content-type"] = GRAPHQL_RESPONSE
         return response

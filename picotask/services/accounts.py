@@ -232,7 +232,10 @@ class AccountService:
         token = secrets.token_urlsafe(32)
         now = self.clock.now()
         await Session.create(
-            user=user, token_hash=hash_token(token), created_at=now, expires_at=now + self.session_ttl
+            user=user,
+            token_hash=hash_token(token),
+            created_at=now,
+            expires_at=now + self.session_ttl,
         )
         return token
 

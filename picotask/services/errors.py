@@ -66,7 +66,9 @@ class Validator:
             if min_length == 1:
                 self.add(field, ErrorCode.TOO_SHORT, f"{field} must not be empty.")
             else:
-                self.add(field, ErrorCode.TOO_SHORT, f"{field} must be at least {min_length} characters.")
+                self.add(
+                    field, ErrorCode.TOO_SHORT, f"{field} must be at least {min_length} characters."
+                )
         elif len(stripped) > max_length:
             self.add(field, ErrorCode.TOO_LONG, f"{field} must be at most {max_length} characters.")
         return stripped

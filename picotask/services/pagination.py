@@ -44,8 +44,10 @@ def decode_cursor(cursor: str, arity: int, field: str = "after") -> list[Any]:
         values = json.loads(raw)
     except (binascii.Error, ValueError, UnicodeDecodeError):
         values = None
-    if not isinstance(values, list) or len(values) != arity or not all(
-        isinstance(v, int | str) and not isinstance(v, bool) for v in values
+    if (
+        not isinstance(values, list)
+        or len(values) != arity
+        or not all(isinstance(v, int | str) and not isinstance(v, bool) for v in values)
     ):
         raise DomainError(ErrorCode.INVALID, f"{field} is not a valid cursor.", [field])
     return values

@@ -25,10 +25,10 @@ class EventBus:
     async def publish(self, channel: str, message: str) -> None:
         await self._broadcast.publish(channel, message)
 
-    async def ping(self, timeout: float = 2.0) -> bool:
-        """Whether the backend accepts a publish within `timeout` seconds."""
+    async def ping(self, within: float = 2.0) -> bool:
+        """Whether the backend accepts a publish within `within` seconds."""
         try:
-            await asyncio.wait_for(self.publish(HEALTH_CHANNEL, "ping"), timeout)
+            await asyncio.wait_for(self.publish(HEALTH_CHANNEL, "ping"), within)
         except Exception:  # any backend failure means "not ready"
             log.warning("event bus %s is not answering", self.url, exc_info=True)
             return False

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from picotask.server.app import create_app
+from picotask.services.clock import ManualClock
+from tests.support import (
+    Api,
+    Backend,
+    LiveServer,
+    current_backend,
+    fresh_database,
+    orm,
+    settings_for,
+)
+
+
+@pytest.fixture(scope="session")
+def backend() -> Backend:
+    return current_backend()
+
+
+def pytest_report_header() -> str:
+    b = current_backend()
+    return f"picotask backend: {b.name} (bus {b.broadcast})"
+
+
+@pytest.fixture
+async def database_url(backend: Backend, tmp_path: Path) -> AsyncIterator[str]:
+    async with fresh_database(backend, str(tmp_path)) as url:
+        yield url
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def domain(database_url: str) -> AsyncIterator[str]:
+    """The ORM on a fresh migrated database; yields its URL."""
+    async with orm(database_url):
+        yield database_url
+
+
+@pytest.fixture
+async def api(database_url: str, backend: Backend, clock: ManualClock) -> AsyncIterator[Api]:
+    settings = settings_for(database_url, backend.broadcast)
+    async with (
+        LiveServer(create_app(settings, clock)) as server,
+        httpx.AsyncClient(base_url=server.http_url, timeout=10) as client,
+    ):
+        yield Api(client, server, clock)

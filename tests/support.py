@@ -1,0 +1,248 @@
+"""Test helpers: databases per test, a live server on loopback, GraphQL clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+import asyncpg
+import httpx
+import uvicorn
+from starlette.applications import Starlette
+from tortoise import Tortoise
+from websockets.asyncio.client import ClientConnection, connect
+
+from picotask.server import db
+from picotask.server.settings import Settings
+from picotask.services.clock import ManualClock
+
+TEST_DATABASE_URL = os.environ.get("PICOTASK_TEST_DATABASE_URL", "")
+TEST_BROADCAST_URL = os.environ.get("PICOTASK_TEST_BROADCAST_URL", "")
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    database: str  # "sqlite" or a PostgreSQL server URL
+    broadcast: str
+
+
+def current_backend() -> Backend:
+    """PostgreSQL (and Redis) when PICOTASK_TEST_DATABASE_URL is set, else SQLite and memory.
+
+    One backend per pytest process: tortoise caches per-model SQL for the first dialect it
+    sees, so `make test` runs the suite once per backend, each in its own process.
+    """
+    if TEST_DATABASE_URL:
+        return Backend("postgres", TEST_DATABASE_URL, TEST_BROADCAST_URL or "memory://")
+    return Backend("sqlite", "sqlite", "memory://")
+
+
+@contextlib.asynccontextmanager
+async def fresh_database(backend: Backend, directory: str) -> AsyncIterator[str]:
+    """A new empty database with a random name, dropped afterwards."""
+    if backend.database == "sqlite":
+        yield f"sqlite://{directory}/picotask-{secrets.token_hex(4)}.sqlite3"
+        return
+    server = urlparse(backend.database)
+    name = f"picotask_test_{secrets.token_hex(6)}"
+    admin = await asyncpg.connect(backend.database)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield urlunparse(server._replace(path=f"/{name}"))
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+def settings_for(database_url: str, broadcast_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "broadcast_url": broadcast_url,
+        # argon2id still, with the cheapest parameters: tests measure behaviour, not cost.
+        "argon2_time_cost": 1,
+        "argon2_memory_kib": 8,
+        "argon2_parallelism": 1,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextlib.asynccontextmanager
+async def orm(database_url: str) -> AsyncIterator[None]:
+    """The ORM on a migrated database, for domain tests that run without HTTP."""
+    await db.apply_migrations(database_url)
+    await Tortoise.init(config=db.tortoise_config(database_url), _enable_global_fallback=True)
+    try:
+        yield
+    finally:
+        await Tortoise.close_connections()
+
+
+class LiveServer:
+    """The real app (its lifespan included) served by uvicorn on a loopback port."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=0,
+                lifespan="on",
+                ws="websockets-sansio",
+                log_level="warning",
+            )
+        )
+        self._task: asyncio.Task[None] | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> LiveServer:
+        self._task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            if self._task.done():
+                self._task.result()  # start-up failed: raise its error here
+                raise RuntimeError("server stopped during start-up")
+            await asyncio.sleep(0.01)
+        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        if self._task is not None:
+            await self._task
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+
+class Api:
+    """A GraphQL client over real HTTP; `token` authenticates as a user."""
+
+    def __init__(self, client: httpx.AsyncClient, server: LiveServer, clock: ManualClock) -> None:
+        self.client = client
+        self.server = server
+        self.clock = clock
+
+    async def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        all_headers = {"accept": GRAPHQL_RESPONSE}
+        if token:
+            all_headers["authorization"] = f"Bearer {token}"
+        all_headers.update(headers or {})
+        body = {"query": query, "variables": variables or {}}
+        return await self.client.post("/graphql", json=body, headers=all_headers)
+
+    async def gql(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> dict[str, Any]:
+        """Data of a successful operation; fails the test on any GraphQL error."""
+        response = await self.post(query, variables, token)
+        body = response.json()
+        assert response.status_code == 200, body
+        assert "errors" not in body, body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+    async def errors(
+        self, query: str, variables: dict[str, Any] | None = None, token: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The GraphQL errors of an operation that must fail."""
+        response = await self.post(query, variables, token)
+        body = response.json()
+        assert body.get("errors"), body
+        errors: list[dict[str, Any]] = body["errors"]
+        return errors
+
+    async def sign_up(
+        self, email: str | None = None, country: str = "US", display_name: str = "Tester"
+    ) -> User:
+        email = email or f"user-{secrets.token_hex(4)}@example.com"
+        data = await self.gql(
+            SIGN_UP,
+            {
+                "input": {
+                    "email": email,
+                    "password": "correct horse battery",
+                    "displayName": display_name,
+                    "country": country,
+                }
+            },
+        )
+        payload = data["signUp"]
+        assert payload["userErrors"] == [], payload
+        return User(payload["viewer"]["id"], email, payload["token"])
+
+    @contextlib.asynccontextmanager
+    async def ws(self, token: str | None = None, *, init: bool = True) -> AsyncIterator[WsClient]:
+        async with connect(self.server.ws_url, subprotocols=["graphql-transport-ws"]) as conn:  # type: ignore[list-item]  # websockets types subprotocols as a NewType of str
+            client = WsClient(conn)
+            if init:
+                await client.init(token)
+            yield client
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    email: str
+    token: str
+
+
+class WsClient:
+    """The client side of graphql-transport-ws."""
+
+    def __init__(self, conn: ClientConnection) -> None:
+        self.conn = conn
+
+    async def send(self, message: dict[str, Any]) -> None:
+        await self.conn.send(json.dumps(message))
+
+    async def receive(self, within: float = 5.0) -> dict[str, Any]:
+        raw = await asyncio.wait_for(self.conn.recv(), within)
+        message: dict[str, Any] = json.loads(raw)
+        return message
+
+    async def init(self, token: str | None) -> None:
+        payload = {"authorization": f"Bearer {token}"} if token else {}
+        await self.send({"type": "connection_init", "payload": payload})
+        assert (await self.receive())["type"] == "connection_ack"
+
+    async def subscribe(
+        self, op_id: str, query: str, variables: dict[str, Any] | None = None
+    ) -> None:
+        await self.send(
+            {
+                "id": op_id,
+                "type": "subscribe",
+                "payload": {"query": query, "variables": variables or {}},
+            }
+        )
+
+
+SIGN_UP = """
+mutation SignUp($input: SignUpInput!) {
+  signUp(input: $input) {
+    token viewer { id email displayName country } userErrors { field message code }
+  }
+}"""
