@@ -8,6 +8,7 @@ import pytest
 
 from picotask.server.app import create_app
 from picotask.services.clock import ManualClock
+from picotask.services.registry import Services
 from tests.support import (
     Api,
     Backend,
@@ -41,15 +42,16 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-async def domain(database_url: str) -> AsyncIterator[str]:
-    """The ORM on a fresh migrated database; yields its URL."""
+async def services(database_url: str, clock: ManualClock) -> AsyncIterator[Services]:
+    """Every service on a fresh migrated database, for domain tests without HTTP."""
     async with orm(database_url):
-        yield database_url
+        yield Services.build(settings_for(database_url, "memory://"), clock)
 
 
 @pytest.fixture
 async def api(database_url: str, backend: Backend, clock: ManualClock) -> AsyncIterator[Api]:
-    settings = settings_for(database_url, backend.broadcast)
+    # Background work is driven by the tests (e.g. `services.payouts.process_due()`).
+    settings = settings_for(database_url, backend.broadcast, background_workers=False)
     async with (
         LiveServer(create_app(settings, clock)) as server,
         httpx.AsyncClient(base_url=server.http_url, timeout=10) as client,

@@ -7,8 +7,9 @@ import contextlib
 import json
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
@@ -19,9 +20,13 @@ from starlette.applications import Starlette
 from tortoise import Tortoise
 from websockets.asyncio.client import ClientConnection, connect
 
+from picotask.models.users import User as UserModel
 from picotask.server import db
 from picotask.server.settings import Settings
 from picotask.services.clock import ManualClock
+from picotask.services.errors import DomainError, ErrorCode
+from picotask.services.ledger import audit
+from picotask.services.registry import Services
 
 TEST_DATABASE_URL = os.environ.get("PICOTASK_TEST_DATABASE_URL", "")
 TEST_BROADCAST_URL = os.environ.get("PICOTASK_TEST_BROADCAST_URL", "")
@@ -139,6 +144,11 @@ class Api:
         self.server = server
         self.clock = clock
 
+    @property
+    def services(self) -> Services:
+        services: Services = self.server.app.state.services
+        return services
+
     async def post(
         self,
         query: str,
@@ -246,3 +256,34 @@ mutation SignUp($input: SignUpInput!) {
     token viewer { id email displayName country } userErrors { field message code }
   }
 }"""
+
+
+async def new_user(services: Services, email: str | None = None, country: str = "US") -> UserModel:
+    result = await services.accounts.sign_up(
+        email=email or f"user-{secrets.token_hex(4)}@example.com",
+        password="correct horse battery",
+        display_name="Tester",
+        country=country,
+    )
+    return result.user
+
+
+async def funded_user(services: Services, cents: int, **kwargs: Any) -> UserModel:
+    user = await new_user(services, **kwargs)
+    if cents:
+        await services.wallet.deposit(user, Decimal(cents).scaleb(-2), None)
+    return user
+
+
+async def assert_ledger_balanced() -> None:
+    report = await audit()
+    assert report.ok, report.describe()
+
+
+async def refusal(awaitable: Awaitable[object]) -> ErrorCode | None:
+    """The code of the DomainError `awaitable` raises, or None if it succeeds."""
+    try:
+        await awaitable
+    except DomainError as e:
+        return e.problems[0].code
+    return None

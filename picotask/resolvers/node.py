@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 import strawberry
 
 from picotask.resolvers.context import Info
+from picotask.resolvers.payouts import deposit_node, payout_node
 from picotask.schema.relay import Node, from_global_id
 from picotask.schema.users import UserType
 
@@ -17,7 +18,11 @@ async def _user(info: Info, pk: int) -> Node | None:
 
 
 NodeResolver = Callable[[Info, int], Awaitable[Node | None]]
-NODE_RESOLVERS: dict[str, NodeResolver] = {"User": _user}
+NODE_RESOLVERS: dict[str, NodeResolver] = {
+    "User": _user,
+    "Payout": payout_node,
+    "Deposit": deposit_node,
+}
 
 
 @strawberry.type

@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from picotask.resolvers.node import NodeQuery
+from picotask.resolvers.payouts import PayoutsMutation, PayoutsQuery
 from picotask.resolvers.users import UsersMutation, UsersQuery
 from picotask.schema.safety import extensions, log_errors
 from picotask.schema.scalars import SCALAR_MAP
@@ -16,12 +17,12 @@ from picotask.server.settings import Settings
 
 
 @strawberry.type
-class Query(UsersQuery, NodeQuery):
+class Query(UsersQuery, PayoutsQuery, NodeQuery):
     pass
 
 
 @strawberry.type
-class Mutation(UsersMutation):
+class Mutation(UsersMutation, PayoutsMutation):
     pass
 
 

@@ -7,8 +7,10 @@ from datetime import datetime
 import strawberry
 
 from picotask.models.users import User
+from picotask.resolvers.context import Info
 from picotask.schema.errors import UserError
 from picotask.schema.relay import Node, to_global_id
+from picotask.schema.wallet import Money, Wallet
 
 
 @strawberry.type(name="User", description="A public profile: what others may see of a user.")
@@ -45,6 +47,17 @@ class Viewer:
     @strawberry.field(description="The viewer's public profile.")
     def user(self) -> UserType:
         return UserType.from_model(self._user)
+
+    @strawberry.field(description="Available balance: can be spent or withdrawn now.")
+    async def balance(self, info: Info) -> Money:
+        services = info.context.services
+        return Money.of(await services.wallet.balance(self._user.id), services.settings.currency)
+
+    @strawberry.field(description="Available, held, in escrow, and lifetime totals.")
+    async def wallet(self, info: Info) -> Wallet:
+        services = info.context.services
+        summary = await services.wallet.summary(self._user.id)
+        return Wallet.of(summary, services.settings.currency)
 
     @classmethod
     def from_model(cls, user: User) -> Viewer:

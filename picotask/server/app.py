@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -38,10 +39,16 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             await db.apply_migrations(settings.database_url)
         async with RegisterTortoise(app, config=db.tortoise_config(settings.database_url)):
             await bus.connect()
+            workers: list[asyncio.Task[None]] = []
+            if settings.background_workers:
+                workers.append(asyncio.create_task(services.payouts.run_forever()))
             try:
                 log.info("picotask ready (%s, bus %s)", settings.env, settings.broadcast_url)
                 yield
             finally:
+                for worker in workers:
+                    worker.cancel()
+                await asyncio.gather(*workers, return_exceptions=True)
                 await bus.disconnect()
 
     async def healthz(request: Request) -> JSONResponse:

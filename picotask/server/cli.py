@@ -16,6 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="serve the API on PICOTASK_HOST:PICOTASK_PORT")
     commands.add_parser("migrate", help="apply the committed migrations")
+    commands.add_parser(
+        "check-ledger", help="prove every transaction sums to zero and every balance matches"
+    )
     export = commands.add_parser("export-schema", help="print or write schema.graphql")
     export.add_argument("--output", type=Path, help="write to this file instead of stdout")
     args = parser.parse_args(argv)
@@ -45,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(db.apply_migrations(settings.database_url))
         return 0
 
+    if args.command == "check-ledger":
+        return asyncio.run(_check_ledger(settings))
+
     import uvicorn
 
     from picotask.server.app import create_app
@@ -53,6 +59,21 @@ def main(argv: list[str] | None = None) -> int:
         create_app(settings), host=settings.host, port=settings.port, ws="websockets-sansio"
     )
     return 0
+
+
+async def _check_ledger(settings: Settings) -> int:
+    from tortoise import Tortoise
+
+    from picotask.server import db
+    from picotask.services.ledger import audit
+
+    await Tortoise.init(config=db.tortoise_config(settings.database_url))
+    try:
+        report = await audit()
+    finally:
+        await Tortoise.close_connections()
+    print(report.describe())
+    return 0 if report.ok else 1
 
 
 if __name__ == "__main__":

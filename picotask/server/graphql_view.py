@@ -34,6 +34,18 @@ def bearer_token(value: object) -> str | None:
     return token
 
 
+def is_request_error(result: ExecutionResult) -> bool:
+    """Errors before execution: parse and validation (PreExecutionError) or variable coercion
+    (no data, and no error has a path, as every field error has)."""
+    if isinstance(result, PreExecutionError):
+        return True
+    return (
+        result.data is None
+        and bool(result.errors)
+        and all(error.path is None for error in result.errors or ())
+    )
+
+
 class GraphQLView(GraphQL[Context, None]):
     def __init__(self, schema: BaseSchema, services: Services) -> None:
         settings = services.settings
@@ -90,8 +102,8 @@ class GraphQLView(GraphQL[Context, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         data = await super().process_result(request, result)
-        if isinstance(result, PreExecutionError):
-            # A request error (unparsable or invalid document): there is no `data` at all.
+        if is_request_error(result):
+            # The request never executed (unparsable document, invalid variables): no `data`.
             request.state.sub_response.status_code = 400
             data.pop("data", None)
         return data

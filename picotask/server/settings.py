@@ -31,6 +31,8 @@ class Settings:
     env: Environment = "development"
     allowed_origins: tuple[str, ...] = ()
     migrate_on_start: bool = True
+    # Background work (payout processing, later the sweeper); tests drive it by hand instead.
+    background_workers: bool = True
 
     # Marketplace defaults (API.md "Defaults"); money in integer cents.
     currency: str = "USD"

@@ -19,6 +19,7 @@ from picotask.models.users import Session, User, UserStatus
 from picotask.services.clock import Clock
 from picotask.services.countries import COUNTRY_CODES
 from picotask.services.errors import DomainError, ErrorCode, Validator
+from picotask.services.ledger import Ledger
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200
@@ -116,9 +117,12 @@ def _check_skills(v: Validator, skills: list[str]) -> list[str]:
 
 
 class AccountService:
-    def __init__(self, passwords: PasswordService, clock: Clock, session_ttl_seconds: int) -> None:
+    def __init__(
+        self, passwords: PasswordService, clock: Clock, ledger: Ledger, session_ttl_seconds: int
+    ) -> None:
         self.passwords = passwords
         self.clock = clock
+        self.ledger = ledger
         self.session_ttl = timedelta(seconds=session_ttl_seconds)
 
     async def sign_up(
@@ -144,6 +148,7 @@ class AccountService:
                     created_at=now,
                     updated_at=now,
                 )
+                await self.ledger.user_account(user.id)
                 token = await self._open_session(user)
         except IntegrityError:
             # Lost a race with a concurrent sign-up for the same email.

@@ -7,21 +7,64 @@ from dataclasses import dataclass
 from picotask.server.settings import Settings
 from picotask.services.accounts import AccountService, PasswordService
 from picotask.services.clock import Clock
+from picotask.services.ledger import Ledger
+from picotask.services.payouts import PayoutProcessor
+from picotask.services.providers import (
+    PaymentProvider,
+    PayoutProvider,
+    SandboxPaymentProvider,
+    SandboxPayoutProvider,
+)
+from picotask.services.wallet import WalletService
+
+
+@dataclass(slots=True)
+class Providers:
+    """The outside world; sandboxes unless a deployment supplies real ones."""
+
+    payments: PaymentProvider
+    payouts: PayoutProvider
+
+    @classmethod
+    def sandbox(cls, settings: Settings) -> Providers:
+        return cls(
+            payments=SandboxPaymentProvider(),
+            payouts=SandboxPayoutProvider(fail=settings.payout_provider_fails),
+        )
 
 
 @dataclass(slots=True)
 class Services:
     settings: Settings
     clock: Clock
+    providers: Providers
+    ledger: Ledger
     accounts: AccountService
+    wallet: WalletService
+    payouts: PayoutProcessor
 
     @classmethod
-    def build(cls, settings: Settings, clock: Clock) -> Services:
+    def build(
+        cls, settings: Settings, clock: Clock, providers: Providers | None = None
+    ) -> Services:
+        providers = providers or Providers.sandbox(settings)
         passwords = PasswordService(
             settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
         )
+        ledger = Ledger(clock)
+        wallet = WalletService(settings, clock, ledger, providers.payments)
         return cls(
             settings=settings,
             clock=clock,
-            accounts=AccountService(passwords, clock, settings.session_ttl_seconds),
+            providers=providers,
+            ledger=ledger,
+            accounts=AccountService(passwords, clock, ledger, settings.session_ttl_seconds),
+            wallet=wallet,
+            payouts=PayoutProcessor(
+                clock,
+                ledger,
+                providers.payouts,
+                wallet.settle_deposit,
+                poll_seconds=settings.payout_poll_seconds,
+            ),
         )

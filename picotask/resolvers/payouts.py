@@ -1,0 +1,113 @@
+"""Money in and out: deposits, payout requests, and their histories."""
+
+from __future__ import annotations
+
+import strawberry
+
+from picotask.models.ledger import Deposit, DepositStatus, Payout
+from picotask.resolvers.context import Info
+from picotask.schema.errors import BadUserInput, user_errors
+from picotask.schema.payouts import (
+    CreateDepositInput,
+    CreateDepositPayload,
+    DepositConnection,
+    DepositType,
+    PayoutConnection,
+    PayoutType,
+    RequestPayoutInput,
+    RequestPayoutPayload,
+)
+from picotask.schema.relay import Connection, Node
+from picotask.schema.users import Viewer
+from picotask.services.errors import DomainError, ErrorCode, Problem
+from picotask.services.pagination import NEWEST_FIRST, keyset_page
+
+
+@strawberry.type
+class PayoutsQuery:
+    @strawberry.field(description="The viewer's withdrawals, newest first.")
+    async def my_payouts(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> PayoutConnection:
+        viewer = info.context.require_viewer()
+        currency = info.context.services.settings.currency
+        try:
+            page = await keyset_page(Payout.filter(user_id=viewer.id), NEWEST_FIRST, first, after)
+        except DomainError as e:
+            raise BadUserInput.from_domain(e) from None
+        return Connection.of(page, lambda p: PayoutType.from_model(p, currency))
+
+    @strawberry.field(description="The viewer's deposits, newest first.")
+    async def my_deposits(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> DepositConnection:
+        viewer = info.context.require_viewer()
+        currency = info.context.services.settings.currency
+        try:
+            page = await keyset_page(Deposit.filter(user_id=viewer.id), NEWEST_FIRST, first, after)
+        except DomainError as e:
+            raise BadUserInput.from_domain(e) from None
+        return Connection.of(page, lambda d: DepositType.from_model(d, currency))
+
+
+@strawberry.type
+class PayoutsMutation:
+    @strawberry.mutation(description="Add money to the balance through the payment provider.")
+    async def create_deposit(self, info: Info, input: CreateDepositInput) -> CreateDepositPayload:
+        ctx = info.context
+        viewer = ctx.require_viewer()
+        try:
+            deposit = await ctx.services.wallet.deposit(viewer, input.amount, input.idempotency_key)
+        except DomainError as e:
+            return CreateDepositPayload(user_errors=user_errors(e))
+        payload = CreateDepositPayload(
+            deposit=DepositType.from_model(deposit, ctx.services.settings.currency),
+            viewer=Viewer.from_model(viewer),
+        )
+        if deposit.status == DepositStatus.FAILED:
+            payload.user_errors = user_errors(
+                DomainError.of(
+                    [
+                        Problem(
+                            ErrorCode.PAYMENT_FAILED,
+                            deposit.failure_reason or "The payment provider refused the payment.",
+                            ["input", "amount"],
+                        )
+                    ]
+                )
+            )
+        return payload
+
+    @strawberry.mutation(description="Withdraw from the available balance.")
+    async def request_payout(self, info: Info, input: RequestPayoutInput) -> RequestPayoutPayload:
+        ctx = info.context
+        viewer = ctx.require_viewer()
+        try:
+            payout = await ctx.services.wallet.request_payout(
+                viewer, input.amount, input.method, input.destination, input.idempotency_key
+            )
+        except DomainError as e:
+            return RequestPayoutPayload(user_errors=user_errors(e))
+        ctx.services.payouts.wake()
+        return RequestPayoutPayload(
+            payout=PayoutType.from_model(payout, ctx.services.settings.currency),
+            viewer=Viewer.from_model(viewer),
+        )
+
+
+async def payout_node(info: Info, pk: int) -> Node | None:
+    viewer = info.context.viewer
+    payout = await Payout.get_or_none(id=pk, user_id=viewer.id) if viewer else None
+    return (
+        PayoutType.from_model(payout, info.context.services.settings.currency) if payout else None
+    )
+
+
+async def deposit_node(info: Info, pk: int) -> Node | None:
+    viewer = info.context.viewer
+    deposit = await Deposit.get_or_none(id=pk, user_id=viewer.id) if viewer else None
+    return (
+        DepositType.from_model(deposit, info.context.services.settings.currency)
+        if deposit
+        else None
+    )
