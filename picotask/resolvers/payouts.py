@@ -6,7 +6,8 @@ import strawberry
 
 from picotask.models.ledger import Deposit, DepositStatus, Payout
 from picotask.resolvers.context import Info
-from picotask.schema.errors import BadUserInput, user_errors
+from picotask.resolvers.pages import connection
+from picotask.schema.errors import user_errors
 from picotask.schema.payouts import (
     CreateDepositInput,
     CreateDepositPayload,
@@ -17,10 +18,9 @@ from picotask.schema.payouts import (
     RequestPayoutInput,
     RequestPayoutPayload,
 )
-from picotask.schema.relay import Connection, Node
+from picotask.schema.relay import Node
 from picotask.schema.users import Viewer
 from picotask.services.errors import DomainError, ErrorCode, Problem
-from picotask.services.pagination import NEWEST_FIRST, keyset_page
 
 
 @strawberry.type
@@ -31,11 +31,12 @@ class PayoutsQuery:
     ) -> PayoutConnection:
         viewer = info.context.require_viewer()
         currency = info.context.services.settings.currency
-        try:
-            page = await keyset_page(Payout.filter(user_id=viewer.id), NEWEST_FIRST, first, after)
-        except DomainError as e:
-            raise BadUserInput.from_domain(e) from None
-        return Connection.of(page, lambda p: PayoutType.from_model(p, currency))
+        return await connection(
+            Payout.filter(user_id=viewer.id),
+            lambda p: PayoutType.from_model(p, currency),
+            first,
+            after,
+        )
 
     @strawberry.field(description="The viewer's deposits, newest first.")
     async def my_deposits(
@@ -43,11 +44,12 @@ class PayoutsQuery:
     ) -> DepositConnection:
         viewer = info.context.require_viewer()
         currency = info.context.services.settings.currency
-        try:
-            page = await keyset_page(Deposit.filter(user_id=viewer.id), NEWEST_FIRST, first, after)
-        except DomainError as e:
-            raise BadUserInput.from_domain(e) from None
-        return Connection.of(page, lambda d: DepositType.from_model(d, currency))
+        return await connection(
+            Deposit.filter(user_id=viewer.id),
+            lambda d: DepositType.from_model(d, currency),
+            first,
+            after,
+        )
 
 
 @strawberry.type
