@@ -3,9 +3,11 @@ from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
 from picotask.models.ledger import AccountKind, DepositStatus, PayoutMethod, PayoutStatus, TransactionKind
+from picotask.models.marketplace import RejectionReason, SubmissionStatus, TaskCategory, TaskStatus
 from picotask.models.users import UserStatus
 from tortoise.fields.base import OnDelete
 from tortoise import fields
+from tortoise.indexes import Index
 from tortoise.migrations.constraints import CheckConstraint, UniqueConstraint
 
 class Migration(migrations.Migration):
@@ -38,6 +40,13 @@ class Migration(migrations.Migration):
                 ('status', fields.CharEnumField(default=UserStatus.ACTIVE, description='ACTIVE: ACTIVE\nSUSPENDED: SUSPENDED', enum_type=UserStatus, max_length=16)),
                 ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
                 ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('approved_count', fields.IntField(default=0)),
+                ('rejected_count', fields.IntField(default=0)),
+                ('earned', fields.BigIntField(default=0)),
+                ('tasks_posted', fields.IntField(default=0)),
+                ('approvals_given', fields.IntField(default=0)),
+                ('rejections_given', fields.IntField(default=0)),
+                ('paid_out', fields.BigIntField(default=0)),
             ],
             options={'table': 'users', 'app': 'models', 'pk_attr': 'id'},
             bases=['Model'],
@@ -127,6 +136,63 @@ class Migration(migrations.Migration):
             options={'table': 'sessions', 'app': 'models', 'pk_attr': 'id'},
             bases=['Model'],
         ),
+        ops.CreateModel(
+            name='Task',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('employer', fields.ForeignKeyField('models.User', source_field='employer_id', db_constraint=True, to_field='id', related_name='tasks', on_delete=OnDelete.RESTRICT)),
+                ('title', fields.CharField(max_length=120)),
+                ('instructions', fields.TextField(unique=False)),
+                ('category', fields.CharEnumField(description='SIGN_UP: SIGN_UP\nWATCH_VIDEO: WATCH_VIDEO\nAPP_TESTING: APP_TESTING\nREVIEW: REVIEW\nSOCIAL: SOCIAL\nDATA_ENTRY: DATA_ENTRY\nRESEARCH: RESEARCH\nOTHER: OTHER', enum_type=TaskCategory, max_length=16)),
+                ('status', fields.CharEnumField(default=TaskStatus.DRAFT, description='DRAFT: DRAFT\nOPEN: OPEN\nPAUSED: PAUSED\nCOMPLETED: COMPLETED\nEXPIRED: EXPIRED\nCANCELLED: CANCELLED', enum_type=TaskStatus, max_length=16)),
+                ('reward', fields.BigIntField()),
+                ('fee', fields.BigIntField()),
+                ('slots', fields.IntField()),
+                ('slots_used', fields.IntField(default=0)),
+                ('slots_resolved', fields.IntField(default=0)),
+                ('estimated_minutes', fields.IntField()),
+                ('pay_per_minute', fields.BigIntField()),
+                ('claim_timeout_seconds', fields.IntField()),
+                ('review_window_seconds', fields.IntField()),
+                ('expires_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('proof_fields', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('target_countries', fields.CharField(default='', max_length=1000)),
+                ('min_approval_rate', fields.FloatField(null=True)),
+                ('min_approved_count', fields.IntField(null=True)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('published_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('closed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'tasks', 'app': 'models', 'indexes': [Index(fields=['status', 'published_at'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Submission',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('task', fields.ForeignKeyField('models.Task', source_field='task_id', db_constraint=True, to_field='id', related_name='submissions', on_delete=OnDelete.RESTRICT)),
+                ('worker', fields.ForeignKeyField('models.User', source_field='worker_id', db_constraint=True, to_field='id', related_name='submissions', on_delete=OnDelete.RESTRICT)),
+                ('status', fields.CharEnumField(default=SubmissionStatus.CLAIMED, description='CLAIMED: CLAIMED\nSUBMITTED: SUBMITTED\nREVISION_REQUESTED: REVISION_REQUESTED\nAPPROVED: APPROVED\nREJECTED: REJECTED\nDISPUTED: DISPUTED\nRETURNED: RETURNED\nEXPIRED: EXPIRED', enum_type=SubmissionStatus, max_length=24)),
+                ('claimed_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('claim_expires_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('submitted_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('review_deadline', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('revision_deadline', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('answers', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('feedback', fields.TextField(null=True, unique=False)),
+                ('rejection_reason', fields.CharEnumField(null=True, description='INCOMPLETE: INCOMPLETE\nWRONG_PROOF: WRONG_PROOF\nINSTRUCTIONS_NOT_FOLLOWED: INSTRUCTIONS_NOT_FOLLOWED\nFRAUD: FRAUD\nOTHER: OTHER', enum_type=RejectionReason, max_length=32)),
+                ('rejection_comment', fields.TextField(null=True, unique=False)),
+                ('revision_comment', fields.TextField(null=True, unique=False)),
+                ('reviewed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('dispute_deadline', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('rejection_final', fields.BooleanField(default=False)),
+                ('auto_approved', fields.BooleanField(default=False)),
+                ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'submissions', 'app': 'models', 'indexes': [Index(fields=['status', 'claim_expires_at']), Index(fields=['status', 'review_deadline'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
         ops.AddConstraint(model_name='Account', constraint=CheckConstraint(check="kind IN ('PLATFORM_FEES', 'EXTERNAL') OR balance >= 0", name='ledger_accounts_balance_not_negative')),
         ops.AddConstraint(model_name='IdempotencyRecord', constraint=UniqueConstraint(fields=('user_id', 'key'), name='idempotency_user_key')),
+        ops.AddConstraint(model_name='Submission', constraint=UniqueConstraint(fields=('task_id', 'worker_id'), name='submissions_one_per_worker')),
     ]

@@ -3,4 +3,5 @@
 MODEL_MODULES = [
     "picotask.models.users",
     "picotask.models.ledger",
+    "picotask.models.marketplace",
 ]

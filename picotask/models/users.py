@@ -27,6 +27,14 @@ class User(Model):
     status = fields.CharEnumField(UserStatus, max_length=16, default=UserStatus.ACTIVE)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
+    # Reputation counters, changed in the same transaction as the review that causes them.
+    approved_count = fields.IntField(default=0)  # as a worker
+    rejected_count = fields.IntField(default=0)  # as a worker, final rejections only
+    earned = fields.BigIntField(default=0)  # cents, rewards and bonuses
+    tasks_posted = fields.IntField(default=0)  # as an employer
+    approvals_given = fields.IntField(default=0)
+    rejections_given = fields.IntField(default=0)
+    paid_out = fields.BigIntField(default=0)  # cents of rewards and bonuses paid as employer
 
     class Meta:
         table = "users"

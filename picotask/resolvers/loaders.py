@@ -6,7 +6,9 @@ from collections.abc import Sequence
 
 from strawberry.dataloader import DataLoader
 
+from picotask.models.marketplace import Submission, Task
 from picotask.models.users import User
+from picotask.services.work import median_seconds
 
 
 async def _users_by_id(keys: Sequence[int]) -> list[User | None]:
@@ -19,8 +21,52 @@ class UserByIdLoader(DataLoader[int, User | None]):
         super().__init__(load_fn=_users_by_id)
 
 
+async def _tasks_by_id(keys: Sequence[int]) -> list[Task | None]:
+    rows = {t.id: t for t in await Task.filter(id__in=list(keys))}
+    return [rows.get(k) for k in keys]
+
+
+class TaskByIdLoader(DataLoader[int, Task | None]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=_tasks_by_id)
+
+
+RECENT_REVIEWS = 200
+
+
+async def _median_review_seconds(keys: Sequence[int]) -> list[int | None]:
+    """Median submission-to-review time per employer over their most recent reviews;
+    one query for the whole batch."""
+    rows = await (
+        Submission.filter(
+            task__employer_id__in=list(keys),
+            reviewed_at__isnull=False,
+            submitted_at__isnull=False,
+            auto_approved=False,
+        )
+        .order_by("-reviewed_at")
+        .limit(RECENT_REVIEWS * len(keys))
+        .values("task__employer_id", "submitted_at", "reviewed_at")
+    )
+    durations: dict[int, list[float]] = {}
+    for row in rows:
+        seconds = (row["reviewed_at"] - row["submitted_at"]).total_seconds()
+        bucket = durations.setdefault(row["task__employer_id"], [])
+        if len(bucket) < RECENT_REVIEWS:
+            bucket.append(seconds)
+    medians = {k: median_seconds(v) for k, v in durations.items()}
+    return [None if medians.get(k) is None else round(medians[k] or 0) for k in keys]
+
+
+class MedianReviewSecondsByEmployerLoader(DataLoader[int, int | None]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=_median_review_seconds)
+
+
 class Loaders:
     """Made fresh per HTTP request and per subscription event: nothing is cached longer."""
 
     def __init__(self) -> None:
         self.user_by_id = UserByIdLoader()
+        self.task_by_id = TaskByIdLoader()
+        self.median_review_seconds_by_employer = MedianReviewSecondsByEmployerLoader()

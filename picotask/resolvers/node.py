@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 import strawberry
 
 from picotask.resolvers.context import Info
+from picotask.resolvers.marketplace import submission_node, task_node
 from picotask.resolvers.payouts import deposit_node, payout_node
 from picotask.schema.relay import Node, from_global_id
 from picotask.schema.users import UserType
@@ -22,6 +23,8 @@ NODE_RESOLVERS: dict[str, NodeResolver] = {
     "User": _user,
     "Payout": payout_node,
     "Deposit": deposit_node,
+    "Task": task_node,
+    "Submission": submission_node,
 }
 
 

@@ -8,6 +8,7 @@ from strawberry import Schema
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from picotask.resolvers.marketplace import MarketplaceMutation, MarketplaceQuery
 from picotask.resolvers.node import NodeQuery
 from picotask.resolvers.payouts import PayoutsMutation, PayoutsQuery
 from picotask.resolvers.users import UsersMutation, UsersQuery
@@ -17,12 +18,12 @@ from picotask.server.settings import Settings
 
 
 @strawberry.type
-class Query(UsersQuery, PayoutsQuery, NodeQuery):
+class Query(UsersQuery, MarketplaceQuery, PayoutsQuery, NodeQuery):
     pass
 
 
 @strawberry.type
-class Mutation(UsersMutation, PayoutsMutation):
+class Mutation(UsersMutation, MarketplaceMutation, PayoutsMutation):
     pass
 
 

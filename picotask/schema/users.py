@@ -13,6 +13,34 @@ from picotask.schema.relay import Node, to_global_id
 from picotask.schema.wallet import Money, Wallet
 
 
+@strawberry.type(description="A user's record as a worker: what an employer checks.")
+class WorkerStats:
+    approved_count: int
+    rejected_count: int = strawberry.field(description="Final rejections only.")
+    approval_rate: float | None = strawberry.field(
+        description="approved / (approved + rejected); null before any review."
+    )
+    earned: Money
+
+
+@strawberry.type(description="A user's record as an employer: what a worker checks.")
+class EmployerStats:
+    tasks_posted: int
+    approved_count: int
+    rejected_count: int
+    approval_rate: float | None
+    total_paid: Money
+    _employer_id: strawberry.Private[int]
+
+    @strawberry.field(description="Median time from submission to review, recent reviews.")
+    async def median_review_seconds(self, info: Info) -> int | None:
+        return await info.context.loaders.median_review_seconds_by_employer.load(self._employer_id)
+
+
+def _rate(approved: int, rejected: int) -> float | None:
+    return approved / (approved + rejected) if approved + rejected else None
+
+
 @strawberry.type(name="User", description="A public profile: what others may see of a user.")
 class UserType(Node):
     display_name: str
@@ -21,6 +49,29 @@ class UserType(Node):
     avatar_url: str | None
     bio: str | None
     created_at: datetime
+    _model: strawberry.Private[User]
+
+    @strawberry.field
+    def worker_stats(self, info: Info) -> WorkerStats:
+        u = self._model
+        return WorkerStats(
+            approved_count=u.approved_count,
+            rejected_count=u.rejected_count,
+            approval_rate=_rate(u.approved_count, u.rejected_count),
+            earned=Money.of(u.earned, info.context.services.settings.currency),
+        )
+
+    @strawberry.field
+    def employer_stats(self, info: Info) -> EmployerStats:
+        u = self._model
+        return EmployerStats(
+            tasks_posted=u.tasks_posted,
+            approved_count=u.approvals_given,
+            rejected_count=u.rejections_given,
+            approval_rate=_rate(u.approvals_given, u.rejections_given),
+            total_paid=Money.of(u.paid_out, info.context.services.settings.currency),
+            _employer_id=u.id,
+        )
 
     @classmethod
     def from_model(cls, user: User) -> UserType:
@@ -32,6 +83,7 @@ class UserType(Node):
             avatar_url=user.avatar_url,
             bio=user.bio,
             created_at=user.created_at,
+            _model=user,
         )
 
 

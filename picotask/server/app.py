@@ -42,6 +42,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             workers: list[asyncio.Task[None]] = []
             if settings.background_workers:
                 workers.append(asyncio.create_task(services.payouts.run_forever()))
+                workers.append(asyncio.create_task(services.sweeper.run_forever()))
             try:
                 log.info("picotask ready (%s, bus %s)", settings.env, settings.broadcast_url)
                 yield

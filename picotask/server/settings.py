@@ -60,6 +60,7 @@ class Settings:
     max_payout_cents: int = 1_000_000
     payout_provider_fails: bool = False
     payout_poll_seconds: float = 1.0
+    sweep_interval_seconds: float = 5.0
 
     # GraphQL safety limits.
     max_query_depth: int = 12

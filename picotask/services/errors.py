@@ -22,6 +22,13 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "NOT_FOUND"
     INVALID_STATUS = "INVALID_STATUS"
     SUSPENDED = "SUSPENDED"
+    NOT_ELIGIBLE = "NOT_ELIGIBLE"
+    OWN_TASK = "OWN_TASK"
+    ALREADY_CLAIMED = "ALREADY_CLAIMED"
+    NO_SLOTS_LEFT = "NO_SLOTS_LEFT"
+    DEADLINE_PASSED = "DEADLINE_PASSED"
+    DUPLICATE = "DUPLICATE"
+    REQUIRED = "REQUIRED"
 
 
 class DomainError(Exception):
@@ -36,6 +43,10 @@ class DomainError(Exception):
         error = cls(problems[0].code, problems[0].message, problems[0].field)
         error.problems = list(problems)
         return error
+
+
+class NotPermitted(Exception):
+    """The viewer may see the object but not act on it (another employer's task, say)."""
 
 
 class Problem:
@@ -57,8 +68,11 @@ class Validator:
         self.prefix = list(prefix)
         self.problems: list[Problem] = []
 
-    def add(self, field: str, code: ErrorCode, message: str) -> None:
-        self.problems.append(Problem(code, message, [*self.prefix, field]))
+    def add(
+        self, field: str, code: ErrorCode, message: str, prefix: Sequence[str] | None = None
+    ) -> None:
+        base = self.prefix if prefix is None else list(prefix)
+        self.problems.append(Problem(code, message, [*base, field]))
 
     def text(self, field: str, value: str, *, max_length: int, min_length: int = 0) -> str:
         stripped = value.strip()

@@ -7,6 +7,7 @@ import binascii
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from tortoise.expressions import Q
@@ -33,8 +34,21 @@ class Page(Generic[M]):
     count: Callable[[], Awaitable[int]]
 
 
+_DATETIME = "dt:"
+
+
+def _plain(value: Any) -> int | str:
+    return _DATETIME + value.isoformat() if isinstance(value, datetime) else value
+
+
+def _typed(value: int | str) -> Any:
+    if isinstance(value, str) and value.startswith(_DATETIME):
+        return datetime.fromisoformat(value.removeprefix(_DATETIME))
+    return value
+
+
 def encode_cursor(values: Sequence[Any]) -> str:
-    raw = json.dumps(list(values), separators=(",", ":")).encode()
+    raw = json.dumps([_plain(v) for v in values], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -42,15 +56,15 @@ def decode_cursor(cursor: str, arity: int, field: str = "after") -> list[Any]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
+        if (
+            not isinstance(values, list)
+            or len(values) != arity
+            or not all(isinstance(v, int | str) and not isinstance(v, bool) for v in values)
+        ):
+            raise ValueError("not a list of keys")
+        return [_typed(v) for v in values]
     except (binascii.Error, ValueError, UnicodeDecodeError):
-        values = None
-    if (
-        not isinstance(values, list)
-        or len(values) != arity
-        or not all(isinstance(v, int | str) and not isinstance(v, bool) for v in values)
-    ):
-        raise DomainError(ErrorCode.INVALID, f"{field} is not a valid cursor.", [field])
-    return values
+        raise DomainError(ErrorCode.INVALID, f"{field} is not a valid cursor.", [field]) from None
 
 
 def check_first(first: int | None) -> int:

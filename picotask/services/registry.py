@@ -15,7 +15,10 @@ from picotask.services.providers import (
     SandboxPaymentProvider,
     SandboxPayoutProvider,
 )
+from picotask.services.sweeper import Sweeper
+from picotask.services.tasks import TaskService
 from picotask.services.wallet import WalletService
+from picotask.services.work import WorkService
 
 
 @dataclass(slots=True)
@@ -42,6 +45,9 @@ class Services:
     accounts: AccountService
     wallet: WalletService
     payouts: PayoutProcessor
+    tasks: TaskService
+    work: WorkService
+    sweeper: Sweeper
 
     @classmethod
     def build(
@@ -53,6 +59,8 @@ class Services:
         )
         ledger = Ledger(clock)
         wallet = WalletService(settings, clock, ledger, providers.payments)
+        tasks = TaskService(settings, clock, ledger)
+        work = WorkService(settings, clock, ledger, tasks)
         return cls(
             settings=settings,
             clock=clock,
@@ -67,4 +75,7 @@ class Services:
                 wallet.settle_deposit,
                 poll_seconds=settings.payout_poll_seconds,
             ),
+            tasks=tasks,
+            work=work,
+            sweeper=Sweeper(tasks, work, settings.sweep_interval_seconds),
         )

@@ -1,0 +1,133 @@
+"""Tasks (the jobs employers post) and submissions (one worker's slot on one task)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from tortoise import fields
+from tortoise.migrations.constraints import UniqueConstraint
+from tortoise.models import Model
+
+from picotask.models.users import User
+
+
+class TaskCategory(StrEnum):
+    SIGN_UP = "SIGN_UP"
+    WATCH_VIDEO = "WATCH_VIDEO"
+    APP_TESTING = "APP_TESTING"
+    REVIEW = "REVIEW"
+    SOCIAL = "SOCIAL"
+    DATA_ENTRY = "DATA_ENTRY"
+    RESEARCH = "RESEARCH"
+    OTHER = "OTHER"
+
+
+class TaskStatus(StrEnum):
+    DRAFT = "DRAFT"
+    OPEN = "OPEN"
+    PAUSED = "PAUSED"
+    COMPLETED = "COMPLETED"
+    EXPIRED = "EXPIRED"
+    CANCELLED = "CANCELLED"
+
+
+class ProofKind(StrEnum):
+    TEXT = "TEXT"
+    URL = "URL"
+    NUMBER = "NUMBER"
+    IMAGE = "IMAGE"
+
+
+# Slot bookkeeping (all counters change only by conditional updates):
+#   slots           funded slots; escrow holds (slots - slots_resolved) * (reward + fee)
+#   slots_used      slots held by a live or reviewed submission (not RETURNED / EXPIRED)
+#   slots_resolved  slots whose money has left escrow (approved, or rejected for good)
+class Task(Model):
+    id = fields.BigIntField(primary_key=True)
+    employer: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="tasks", on_delete=fields.RESTRICT
+    )
+    employer_id: int
+    title = fields.CharField(max_length=120)
+    instructions = fields.TextField()
+    category = fields.CharEnumField(TaskCategory, max_length=16)
+    status = fields.CharEnumField(TaskStatus, max_length=16, default=TaskStatus.DRAFT)
+    reward = fields.BigIntField()  # cents per slot, to the worker
+    fee = fields.BigIntField()  # cents per slot, to the platform, paid by the employer
+    slots = fields.IntField()
+    slots_used = fields.IntField(default=0)
+    slots_resolved = fields.IntField(default=0)
+    estimated_minutes = fields.IntField()
+    # reward per minute in hundredths of a cent, for ordering by BEST_PAY_PER_MINUTE
+    pay_per_minute = fields.BigIntField()
+    claim_timeout_seconds = fields.IntField()
+    review_window_seconds = fields.IntField()
+    expires_at = fields.DatetimeField(null=True)
+    proof_fields: fields.Field[list[dict[str, Any]]] = fields.JSONField(default=list)
+    # ",US,DE," (searchable with LIKE on SQLite and PostgreSQL alike); "" = everywhere
+    target_countries = fields.CharField(max_length=1_000, default="")
+    min_approval_rate = fields.FloatField(null=True)
+    min_approved_count = fields.IntField(null=True)
+    created_at = fields.DatetimeField()
+    published_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "tasks"
+        indexes = (("status", "published_at"),)
+
+
+class SubmissionStatus(StrEnum):
+    CLAIMED = "CLAIMED"
+    SUBMITTED = "SUBMITTED"
+    REVISION_REQUESTED = "REVISION_REQUESTED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+    DISPUTED = "DISPUTED"
+    RETURNED = "RETURNED"
+    EXPIRED = "EXPIRED"
+
+
+class RejectionReason(StrEnum):
+    INCOMPLETE = "INCOMPLETE"
+    WRONG_PROOF = "WRONG_PROOF"
+    INSTRUCTIONS_NOT_FOLLOWED = "INSTRUCTIONS_NOT_FOLLOWED"
+    FRAUD = "FRAUD"
+    OTHER = "OTHER"
+
+
+class Submission(Model):
+    id = fields.BigIntField(primary_key=True)
+    task: fields.ForeignKeyRelation[Task] = fields.ForeignKeyField(
+        "models.Task", related_name="submissions", on_delete=fields.RESTRICT
+    )
+    task_id: int
+    worker: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="submissions", on_delete=fields.RESTRICT
+    )
+    worker_id: int
+    status = fields.CharEnumField(SubmissionStatus, max_length=24, default=SubmissionStatus.CLAIMED)
+    claimed_at = fields.DatetimeField()
+    claim_expires_at = fields.DatetimeField(null=True)
+    submitted_at = fields.DatetimeField(null=True)
+    review_deadline = fields.DatetimeField(null=True)
+    revision_deadline = fields.DatetimeField(null=True)
+    answers: fields.Field[list[dict[str, str]]] = fields.JSONField(default=list)
+    feedback = fields.TextField(null=True)
+    rejection_reason = fields.CharEnumField(RejectionReason, max_length=32, null=True)
+    rejection_comment = fields.TextField(null=True)
+    revision_comment = fields.TextField(null=True)
+    reviewed_at = fields.DatetimeField(null=True)
+    # A rejection becomes final (its held money returns to the employer) at this time.
+    dispute_deadline = fields.DatetimeField(null=True)
+    rejection_final = fields.BooleanField(default=False)
+    auto_approved = fields.BooleanField(default=False)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "submissions"
+        indexes = (("status", "claim_expires_at"), ("status", "review_deadline"))
+        constraints = (
+            UniqueConstraint(fields=("task_id", "worker_id"), name="submissions_one_per_worker"),
+        )
