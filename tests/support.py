@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import secrets
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,8 @@ from starlette.applications import Starlette
 from tortoise import Tortoise
 from websockets.asyncio.client import ClientConnection, connect
 
+from picotask.models.ledger import Account
+from picotask.models.marketplace import ProofKind, Task, TaskCategory
 from picotask.models.users import User as UserModel
 from picotask.server import db
 from picotask.server.settings import Settings
@@ -27,6 +30,7 @@ from picotask.services.clock import ManualClock
 from picotask.services.errors import DomainError, ErrorCode
 from picotask.services.ledger import audit
 from picotask.services.registry import Services
+from picotask.services.task_specs import ProofFieldSpec, TaskSpec
 
 TEST_DATABASE_URL = os.environ.get("PICOTASK_TEST_DATABASE_URL", "")
 TEST_BROADCAST_URL = os.environ.get("PICOTASK_TEST_BROADCAST_URL", "")
@@ -287,3 +291,63 @@ async def refusal(awaitable: Awaitable[object]) -> ErrorCode | None:
     except DomainError as e:
         return e.problems[0].code
     return None
+
+
+def task_spec(**overrides: Any) -> TaskSpec:
+    values: dict[str, Any] = {
+        "title": "Sign up and confirm your email",
+        "instructions": "1. Open the link.\n2. Sign up.\n3. Paste your username.",
+        "category": TaskCategory.SIGN_UP,
+        "reward": Decimal("1.00"),
+        "slots": 3,
+        "estimated_minutes": 5,
+        "proof_fields": [ProofFieldSpec("Username", ProofKind.TEXT)],
+    }
+    values.update(overrides)
+    return TaskSpec(**values)
+
+
+async def post_task(services: Services, employer: UserModel, **overrides: Any) -> Task:
+    publish = overrides.pop("publish", True)
+    return await services.tasks.create(employer, task_spec(**overrides), publish=publish)
+
+
+async def escrow_balance(task_id: int) -> int:
+    account = await Account.get_or_none(ref=f"escrow:{task_id}")
+    return account.balance if account else 0
+
+
+async def assert_escrow_matches(task_id: int) -> None:
+    """Escrow holds exactly the money of the slots not yet resolved."""
+    task = await Task.get(id=task_id)
+    expected = (task.slots - task.slots_resolved) * (task.reward + task.fee)
+    assert await escrow_balance(task_id) == (expected if task.published_at else 0)
+
+
+class QueryCounter(logging.Handler):
+    """Counts the SQL statements tortoise sends while installed."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.statements: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.statements.append(record.getMessage())
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@contextlib.contextmanager
+def count_queries() -> Iterator[QueryCounter]:
+    logger = logging.getLogger("tortoise.db_client")
+    counter = QueryCounter()
+    previous = logger.level
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(counter)
+    try:
+        yield counter
+    finally:
+        logger.removeHandler(counter)
+        logger.setLevel(previous)
