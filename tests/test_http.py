@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 from pathlib import Path
 
@@ -9,6 +11,7 @@ import httpx
 import pytest
 from tortoise import connections
 
+from picotask.server import db
 from picotask.server.app import create_app
 from picotask.services.clock import ManualClock
 from tests.support import GRAPHQL_RESPONSE, SIGN_UP, Api, Backend, LiveServer, settings_for
@@ -151,3 +154,57 @@ def test_schema_file_is_in_sync() -> None:
 
     exported = (Path(__file__).parent.parent / "schema.graphql").read_text(encoding="utf-8")
     assert exported == schema.as_str() + "\n", "schema.graphql drifted: run `make schema`"
+
+
+@pytest.mark.parametrize("body", [b'"just a string"', b"123", b"null", b"true"])
+async def test_a_body_that_is_not_an_object_is_400(api: Api, body: bytes) -> None:
+    response = await api.client.post(
+        "/graphql", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize("bad", ["\\u0000", "\\ud800"])
+async def test_nul_and_lone_surrogates_are_400(api: Api, bad: str) -> None:
+    body = (
+        '{"query": "mutation($i: LogInInput!) { logIn(input: $i) { token } }", '
+        '"variables": {"i": {"email": "a@b.co", "password": "pass' + bad + 'word!"}}}'
+    )
+    response = await api.client.post(
+        "/graphql", content=body.encode(), headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert "Unicode" in response.text
+
+
+async def test_legacy_json_clients_get_200_for_request_errors(api: Api) -> None:
+    response = await api.post("{ me { id ", headers={"accept": "application/json"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert "data" not in response.json()
+
+
+async def test_forged_cursors_and_ids_are_bad_input_not_crashes(api: Api) -> None:
+    user = await api.sign_up()
+    query = "query($after: String) { myPayouts(after: $after) { totalCount } }"
+    for values in (["x"], [2**70], [{"at": "2026-01-01T00:00:00"}], [True], [1, 2]):
+        cursor = base64.urlsafe_b64encode(json.dumps(values).encode()).decode()
+        errors = await api.errors(query, {"after": cursor}, user.token)
+        assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT", values
+    node = "query($id: ID!) { node(id: $id) { id } }"
+    for raw in ("Payout:99999999999999999999999", "User:9223372036854775808", "User:-1"):
+        forged = base64.urlsafe_b64encode(raw.encode()).decode()
+        assert (await api.gql(node, {"id": forged}, user.token))["node"] is None
+
+
+def test_database_url_credentials_are_decoded() -> None:
+    config = db.tortoise_config("postgres://app:p%40ss%2Fword@db.example:6543/pico%2Dx?ssl=true")
+    credentials = config["connections"]["default"]["credentials"]
+    assert credentials["user"] == "app"
+    assert credentials["password"] == "p@ss/word"
+    assert credentials["database"] == "pico-x"
+    assert (credentials["host"], credentials["port"], credentials["ssl"]) == (
+        "db.example",
+        6543,
+        "true",
+    )

@@ -260,3 +260,16 @@ async def test_deposit_left_pending_by_a_crash_is_recovered(
     assert (await Deposit.get(id=deposit.id)).status == DepositStatus.SUCCEEDED
     assert await services.wallet.balance(user.id) == 1_500
     await assert_ledger_balanced()
+
+
+async def test_a_retry_racing_its_original_gets_the_same_payout(services: Services) -> None:
+    user = await funded_user(services, 900)  # exactly one 9.00 payout
+    outcomes = await asyncio.gather(
+        *(
+            services.wallet.request_payout(user, Decimal("9.00"), PAYPAL, "a@b.co", "k1")
+            for _ in range(3)
+        )
+    )
+    assert len({p.id for p in outcomes}) == 1
+    assert await services.wallet.balance(user.id) == 0
+    await assert_ledger_balanced()

@@ -2,6 +2,7 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
+from picotask.models.events import Stream
 from picotask.models.ledger import AccountKind, DepositStatus, PayoutMethod, PayoutStatus, TransactionKind
 from picotask.models.marketplace import RejectionReason, SubmissionStatus, TaskCategory, TaskStatus
 from picotask.models.users import UserStatus
@@ -14,6 +15,23 @@ class Migration(migrations.Migration):
     initial = True
 
     operations = [
+        ops.CreateModel(
+            name='Event',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('stream', fields.CharEnumField(description='FEED: FEED\nSUBMISSIONS: SUBMISSIONS\nNOTIFICATIONS: NOTIFICATIONS', enum_type=Stream, max_length=16)),
+                ('type', fields.CharField(max_length=40)),
+                ('audience_id', fields.BigIntField(null=True)),
+                ('task_id', fields.BigIntField(null=True)),
+                ('submission_id', fields.BigIntField(null=True)),
+                ('payout_id', fields.BigIntField(null=True)),
+                ('message', fields.CharField(max_length=300)),
+                ('payload', fields.JSONField(default=dict, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'events', 'app': 'models', 'indexes': [Index(fields=['stream', 'audience_id', 'id'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
         ops.CreateModel(
             name='LedgerTransaction',
             fields=[

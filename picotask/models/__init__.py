@@ -4,4 +4,5 @@ MODEL_MODULES = [
     "picotask.models.users",
     "picotask.models.ledger",
     "picotask.models.marketplace",
+    "picotask.models.events",
 ]

@@ -13,6 +13,7 @@ from tortoise.models import Model
 from picotask.services.pagination import Page
 
 T = TypeVar("T")
+MAX_PK = 2**63 - 1  # BIGINT: a larger id would overflow the driver, so it names nothing
 M = TypeVar("M", bound=Model)
 
 
@@ -29,7 +30,7 @@ def from_global_id(global_id: str) -> tuple[str, int] | None:
         value = int(pk)
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    if not type_name or value <= 0 or str(value) != pk:
+    if not type_name or not 0 < value <= MAX_PK or str(value) != pk:
         return None
     return type_name, value
 

@@ -83,7 +83,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
 
 async def _database_answers() -> bool:
     try:
-        await connections.get("default").execute_query("SELECT 1")
+        await asyncio.wait_for(connections.get("default").execute_query("SELECT 1"), 2.0)
     except Exception:  # any driver failure means "not ready"
         log.warning("database is not answering", exc_info=True)
         return False

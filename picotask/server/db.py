@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import parse_qsl, unquote, urlparse
 
 from tortoise import Tortoise
 from tortoise.context import TortoiseContext
@@ -48,11 +48,12 @@ def _connection(database_url: str) -> str | dict[str, Any]:
             "credentials": {
                 "host": parsed.hostname or "127.0.0.1",
                 "port": parsed.port or 5432,
-                "user": parsed.username or "postgres",
-                "password": parsed.password or "",
-                "database": parsed.path.lstrip("/") or "postgres",
+                "user": unquote(parsed.username or "postgres"),
+                "password": unquote(parsed.password or ""),
+                "database": unquote(parsed.path.lstrip("/")) or "postgres",
                 "minsize": 1,
                 "maxsize": 10,
+                **dict(parse_qsl(parsed.query)),
             },
         }
     raise ValueError(f"unsupported database URL {database_url!r}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cross_web import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
@@ -44,6 +45,23 @@ def is_request_error(result: ExecutionResult) -> bool:
         and bool(result.errors)
         and all(error.path is None for error in result.errors or ())
     )
+
+
+def _clean_text(value: object) -> bool:
+    """No NUL (PostgreSQL refuses it) and no lone surrogate (no encoder accepts it)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return False
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, dict):
+        return all(_clean_text(k) and _clean_text(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_clean_text(v) for v in value)
+    return True
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -93,7 +111,9 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)
-        if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
+        accept = request.headers.get("accept", "")
+        # Legacy `application/json` only for clients that ask for it and not for the new type.
+        if GRAPHQL_RESPONSE in accept or "application/json" not in accept:
             sub_response.media_type = GRAPHQL_RESPONSE
         request.state.sub_response = sub_response
         return sub_response
@@ -104,9 +124,20 @@ class GraphQLView(GraphQL[Context, None]):
         data = await super().process_result(request, result)
         if is_request_error(result):
             # The request never executed (unparsable document, invalid variables): no `data`.
-            request.state.sub_response.status_code = 400
             data.pop("data", None)
+            # Legacy application/json clients get 200 with the errors, as the spec asks.
+            if request.state.sub_response.media_type == GRAPHQL_RESPONSE:
+                request.state.sub_response.status_code = 400
         return data
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """JSON bodies and GET variables: an object (or batch), of text a database can store."""
+        value = super().parse_json(data)
+        if not isinstance(value, dict | list):
+            raise HTTPException(400, "The request body must be a JSON object.")
+        if not _clean_text(value):
+            raise HTTPException(400, "Strings must be valid Unicode without NUL characters.")
+        return value
 
     def create_response(
         self,

@@ -64,15 +64,19 @@ async def once(
         return existing, False
     try:
         async with in_transaction():
-            result_id = await create()
-            await IdempotencyRecord.create(
+            # The key is claimed first: a concurrent retry with the same key waits on the
+            # unique index (PostgreSQL) or the connection lock (SQLite) and then replays,
+            # instead of running `create` a second time against the same balance.
+            record = await IdempotencyRecord.create(
                 user_id=user_id,
                 key=key,
                 operation=operation,
                 request_hash=request_hash,
-                result_id=result_id,
+                result_id=0,
                 created_at=clock.now(),
             )
+            result_id = await create()
+            await IdempotencyRecord.filter(id=record.id).update(result_id=result_id)
     except IntegrityError:
         # A concurrent request with the same key committed first; ours rolled back whole.
         existing = await _replay(user_id, key, request_hash)

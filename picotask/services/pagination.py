@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from tortoise.expressions import Q
+from tortoise.fields import DatetimeField
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
@@ -34,17 +35,15 @@ class Page(Generic[M]):
     count: Callable[[], Awaitable[int]]
 
 
-_DATETIME = "dt:"
+MAX_KEY = 2**63 - 1
 
 
-def _plain(value: Any) -> int | str:
-    return _DATETIME + value.isoformat() if isinstance(value, datetime) else value
-
-
-def _typed(value: int | str) -> Any:
-    if isinstance(value, str) and value.startswith(_DATETIME):
-        return datetime.fromisoformat(value.removeprefix(_DATETIME))
-    return value
+def _plain(value: Any) -> int | dict[str, str]:
+    if isinstance(value, datetime):
+        return {"at": value.isoformat()}
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise TypeError(f"cannot put {value!r} in a cursor")
 
 
 def encode_cursor(values: Sequence[Any]) -> str:
@@ -52,17 +51,29 @@ def encode_cursor(values: Sequence[Any]) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, arity: int, field: str = "after") -> list[Any]:
+def _typed(value: object, is_datetime: bool) -> Any:
+    """A cursor value of the type its sort key has, or ValueError: a forged cursor must not
+    reach the database as a type it cannot compare."""
+    if is_datetime:
+        if not isinstance(value, dict) or not isinstance(value.get("at"), str):
+            raise ValueError("expected a time")
+        moment = datetime.fromisoformat(value["at"])
+        if moment.tzinfo is None:
+            raise ValueError("expected an aware time")
+        return moment
+    if isinstance(value, bool) or not isinstance(value, int) or not -MAX_KEY <= value <= MAX_KEY:
+        raise ValueError("expected a whole number")
+    return value
+
+
+def decode_cursor(cursor: str, datetime_keys: Sequence[bool], field: str = "after") -> list[Any]:
+    """The key values of `cursor`; `datetime_keys` tells, per sort key, if it is a time."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         values = json.loads(raw)
-        if (
-            not isinstance(values, list)
-            or len(values) != arity
-            or not all(isinstance(v, int | str) and not isinstance(v, bool) for v in values)
-        ):
+        if not isinstance(values, list) or len(values) != len(datetime_keys):
             raise ValueError("not a list of keys")
-        return [_typed(v) for v in values]
+        return [_typed(v, d) for v, d in zip(values, datetime_keys, strict=True)]
     except (binascii.Error, ValueError, UnicodeDecodeError):
         raise DomainError(ErrorCode.INVALID, f"{field} is not a valid cursor.", [field]) from None
 
@@ -100,7 +111,9 @@ async def keyset_page(
     limit = check_first(first)
     filtered = query
     if after is not None:
-        filtered = query.filter(_after(keys, decode_cursor(after, len(keys))))
+        fields = query.model._meta.fields_map
+        is_time = [isinstance(fields[k.field], DatetimeField) for k in keys]
+        filtered = query.filter(_after(keys, decode_cursor(after, is_time)))
     ordering = [("-" if k.descending else "") + k.field for k in keys]
     rows = await filtered.order_by(*ordering).limit(limit + 1)
     items = [(encode_cursor([getattr(row, k.field) for k in keys]), row) for row in rows[:limit]]

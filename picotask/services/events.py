@@ -1,0 +1,200 @@
+"""Recording events: rows written at the end of the transaction that caused them, published
+on the bus only after it commits.
+
+`EventLog.transaction()` replaces `in_transaction()` wherever something watched changes; inside
+it, `emit_*` collect events. At the end of the transaction they are inserted (on PostgreSQL under
+a transaction-scoped advisory lock, so event ids are assigned in commit order and a reader
+resuming "after id N" can never miss a lower id that commits later), then published.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from tortoise.transactions import in_transaction
+
+from picotask.models.events import Event, Stream
+from picotask.models.marketplace import Submission, Task
+from picotask.services.clock import Clock
+
+log = logging.getLogger(__name__)
+Publisher = Callable[[list[Event]], Awaitable[None]]
+_EVENT_ORDER_LOCK = 7_315_005
+_pending: contextvars.ContextVar[list[Event] | None] = contextvars.ContextVar(
+    "picotask_pending_events", default=None
+)
+
+TASK_FIELDS = (
+    "id",
+    "employer_id",
+    "title",
+    "instructions",
+    "category",
+    "status",
+    "reward",
+    "fee",
+    "slots",
+    "slots_used",
+    "slots_resolved",
+    "estimated_minutes",
+    "pay_per_minute",
+    "claim_timeout_seconds",
+    "review_window_seconds",
+    "expires_at",
+    "proof_fields",
+    "target_countries",
+    "min_approval_rate",
+    "min_approved_count",
+    "created_at",
+    "published_at",
+    "closed_at",
+)
+SUBMISSION_FIELDS = (
+    "id",
+    "task_id",
+    "worker_id",
+    "status",
+    "claimed_at",
+    "claim_expires_at",
+    "submitted_at",
+    "review_deadline",
+    "revision_deadline",
+    "answers",
+    "feedback",
+    "rejection_reason",
+    "rejection_comment",
+    "revision_comment",
+    "reviewed_at",
+    "dispute_deadline",
+    "rejection_final",
+    "auto_approved",
+    "updated_at",
+)
+_DATETIME_FIELDS = frozenset(
+    {
+        "expires_at",
+        "created_at",
+        "published_at",
+        "closed_at",
+        "claimed_at",
+        "claim_expires_at",
+        "submitted_at",
+        "review_deadline",
+        "revision_deadline",
+        "reviewed_at",
+        "dispute_deadline",
+        "updated_at",
+    }
+)
+
+
+def snapshot(row: Task | Submission, names: tuple[str, ...]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in names:
+        value = getattr(row, name)
+        values[name] = value.isoformat() if isinstance(value, datetime) else value
+    return values
+
+
+def restore(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: datetime.fromisoformat(v) if k in _DATETIME_FIELDS and isinstance(v, str) else v
+        for k, v in values.items()
+    }
+
+
+def task_from_snapshot(values: dict[str, Any]) -> Task:
+    return Task(**restore(values))
+
+
+def submission_from_snapshot(values: dict[str, Any]) -> Submission:
+    return Submission(**restore(values))
+
+
+class EventLog:
+    def __init__(self, clock: Clock, publish: Publisher | None = None) -> None:
+        self.clock = clock
+        self.publish = publish
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """A database transaction whose emitted events commit with it, then go on the bus."""
+        outer = _pending.get()
+        if outer is not None:  # nested: the outermost transaction writes and publishes
+            async with in_transaction():
+                yield
+            return
+        events: list[Event] = []
+        token = _pending.set(events)
+        try:
+            async with in_transaction() as connection:
+                yield
+                if events:
+                    if connection.capabilities.dialect == "postgres":
+                        await connection.execute_query(
+                            "SELECT pg_advisory_xact_lock($1)", [_EVENT_ORDER_LOCK]
+                        )
+                    for event in events:
+                        await event.save(using_db=connection)
+        finally:
+            _pending.reset(token)
+        if events and self.publish is not None:
+            try:
+                await self.publish(events)
+            except Exception:  # committed already; subscribers catch up from the log
+                log.exception("publishing %d events failed", len(events))
+
+    def _emit(self, **fields: Any) -> None:
+        events = _pending.get()
+        if events is None:
+            raise RuntimeError("events must be emitted inside EventLog.transaction()")
+        events.append(Event(created_at=self.clock.now(), **fields))
+
+    def task(self, kind: str, task: Task, message: str) -> None:
+        """POSTED, UPDATED or CLOSED, on the workers' feed."""
+        self._emit(
+            stream=Stream.FEED,
+            type=f"task.{kind.lower()}",
+            task_id=task.id,
+            message=message,
+            payload={"kind": kind, "task": snapshot(task, TASK_FIELDS)},
+        )
+
+    def submission(self, kind: str, submission: Submission, task: Task, message: str) -> None:
+        """CLAIMED, SUBMITTED, RESUBMITTED, RETURNED, EXPIRED, APPROVED or REJECTED, to the
+        task's employer."""
+        self._emit(
+            stream=Stream.SUBMISSIONS,
+            type=f"submission.{kind.lower()}",
+            audience_id=task.employer_id,
+            task_id=task.id,
+            submission_id=submission.id,
+            message=message,
+            payload={"kind": kind, "submission": snapshot(submission, SUBMISSION_FIELDS)},
+        )
+
+    def notify(
+        self,
+        user_id: int,
+        type: str,
+        message: str,
+        *,
+        task_id: int | None = None,
+        submission_id: int | None = None,
+        payout_id: int | None = None,
+    ) -> None:
+        """A notification for one user: on `myEvents` and in the `events` log."""
+        self._emit(
+            stream=Stream.NOTIFICATIONS,
+            type=type,
+            audience_id=user_id,
+            task_id=task_id,
+            submission_id=submission_id,
+            payout_id=payout_id,
+            message=message[:300],
+        )
