@@ -196,14 +196,18 @@ async def test_crash_between_provider_and_settlement_pays_once(
     for user in users:
         await services.wallet.request_payout(user, Decimal("20.00"), PAYPAL, "a@b.co", None)
     provider = CrashingProvider()
-    crashed = PayoutProcessor(clock, services.ledger, provider, services.wallet.settle_deposit)
+    crashed = PayoutProcessor(
+        clock, services.ledger, provider, services.wallet.settle_deposit, services.events
+    )
     with pytest.raises(asyncio.CancelledError):
         await crashed.process_due()
     assert await Payout.filter(status=PayoutStatus.PROCESSING).count() == 1
 
     # A restarted processor leaves the claimed payout alone until its lease runs out...
     provider.crash = False
-    restarted = PayoutProcessor(clock, services.ledger, provider, services.wallet.settle_deposit)
+    restarted = PayoutProcessor(
+        clock, services.ledger, provider, services.wallet.settle_deposit, services.events
+    )
     assert await restarted.process_due() == 2
     assert await Payout.filter(status=PayoutStatus.PROCESSING).count() == 1
     # ...then finishes it with the same idempotency key: the provider pays nobody twice.
@@ -239,7 +243,11 @@ async def test_two_processors_racing_settle_each_payout_once(services: Services)
     for user in users:
         await services.wallet.request_payout(user, Decimal("10.00"), PAYPAL, "a@b.co", None)
     other = PayoutProcessor(
-        services.clock, services.ledger, services.providers.payouts, services.wallet.settle_deposit
+        services.clock,
+        services.ledger,
+        services.providers.payouts,
+        services.wallet.settle_deposit,
+        services.events,
     )
     settled = await asyncio.gather(services.payouts.process_due(), other.process_due())
     assert sum(settled) == 5

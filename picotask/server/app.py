@@ -29,8 +29,12 @@ MAX_BODY_BYTES = 1_048_576
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
-    services = Services.build(settings, clock or SystemClock())
-    bus = EventBus(settings.broadcast_url)
+    bus = EventBus(
+        settings.broadcast_url,
+        queue_size=settings.subscriber_queue_size,
+        heartbeat_seconds=settings.bus_heartbeat_seconds,
+    )
+    services = Services.build(settings, clock or SystemClock(), publish=bus.publish)
     view = GraphQLView(build_schema(settings), services)
 
     @contextlib.asynccontextmanager

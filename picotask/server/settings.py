@@ -70,6 +70,10 @@ class Settings:
     validation_cache_size: int = 512
     max_subscriptions_per_connection: int = 20
 
+    # Real time.
+    subscriber_queue_size: int = 1_000
+    bus_heartbeat_seconds: float = 1.0
+
     @property
     def is_production(self) -> bool:
         return self.env == "production"

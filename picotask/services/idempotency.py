@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
@@ -52,18 +53,19 @@ async def once(
     operation: str,
     request: dict[str, Any],
     create: Callable[[], Awaitable[int]],
+    transaction: Callable[[], AbstractAsyncContextManager[Any]] = in_transaction,
 ) -> tuple[int, bool]:
     """Run `create` (which returns the id of what it made) in one transaction with the key's
     record, or return the id the key already stands for. Returns (id, created)."""
     check_key(key)
     if key is None:
-        async with in_transaction():
+        async with transaction():
             return await create(), True
     request_hash = fingerprint(operation, request)
     if (existing := await _replay(user_id, key, request_hash)) is not None:
         return existing, False
     try:
-        async with in_transaction():
+        async with transaction():
             # The key is claimed first: a concurrent retry with the same key waits on the
             # unique index (PostgreSQL) or the connection lock (SQLite) and then replays,
             # instead of running `create` a second time against the same balance.

@@ -15,11 +15,12 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from tortoise.expressions import Q
-from tortoise.transactions import in_transaction
 
 from picotask.models.ledger import Deposit, DepositStatus, Payout, PayoutStatus
 from picotask.services.clock import Clock
+from picotask.services.events import EventLog
 from picotask.services.ledger import Ledger
+from picotask.services.money import format_cents
 from picotask.services.providers import PayoutProvider, ProviderResult
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,10 @@ class PayoutProcessor:
         ledger: Ledger,
         provider: PayoutProvider,
         settle_deposit: Callable[[int], Awaitable[None]],
+        events: EventLog,
         poll_seconds: float = 1.0,
     ) -> None:
+        self.events = events
         self.clock = clock
         self.ledger = ledger
         self.provider = provider
@@ -93,7 +96,8 @@ class PayoutProcessor:
 
     async def _settle(self, payout: Payout, result: ProviderResult) -> int:
         now = self.clock.now()
-        async with in_transaction():
+        amount = f"{format_cents(payout.amount)} to {payout.method.value.title()}"
+        async with self.events.transaction():
             processing = Payout.filter(id=payout.id, status=PayoutStatus.PROCESSING)
             if result.ok:
                 if not await processing.update(
@@ -104,6 +108,12 @@ class PayoutProcessor:
                 ):
                     return 0
                 await self.ledger.settle_payout(payout.id, payout.amount, f"payout {payout.id}")
+                self.events.notify(
+                    payout.user_id,
+                    "payout.paid",
+                    f"Your payout of {amount} was paid.",
+                    payout_id=payout.id,
+                )
             else:
                 if not await processing.update(
                     status=PayoutStatus.FAILED,
@@ -114,6 +124,13 @@ class PayoutProcessor:
                     return 0
                 await self.ledger.fail_payout(
                     payout.user_id, payout.id, payout.amount, f"payout {payout.id} failed"
+                )
+                self.events.notify(
+                    payout.user_id,
+                    "payout.failed",
+                    f"Your payout of {amount} failed and was returned to your balance: "
+                    f"{result.failure_reason}",
+                    payout_id=payout.id,
                 )
         return 1
 

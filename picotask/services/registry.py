@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from picotask.server.settings import Settings
 from picotask.services.accounts import AccountService, PasswordService
 from picotask.services.clock import Clock
+from picotask.services.events import EventLog, Publisher
 from picotask.services.ledger import Ledger
 from picotask.services.payouts import PayoutProcessor
 from picotask.services.providers import (
@@ -41,6 +42,7 @@ class Services:
     settings: Settings
     clock: Clock
     providers: Providers
+    events: EventLog
     ledger: Ledger
     accounts: AccountService
     wallet: WalletService
@@ -51,20 +53,27 @@ class Services:
 
     @classmethod
     def build(
-        cls, settings: Settings, clock: Clock, providers: Providers | None = None
+        cls,
+        settings: Settings,
+        clock: Clock,
+        providers: Providers | None = None,
+        publish: Publisher | None = None,
     ) -> Services:
+        """`publish` puts committed events on the bus; without it they are only logged."""
         providers = providers or Providers.sandbox(settings)
         passwords = PasswordService(
             settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
         )
+        events = EventLog(clock, publish)
         ledger = Ledger(clock)
         wallet = WalletService(settings, clock, ledger, providers.payments)
-        tasks = TaskService(settings, clock, ledger)
-        work = WorkService(settings, clock, ledger, tasks)
+        tasks = TaskService(settings, clock, ledger, events)
+        work = WorkService(settings, clock, ledger, tasks, events)
         return cls(
             settings=settings,
             clock=clock,
             providers=providers,
+            events=events,
             ledger=ledger,
             accounts=AccountService(passwords, clock, ledger, settings.session_ttl_seconds),
             wallet=wallet,
@@ -73,6 +82,7 @@ class Services:
                 ledger,
                 providers.payouts,
                 wallet.settle_deposit,
+                events,
                 poll_seconds=settings.payout_poll_seconds,
             ),
             tasks=tasks,

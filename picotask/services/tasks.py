@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 from tortoise.expressions import F, Q, Subquery
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
 from picotask.models.marketplace import Submission, Task, TaskCategory, TaskStatus
 from picotask.models.users import User
@@ -18,6 +17,7 @@ from picotask.server.settings import Settings
 from picotask.services.accounts import ensure_active
 from picotask.services.clock import Clock
 from picotask.services.errors import DomainError, ErrorCode, NotPermitted
+from picotask.services.events import EventLog
 from picotask.services.ledger import Ledger
 from picotask.services.task_specs import MAX_SLOTS, TaskSpec, check_task
 
@@ -93,10 +93,11 @@ def claimable_by(worker: User, query: TaskFilter | None = None) -> QuerySet[Task
 
 
 class TaskService:
-    def __init__(self, settings: Settings, clock: Clock, ledger: Ledger) -> None:
+    def __init__(self, settings: Settings, clock: Clock, ledger: Ledger, events: EventLog) -> None:
         self.settings = settings
         self.clock = clock
         self.ledger = ledger
+        self.events = events
 
     async def own_task(self, employer: User, task_id: int | None) -> Task:
         task = await Task.get_or_none(id=task_id) if task_id else None
@@ -109,7 +110,7 @@ class TaskService:
     async def create(self, employer: User, spec: TaskSpec, *, publish: bool) -> Task:
         ensure_active(employer)
         checked = check_task(spec, self.settings, self.clock.now())
-        async with in_transaction():
+        async with self.events.transaction():
             task = await Task.create(
                 employer_id=employer.id,
                 title=checked.title,
@@ -140,7 +141,7 @@ class TaskService:
             raise DomainError(
                 ErrorCode.DEADLINE_PASSED, "The task's expiresAt has passed.", ["input", "taskId"]
             )
-        async with in_transaction():
+        async with self.events.transaction():
             await self._publish(task)
         return await Task.get(id=task.id)
 
@@ -157,6 +158,7 @@ class TaskService:
             f"task {task.id}: {task.slots} slots",
         )
         await User.filter(id=task.employer_id).update(tasks_posted=F("tasks_posted") + 1)
+        self.events.task("POSTED", await Task.get(id=task.id), f"New task: {task.title}")
 
     async def pause(self, employer: User, task_id: int | None) -> Task:
         return await self._move(employer, task_id, TaskStatus.OPEN, TaskStatus.PAUSED, "paused")
@@ -169,14 +171,17 @@ class TaskService:
     ) -> Task:
         ensure_active(employer)
         task = await self.own_task(employer, task_id)
-        if not await Task.filter(id=task.id, status=old).update(status=new):
-            raise wrong_status(await Task.get(id=task.id), verb)
-        return await Task.get(id=task.id)
+        async with self.events.transaction():
+            if not await Task.filter(id=task.id, status=old).update(status=new):
+                raise wrong_status(await Task.get(id=task.id), verb)
+            moved = await Task.get(id=task.id)
+            self.events.task("UPDATED", moved, f"Task {verb}: {moved.title}")
+        return moved
 
     async def cancel(self, employer: User, task_id: int | None) -> Task:
         """Unfilled slots are refunded now; work in flight still resolves (see `work`)."""
         task = await self.own_task(employer, task_id)
-        async with in_transaction():
+        async with self.events.transaction():
             if await Task.filter(id=task.id, status=TaskStatus.DRAFT).update(
                 status=TaskStatus.CANCELLED, closed_at=self.clock.now()
             ):
@@ -194,7 +199,7 @@ class TaskService:
                 f"count must be between 1 and {MAX_SLOTS - task.slots} for this task.",
                 ["input", "count"],
             )
-        async with in_transaction():
+        async with self.events.transaction():
             if task.status == TaskStatus.DRAFT:
                 added = await Task.filter(id=task.id, status=TaskStatus.DRAFT).update(
                     slots=F("slots") + count
@@ -216,14 +221,17 @@ class TaskService:
                     )
             if not added:
                 raise wrong_status(await Task.get(id=task.id), "given more slots")
-        return await Task.get(id=task.id)
+            grown = await Task.get(id=task.id)
+            if grown.status != TaskStatus.DRAFT:
+                self.events.task("UPDATED", grown, f"{count} more slots: {grown.title}")
+        return grown
 
     async def expire_due(self) -> int:
         """Close every live task whose expiresAt has passed; returns how many."""
         due = await Task.filter(status__in=LIVE, expires_at__lte=self.clock.now()).only("id")
         expired = 0
         for task in due:
-            async with in_transaction():
+            async with self.events.transaction():
                 expired += await self._close(task.id, TaskStatus.EXPIRED)
         return expired
 
@@ -244,10 +252,14 @@ class TaskService:
                 unfilled * (task.reward + task.fee),
                 f"task {task_id} {status.value.lower()}: {unfilled} unfilled slots",
             )
+            task.slots -= unfilled
+        self.events.task("CLOSED", task, f"Task {status.value.lower()}: {task.title}")
         return 1
 
     async def complete_if_done(self, task_id: int) -> None:
         """Every funded slot resolved: a live task is COMPLETED. Inside a transaction."""
-        await Task.filter(
+        if await Task.filter(
             id=task_id, status__in=LIVE, slots_resolved=F("slots"), slots_used=F("slots")
-        ).update(status=TaskStatus.COMPLETED, closed_at=self.clock.now())
+        ).update(status=TaskStatus.COMPLETED, closed_at=self.clock.now()):
+            task = await Task.get(id=task_id)
+            self.events.task("CLOSED", task, f"Task completed: {task.title}")

@@ -22,7 +22,6 @@ from urllib.parse import urlparse
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
-from tortoise.transactions import in_transaction
 
 from picotask.models.marketplace import (
     ProofKind,
@@ -38,8 +37,9 @@ from picotask.services import idempotency
 from picotask.services.accounts import ensure_active
 from picotask.services.clock import Clock
 from picotask.services.errors import DomainError, ErrorCode, NotPermitted, Validator
+from picotask.services.events import EventLog
 from picotask.services.ledger import Ledger
-from picotask.services.money import parse_amount
+from picotask.services.money import format_cents, parse_amount
 from picotask.services.tasks import LIVE, TaskService, eligibility_problem
 
 MAX_TEXT_ANSWER = 5_000
@@ -124,12 +124,18 @@ def _answer_problem(kind: ProofKind, value: str) -> str | None:
 
 class WorkService:
     def __init__(
-        self, settings: Settings, clock: Clock, ledger: Ledger, tasks: TaskService
+        self,
+        settings: Settings,
+        clock: Clock,
+        ledger: Ledger,
+        tasks: TaskService,
+        events: EventLog,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.ledger = ledger
         self.tasks = tasks
+        self.events = events
 
     # Loading with authorization.
 
@@ -172,7 +178,7 @@ class WorkService:
             raise _already_claimed()
         now = self.clock.now()
         try:
-            async with in_transaction():
+            async with self.events.transaction():
                 if not await Task.filter(
                     id=task.id, status=TaskStatus.OPEN, slots_used__lt=F("slots")
                 ).update(slots_used=F("slots_used") + 1):
@@ -184,6 +190,11 @@ class WorkService:
                     claim_expires_at=now + timedelta(seconds=task.claim_timeout_seconds),
                     updated_at=now,
                 )
+                fresh = await Task.get(id=task.id)
+                self.events.submission(
+                    "CLAIMED", submission, fresh, f"{worker.display_name} claimed a slot"
+                )
+                self.events.task("UPDATED", fresh, f"A slot was taken: {fresh.title}")
         except IntegrityError:
             # A concurrent claim by the same worker won; ours rolled back with its slot.
             raise _already_claimed() from None
@@ -191,7 +202,7 @@ class WorkService:
 
     async def release(self, worker: User, submission_id: int | None) -> Submission:
         submission = await self._as_worker(worker, submission_id)
-        async with in_transaction():
+        async with self.events.transaction():
             if not await self._free_slot(submission, SubmissionStatus.RETURNED):
                 raise wrong_status(await Submission.get(id=submission.id), "released")
         return await Submission.get(id=submission.id)
@@ -212,6 +223,15 @@ class WorkService:
             "review_deadline": review_deadline,
             "updated_at": now,
         }
+        async with self.events.transaction():
+            await self._move_to_submitted(submission, task, changes)
+        return await Submission.get(id=submission.id)
+
+    async def _move_to_submitted(
+        self, submission: Submission, task: Task, changes: dict[str, Any]
+    ) -> None:
+        now = self.clock.now()
+        resubmitted = submission.status == SubmissionStatus.REVISION_REQUESTED
         if submission.status == SubmissionStatus.CLAIMED:
             moved = await Submission.filter(
                 id=submission.id, status=SubmissionStatus.CLAIMED, claim_expires_at__gt=now
@@ -233,7 +253,9 @@ class WorkService:
                     ["input", "submissionId"],
                 )
             raise wrong_status(current, "submitted")
-        return await Submission.get(id=submission.id)
+        fresh = await Submission.get(id=submission.id)
+        kind = "RESUBMITTED" if resubmitted else "SUBMITTED"
+        self.events.submission(kind, fresh, task, f"Proof {kind.lower()} for {task.title}")
 
     # The employer's side.
 
@@ -243,7 +265,7 @@ class WorkService:
         ensure_active(employer)
         submission, task = await self._as_employer(employer, submission_id)
         note = _comment("feedback", feedback, required=False)
-        async with in_transaction():
+        async with self.events.transaction():
             if not await self._approve(submission, task, note, auto=False):
                 raise wrong_status(await Submission.get(id=submission.id), "approved")
         return await Submission.get(id=submission.id)
@@ -260,7 +282,7 @@ class WorkService:
         submission, task = await self._as_employer(employer, submission_id)
         note = _comment("comment", comment, required=True)
         now = self.clock.now()
-        async with in_transaction():
+        async with self.events.transaction():
             if not await Submission.filter(
                 id=submission.id, status=SubmissionStatus.SUBMITTED
             ).update(
@@ -272,6 +294,7 @@ class WorkService:
                 dispute_deadline=now + timedelta(seconds=self.settings.dispute_window_seconds),
             ):
                 raise wrong_status(await Submission.get(id=submission.id), "rejected")
+            self._rejected(await Submission.get(id=submission.id), task, note or "")
             if reopen_slot:
                 await self._reopen_slot(task)
         return await Submission.get(id=submission.id)
@@ -280,17 +303,27 @@ class WorkService:
         self, employer: User, submission_id: int | None, comment: str
     ) -> Submission:
         ensure_active(employer)
-        submission, _ = await self._as_employer(employer, submission_id)
+        submission, task = await self._as_employer(employer, submission_id)
         note = _comment("comment", comment, required=True)
         now = self.clock.now()
-        if not await Submission.filter(id=submission.id, status=SubmissionStatus.SUBMITTED).update(
-            status=SubmissionStatus.REVISION_REQUESTED,
-            revision_comment=note,
-            updated_at=now,
-            review_deadline=None,
-            revision_deadline=now + timedelta(seconds=self.settings.revision_deadline_seconds),
-        ):
-            raise wrong_status(await Submission.get(id=submission.id), "sent back for revision")
+        async with self.events.transaction():
+            if not await Submission.filter(
+                id=submission.id, status=SubmissionStatus.SUBMITTED
+            ).update(
+                status=SubmissionStatus.REVISION_REQUESTED,
+                revision_comment=note,
+                updated_at=now,
+                review_deadline=None,
+                revision_deadline=now + timedelta(seconds=self.settings.revision_deadline_seconds),
+            ):
+                raise wrong_status(await Submission.get(id=submission.id), "sent back for revision")
+            self.events.notify(
+                submission.worker_id,
+                "submission.revision_requested",
+                f"Revision requested on {task.title}: {note}",
+                task_id=task.id,
+                submission_id=submission.id,
+            )
         return await Submission.get(id=submission.id)
 
     async def send_bonus(
@@ -324,6 +357,13 @@ class WorkService:
             )
             await User.filter(id=submission.worker_id).update(earned=F("earned") + cents)
             await User.filter(id=employer.id).update(paid_out=F("paid_out") + cents)
+            self.events.notify(
+                submission.worker_id,
+                "bonus.received",
+                f"{employer.display_name} sent you a bonus of {format_cents(cents)}: {note}",
+                task_id=submission.task_id,
+                submission_id=submission.id,
+            )
             return int(transaction.id)
 
         await idempotency.once(
@@ -333,6 +373,7 @@ class WorkService:
             operation="sendBonus",
             request={"submission": submission.id, "amount": cents, "reason": note},
             create=pay,
+            transaction=self.events.transaction,
         )
         return submission, cents
 
@@ -368,8 +409,27 @@ class WorkService:
         await User.filter(id=task.employer_id).update(
             approvals_given=F("approvals_given") + 1, paid_out=F("paid_out") + task.reward
         )
+        approved = await Submission.get(id=submission.id)
+        self.events.submission("APPROVED", approved, task, f"Approved: {task.title}")
+        self.events.notify(
+            submission.worker_id,
+            "submission.approved",
+            f"Your work on {task.title} was approved: +{format_cents(task.reward)}",
+            task_id=task.id,
+            submission_id=submission.id,
+        )
         await self.tasks.complete_if_done(task.id)
         return True
+
+    def _rejected(self, submission: Submission, task: Task, comment: str) -> None:
+        self.events.submission("REJECTED", submission, task, f"Rejected: {task.title}")
+        self.events.notify(
+            submission.worker_id,
+            "submission.rejected",
+            f"Your work on {task.title} was rejected: {comment}",
+            task_id=task.id,
+            submission_id=submission.id,
+        )
 
     async def _free_slot(self, submission: Submission, status: SubmissionStatus) -> bool:
         """CLAIMED → RETURNED | EXPIRED. The slot goes back to a live task; on a closed task its
@@ -380,6 +440,7 @@ class WorkService:
             rows = rows.filter(claim_expires_at__lte=now)
         if not await rows.update(status=status, updated_at=now, claim_expires_at=None):
             return False
+        freed = await Submission.get(id=submission.id)
         if not await Task.filter(id=submission.task_id, status__in=LIVE).update(
             slots_used=F("slots_used") - 1
         ):
@@ -393,6 +454,17 @@ class WorkService:
                 task.reward + task.fee,
                 f"submission {submission.id} {status.value.lower()} on a closed task",
             )
+        task = await Task.get(id=submission.task_id)
+        self.events.submission(status.value, freed, task, f"Slot {status.value.lower()}")
+        self.events.task("UPDATED", task, f"A slot is free again: {task.title}")
+        if status == SubmissionStatus.EXPIRED:
+            self.events.notify(
+                submission.worker_id,
+                "submission.expired",
+                f"Your claim on {task.title} expired before you submitted.",
+                task_id=task.id,
+                submission_id=submission.id,
+            )
         return True
 
     async def _reopen_slot(self, task: Task) -> None:
@@ -404,6 +476,8 @@ class WorkService:
         await Task.filter(id=task.id, status=TaskStatus.COMPLETED).update(
             status=TaskStatus.OPEN, closed_at=None
         )
+        reopened = await Task.get(id=task.id)
+        self.events.task("UPDATED", reopened, f"A slot reopened: {reopened.title}")
 
     async def _finalize_rejection(self, submission: Submission, task: Task) -> bool:
         now = self.clock.now()
@@ -434,7 +508,7 @@ class WorkService:
         )
         done = 0
         for submission in due:
-            async with in_transaction():
+            async with self.events.transaction():
                 done += await self._free_slot(submission, SubmissionStatus.EXPIRED)
         return done
 
@@ -445,7 +519,7 @@ class WorkService:
         tasks = {t.id: t for t in await Task.filter(id__in={s.task_id for s in due})}
         done = 0
         for submission in due:
-            async with in_transaction():
+            async with self.events.transaction():
                 done += await self._approve(submission, tasks[submission.task_id], None, auto=True)
         return done
 
@@ -453,22 +527,28 @@ class WorkService:
         now = self.clock.now()
         due = await Submission.filter(
             status=SubmissionStatus.REVISION_REQUESTED, revision_deadline__lte=now
-        ).only("id")
+        )
+        tasks = {t.id: t for t in await Task.filter(id__in={s.task_id for s in due})}
+        comment = "No revision was submitted before the deadline."
         done = 0
         for submission in due:
-            done += await Submission.filter(
-                id=submission.id,
-                status=SubmissionStatus.REVISION_REQUESTED,
-                revision_deadline__lte=now,
-            ).update(
-                status=SubmissionStatus.REJECTED,
-                rejection_reason=RejectionReason.INCOMPLETE,
-                rejection_comment="No revision was submitted before the deadline.",
-                reviewed_at=now,
-                updated_at=now,
-                revision_deadline=None,
-                dispute_deadline=now + timedelta(seconds=self.settings.dispute_window_seconds),
-            )
+            async with self.events.transaction():
+                if await Submission.filter(
+                    id=submission.id,
+                    status=SubmissionStatus.REVISION_REQUESTED,
+                    revision_deadline__lte=now,
+                ).update(
+                    status=SubmissionStatus.REJECTED,
+                    rejection_reason=RejectionReason.INCOMPLETE,
+                    rejection_comment=comment,
+                    reviewed_at=now,
+                    updated_at=now,
+                    revision_deadline=None,
+                    dispute_deadline=now + timedelta(seconds=self.settings.dispute_window_seconds),
+                ):
+                    done += 1
+                    rejected = await Submission.get(id=submission.id)
+                    self._rejected(rejected, tasks[submission.task_id], comment)
         return done
 
     async def finalize_rejections(self) -> int:
@@ -480,7 +560,7 @@ class WorkService:
         tasks = {t.id: t for t in await Task.filter(id__in={s.task_id for s in due})}
         done = 0
         for submission in due:
-            async with in_transaction():
+            async with self.events.transaction():
                 done += await self._finalize_rejection(submission, tasks[submission.task_id])
         return done
 

@@ -1,35 +1,230 @@
-"""The event bus: broadcaster, chosen by URL (memory://, redis://, postgres://)."""
+"""The event bus: one process-wide broadcaster subscription, fanned out locally.
+
+broadcaster 0.3.1 is used only for what it does well (moving a message between processes);
+around its known weaknesses:
+- one subscription per process, opened at start-up, never per client (two concurrent first
+  subscriptions to a channel on the redis/postgres backends lose one);
+- each client gets its own bounded queue; a client that falls too far behind is dropped with a
+  reason instead of growing memory (broadcaster's queues are unbounded);
+- a watchdog sends a heartbeat through the backend and, when it does not come back (a lost
+  Redis or PostgreSQL connection is never re-established by broadcaster), reconnects and tells
+  every client to catch up from the event log, so nothing is lost across the outage.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
+import json
 import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
 
 from broadcaster import Broadcast
 
+from picotask.models.events import Event
+
 log = logging.getLogger(__name__)
-HEALTH_CHANNEL = "picotask.health"
+CHANNEL = "picotask.events"
+Message = dict[str, Any]
+
+
+def to_message(event: Event) -> Message:
+    return {
+        "id": event.id,
+        "stream": event.stream.value,
+        "type": event.type,
+        "audience_id": event.audience_id,
+        "task_id": event.task_id,
+        "submission_id": event.submission_id,
+        "payout_id": event.payout_id,
+        "message": event.message,
+        "payload": event.payload,
+        "created_at": event.created_at.isoformat(),
+    }
+
+
+class Overflow:
+    """Put in a client's queue in place of what it could not take."""
+
+
+class Resync:
+    """Put in every client's queue after a reconnect: catch up from the event log."""
+
+
+OVERFLOW = Overflow()
+RESYNC = Resync()
+
+
+@dataclass(eq=False)
+class Subscriber:
+    accepts: Callable[[Message], bool]
+    queue: asyncio.Queue[Message | Overflow | Resync]
+    dropped: bool = False
+
+    def offer(self, message: Message) -> None:
+        if self.dropped or not self.accepts(message):
+            return
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.drop()
+
+    def drop(self) -> None:
+        """Free what the client could not take and leave only the overflow marker."""
+        self.dropped = True
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(OVERFLOW)
+
+    def resync(self) -> None:
+        if self.dropped:
+            return
+        try:
+            self.queue.put_nowait(RESYNC)
+        except asyncio.QueueFull:
+            self.drop()
+
+
+@dataclass
+class BusStats:
+    published: int = 0
+    received: int = 0
+    reconnects: int = 0
+    dropped_clients: int = 0
+    subscribers: int = 0
+    last_heartbeat: float = field(default_factory=time.monotonic)
 
 
 class EventBus:
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        queue_size: int = 1_000,
+        heartbeat_seconds: float = 1.0,
+    ) -> None:
         self.url = url
-        self._broadcast = Broadcast(url)
+        self.queue_size = queue_size
+        self.heartbeat_seconds = heartbeat_seconds
+        self.stats = BusStats()
+        self._subscribers: set[Subscriber] = set()
+        self._broadcast: Broadcast | None = None
+        self._listener: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        self._beats = itertools.count()
 
     async def connect(self) -> None:
-        await self._broadcast.connect()
+        await self._open()
+        self._watchdog = asyncio.create_task(self._watch())
 
     async def disconnect(self) -> None:
-        await self._broadcast.disconnect()
+        for task in (self._watchdog, self._listener):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        await self._close_broadcast()
 
-    async def publish(self, channel: str, message: str) -> None:
-        await self._broadcast.publish(channel, message)
+    async def _open(self) -> None:
+        broadcast = Broadcast(self.url)
+        await broadcast.connect()
+        self._broadcast = broadcast
+        self._ready.clear()
+        self._listener = asyncio.create_task(self._listen(broadcast))
+        await asyncio.wait_for(self._ready.wait(), 10)
+        self.stats.last_heartbeat = time.monotonic()
+
+    async def _close_broadcast(self) -> None:
+        if self._broadcast is not None:
+            with contextlib.suppress(Exception):
+                await self._broadcast.disconnect()
+            self._broadcast = None
+
+    async def _listen(self, broadcast: Broadcast) -> None:
+        async with broadcast.subscribe(CHANNEL) as subscription:
+            self._ready.set()
+            async for event in subscription:  # type: ignore[union-attr]  # broadcaster types __aiter__ as Optional
+                if event is None:
+                    return
+                self._dispatch(json.loads(event.message))
+                # Let the clients' generators run between messages, so a burst only drops
+                # the clients that really cannot keep up.
+                await asyncio.sleep(0)
+
+    def _dispatch(self, envelope: dict[str, Any]) -> None:
+        if "heartbeat" in envelope:
+            self.stats.last_heartbeat = time.monotonic()
+            return
+        for message in envelope["events"]:
+            self.stats.received += 1
+            for subscriber in list(self._subscribers):
+                was_dropped = subscriber.dropped
+                subscriber.offer(message)
+                if subscriber.dropped and not was_dropped:
+                    self.stats.dropped_clients += 1
+
+    async def publish(self, events: list[Event]) -> None:
+        """Called after the events' transaction committed."""
+        if self._broadcast is None:
+            raise ConnectionError("the event bus is not connected")
+        envelope = {"events": [to_message(e) for e in events]}
+        await self._broadcast.publish(CHANNEL, json.dumps(envelope, separators=(",", ":")))
+        self.stats.published += len(events)
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, accepts: Callable[[Message], bool]) -> AsyncIterator[Subscriber]:
+        subscriber = Subscriber(accepts, asyncio.Queue(self.queue_size))
+        self._subscribers.add(subscriber)
+        self.stats.subscribers = len(self._subscribers)
+        try:
+            yield subscriber
+        finally:
+            self._subscribers.discard(subscriber)
+            self.stats.subscribers = len(self._subscribers)
 
     async def ping(self, within: float = 2.0) -> bool:
-        """Whether the backend accepts a publish within `within` seconds."""
+        """Ready when the backend accepts a publish and the heartbeat came back recently."""
+        if self._broadcast is None:
+            return False
         try:
-            await asyncio.wait_for(self.publish(HEALTH_CHANNEL, "ping"), within)
+            await asyncio.wait_for(self._heartbeat(), within)
         except Exception:  # any backend failure means "not ready"
             log.warning("event bus %s is not answering", self.url, exc_info=True)
             return False
-        return True
+        return time.monotonic() - self.stats.last_heartbeat < 5 * self.heartbeat_seconds
+
+    async def _heartbeat(self) -> None:
+        assert self._broadcast is not None
+        beat = json.dumps({"heartbeat": next(self._beats)})
+        await self._broadcast.publish(CHANNEL, beat)
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._heartbeat(), self.heartbeat_seconds)
+            listener_dead = self._listener is None or self._listener.done()
+            silent = time.monotonic() - self.stats.last_heartbeat > 3 * self.heartbeat_seconds
+            if listener_dead or silent:
+                await self._reconnect()
+
+    async def _reconnect(self) -> None:
+        log.warning("event bus %s lost; reconnecting", self.url)
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._listener
+        await self._close_broadcast()
+        try:
+            await self._open()
+        except Exception:
+            log.warning("event bus %s still unreachable", self.url, exc_info=True)
+            return
+        self.stats.reconnects += 1
+        for subscriber in list(self._subscribers):
+            subscriber.resync()
