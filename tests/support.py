@@ -228,6 +228,17 @@ class WsClient:
 
     def __init__(self, conn: ClientConnection) -> None:
         self.conn = conn
+        self.held: dict[str, list[dict[str, Any]]] = {}
+
+    async def receive_for(self, op_id: str, within: float = 5.0) -> dict[str, Any]:
+        """The next message of one operation, holding back those of the others."""
+        if self.held.get(op_id):
+            return self.held[op_id].pop(0)
+        while True:
+            message = await self.receive(within)
+            if message.get("id") == op_id:
+                return message
+            self.held.setdefault(str(message.get("id")), []).append(message)
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.conn.send(json.dumps(message))
@@ -351,3 +362,25 @@ def count_queries() -> Iterator[QueryCounter]:
     finally:
         logger.removeHandler(counter)
         logger.setLevel(previous)
+
+
+async def next_data(ws: WsClient, op_id: str, within: float = 5.0) -> dict[str, Any]:
+    """The data of the next `next` message for `op_id`; fails on an error or a close.
+    Messages for other operations are kept for their own turn."""
+    message = await ws.receive_for(op_id, within)
+    assert message["type"] == "next", message
+    payload: dict[str, Any] = message["payload"]
+    assert "errors" not in payload, payload["errors"]
+    data: dict[str, Any] = payload["data"]
+    return data
+
+
+async def nothing_more(ws: WsClient, within: float = 0.3) -> bool:
+    """True if no message arrives within `within` seconds and none is held back."""
+    if any(ws.held.values()):
+        return False
+    try:
+        await ws.receive(within)
+    except TimeoutError:
+        return True
+    return False

@@ -15,11 +15,13 @@ from picotask.resolvers.loaders import Loaders
 from picotask.schema.errors import Unauthenticated
 from picotask.services.accounts import ensure_active
 from picotask.services.registry import Services
+from picotask.subscriptions.bus import EventBus
 
 
 @dataclass(slots=True)
 class Context:
     services: Services
+    bus: EventBus
     request_id: str
     request: Request | WebSocket | None = None
     response: Response | WebSocket | None = None

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from strawberry.dataloader import DataLoader
 
+from picotask.models.ledger import Payout
 from picotask.models.marketplace import Submission, Task
 from picotask.models.users import User
 from picotask.services.work import median_seconds
@@ -63,10 +64,32 @@ class MedianReviewSecondsByEmployerLoader(DataLoader[int, int | None]):
         super().__init__(load_fn=_median_review_seconds)
 
 
+async def _submissions_by_id(keys: Sequence[int]) -> list[Submission | None]:
+    rows = {s.id: s for s in await Submission.filter(id__in=list(keys))}
+    return [rows.get(k) for k in keys]
+
+
+class SubmissionByIdLoader(DataLoader[int, Submission | None]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=_submissions_by_id)
+
+
+async def _payouts_by_id(keys: Sequence[int]) -> list[Payout | None]:
+    rows = {p.id: p for p in await Payout.filter(id__in=list(keys))}
+    return [rows.get(k) for k in keys]
+
+
+class PayoutByIdLoader(DataLoader[int, Payout | None]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=_payouts_by_id)
+
+
 class Loaders:
     """Made fresh per HTTP request and per subscription event: nothing is cached longer."""
 
     def __init__(self) -> None:
         self.user_by_id = UserByIdLoader()
         self.task_by_id = TaskByIdLoader()
+        self.submission_by_id = SubmissionByIdLoader()
+        self.payout_by_id = PayoutByIdLoader()
         self.median_review_seconds_by_employer = MedianReviewSecondsByEmployerLoader()

@@ -109,7 +109,7 @@ class MarketplaceQuery:
         order_by: TaskOrder | None = TaskOrder.NEWEST,
     ) -> TaskConnection:
         viewer = info.context.require_viewer()
-        query = claimable_by(viewer, _task_filter(info, filter))
+        query = claimable_by(viewer, task_filter(info, filter))
         keys = ORDERS[order_by or TaskOrder.NEWEST]
         return await connection(query, lambda t: task_view(info, t), first, after, keys)
 
@@ -142,7 +142,7 @@ class MarketplaceQuery:
         return await connection(query, SubmissionType.from_model, first, after, NEWEST_FIRST)
 
 
-def _task_filter(info: Info, given: TaskFilterInput | None) -> TaskFilter | None:
+def task_filter(info: Info, given: TaskFilterInput | None) -> TaskFilter | None:
     if given is None:
         return None
     min_reward = None

@@ -8,6 +8,7 @@ from strawberry import Schema
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from picotask.resolvers.events import EventsQuery, EventsSubscription
 from picotask.resolvers.marketplace import MarketplaceMutation, MarketplaceQuery
 from picotask.resolvers.node import NodeQuery
 from picotask.resolvers.payouts import PayoutsMutation, PayoutsQuery
@@ -18,12 +19,17 @@ from picotask.server.settings import Settings
 
 
 @strawberry.type
-class Query(UsersQuery, MarketplaceQuery, PayoutsQuery, NodeQuery):
+class Query(UsersQuery, MarketplaceQuery, PayoutsQuery, EventsQuery, NodeQuery):
     pass
 
 
 @strawberry.type
 class Mutation(UsersMutation, MarketplaceMutation, PayoutsMutation):
+    pass
+
+
+@strawberry.type
+class Subscription(EventsSubscription):
     pass
 
 
@@ -39,6 +45,7 @@ def build_schema(settings: Settings | None = None) -> PicotaskSchema:
     return PicotaskSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions(settings),
         config=StrawberryConfig(
             scalar_map=SCALAR_MAP,

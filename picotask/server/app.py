@@ -35,7 +35,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         heartbeat_seconds=settings.bus_heartbeat_seconds,
     )
     services = Services.build(settings, clock or SystemClock(), publish=bus.publish)
-    view = GraphQLView(build_schema(settings), services)
+    view = GraphQLView(build_schema(settings), services, bus)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

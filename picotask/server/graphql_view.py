@@ -20,6 +20,7 @@ from strawberry.types.unset import UnsetType
 from picotask.resolvers.context import Context
 from picotask.server.request_id import request_id_of
 from picotask.services.registry import Services
+from picotask.subscriptions.bus import EventBus
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
@@ -65,7 +66,7 @@ def _clean_text(value: object) -> bool:
 
 
 class GraphQLView(GraphQL[Context, None]):
-    def __init__(self, schema: BaseSchema, services: Services) -> None:
+    def __init__(self, schema: BaseSchema, services: Services, bus: EventBus) -> None:
         settings = services.settings
         super().__init__(
             schema,
@@ -75,12 +76,14 @@ class GraphQLView(GraphQL[Context, None]):
             allowed_origins=settings.allowed_origins,
         )
         self.services = services
+        self.bus = bus
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
     ) -> Context:
         context = Context(
             services=self.services,
+            bus=self.bus,
             request_id=request_id_of(request.scope),
             request=request,
             response=response,

@@ -50,17 +50,38 @@ def approval_rate(user: User) -> float | None:
 
 
 def eligibility_problem(task: Task, worker: User) -> str | None:
-    """Why `worker` may not take `task`, or None. New workers count as 100% approved."""
-    if task.target_countries and f",{worker.country}," not in task.target_countries:
+    """Why `worker` may not take `task`, or None."""
+    return targeting_problem(
+        task.target_countries, task.min_approval_rate, task.min_approved_count, worker
+    )
+
+
+def targeting_problem(
+    countries: str, min_rate: float | None, min_count: int | None, worker: User
+) -> str | None:
+    """The targeting rules on plain values, so the live feed can apply them to an event's
+    snapshot without loading the task. New workers count as 100% approved."""
+    if countries and f",{worker.country}," not in countries:
         return "This task is not offered in your country."
     rate = approval_rate(worker)
-    if task.min_approval_rate is not None and (rate if rate is not None else 1.0) < (
-        task.min_approval_rate
-    ):
+    if min_rate is not None and (1.0 if rate is None else rate) < min_rate:
         return "Your approval rate is below what this task asks for."
-    if task.min_approved_count is not None and worker.approved_count < task.min_approved_count:
+    if min_count is not None and worker.approved_count < min_count:
         return "This task asks for more approved work than you have done so far."
     return None
+
+
+def matches_filter(
+    title: str, instructions: str, category: str, reward: int, query: TaskFilter
+) -> bool:
+    if query.categories and category not in query.categories:
+        return False
+    if query.min_reward_cents is not None and reward < query.min_reward_cents:
+        return False
+    if query.search:
+        needle = query.search.casefold()
+        return needle in title.casefold() or needle in instructions.casefold()
+    return True
 
 
 def claimable_by(worker: User, query: TaskFilter | None = None) -> QuerySet[Task]:

@@ -1,0 +1,120 @@
+"""The live side: `taskFeed`, `taskSubmissions`, `myEvents`, and the `events` log."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+
+import strawberry
+from graphql import GraphQLError
+
+from picotask.models.events import Event, Stream
+from picotask.models.marketplace import Task
+from picotask.resolvers.context import Info
+from picotask.resolvers.loaders import Loaders
+from picotask.resolvers.marketplace import task_filter
+from picotask.resolvers.pages import connection
+from picotask.schema.errors import BadUserInput, Forbidden
+from picotask.schema.events import EventType, SubmissionEvent, TaskFeedEvent, event_cursor
+from picotask.schema.marketplace import TaskFilterInput
+from picotask.schema.relay import Connection, pk_of
+from picotask.services.errors import DomainError
+from picotask.services.pagination import ID_ORDER, decode_cursor
+from picotask.subscriptions.bus import EventBus, Message
+from picotask.subscriptions.streams import (
+    Accepts,
+    FellBehind,
+    Replay,
+    audience_accepts,
+    audience_replay,
+    feed_accepts,
+    feed_replay,
+    follow,
+)
+
+
+class SlowConsumer(GraphQLError):
+    def __init__(self, cursor: str | None) -> None:
+        super().__init__(
+            "You fell too far behind and were dropped; subscribe again with "
+            "`after` set to the last cursor you received.",
+            extensions={"code": "SLOW_CONSUMER", "cursor": cursor},
+        )
+
+
+def _after(after: str | None) -> int | None:
+    if after is None:
+        return None
+    try:
+        return int(decode_cursor(after, [False])[0])
+    except DomainError as e:
+        raise BadUserInput.from_domain(e) from None
+
+
+async def _messages(
+    info: Info, accepts: Accepts, replay: Replay, after: int | None
+) -> AsyncGenerator[Message, None]:
+    bus: EventBus = info.context.bus
+    try:
+        async for message in follow(bus, accepts, replay, after):
+            # The websocket's context lives as long as the connection: never cache across events.
+            info.context.loaders = Loaders()
+            yield message
+    except FellBehind as e:
+        raise SlowConsumer(event_cursor(e.last_id) if e.last_id else None) from None
+
+
+@strawberry.type
+class EventsQuery:
+    @strawberry.field(description="The viewer's notifications, oldest first.")
+    async def events(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[EventType]:
+        viewer = info.context.require_viewer()
+        query = Event.filter(stream=Stream.NOTIFICATIONS, audience_id=viewer.id)
+        return await connection(query, EventType.of, first, after, ID_ORDER)
+
+
+@strawberry.type
+class EventsSubscription:
+    @strawberry.subscription(
+        description="New, changed and closed tasks the viewer can take, matching the filter."
+    )
+    async def task_feed(
+        self, info: Info, filter: TaskFilterInput | None = None, after: str | None = None
+    ) -> AsyncGenerator[TaskFeedEvent, None]:
+        viewer = info.context.require_viewer()
+        start = _after(after)
+        accepts = feed_accepts(viewer, task_filter(info, filter))
+        currency = info.context.services.settings.currency
+        async for message in _messages(info, accepts, feed_replay(), start):
+            yield TaskFeedEvent.of(message, currency)
+
+    @strawberry.subscription(
+        description="Claims, submissions, returns and expiries on the viewer's tasks."
+    )
+    async def task_submissions(
+        self, info: Info, task_id: strawberry.ID | None = None, after: str | None = None
+    ) -> AsyncGenerator[SubmissionEvent, None]:
+        viewer = info.context.require_viewer()
+        start = _after(after)
+        pk = None
+        if task_id is not None:
+            pk = pk_of(task_id, "Task")
+            task = await Task.get_or_none(id=pk) if pk else None
+            if task is None or task.employer_id != viewer.id:
+                raise Forbidden("taskId is not one of your tasks.")
+        accepts = audience_accepts(Stream.SUBMISSIONS, viewer.id, pk)
+        replay = audience_replay(Stream.SUBMISSIONS, viewer.id, pk)
+        async for message in _messages(info, accepts, replay, start):
+            yield SubmissionEvent.of(message)
+
+    @strawberry.subscription(description="The viewer's own notifications.")
+    async def my_events(
+        self, info: Info, after: str | None = None
+    ) -> AsyncGenerator[EventType, None]:
+        viewer = info.context.require_viewer()
+        start = _after(after)
+        accepts = audience_accepts(Stream.NOTIFICATIONS, viewer.id)
+        replay = audience_replay(Stream.NOTIFICATIONS, viewer.id)
+        async for message in _messages(info, accepts, replay, start):
+            yield EventType.from_message(message)

@@ -1,0 +1,133 @@
+"""Events as subscriptions deliver them and the `events` log lists them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+import strawberry
+
+from picotask.models.events import Event
+from picotask.resolvers.context import Info
+from picotask.schema.marketplace import SubmissionType, TaskType
+from picotask.schema.payouts import PayoutType
+from picotask.services.events import submission_from_snapshot, task_from_snapshot
+from picotask.services.pagination import encode_cursor
+from picotask.subscriptions.bus import Message
+
+
+def event_cursor(event_id: int) -> str:
+    """The same cursor the `events` connection uses, so either resumes the other."""
+    return encode_cursor([event_id])
+
+
+@strawberry.enum
+class TaskFeedEventKind(Enum):
+    POSTED = "POSTED"
+    UPDATED = "UPDATED"
+    CLOSED = "CLOSED"
+
+
+@strawberry.enum
+class SubmissionEventKind(Enum):
+    CLAIMED = "CLAIMED"
+    SUBMITTED = "SUBMITTED"
+    RESUBMITTED = "RESUBMITTED"
+    RETURNED = "RETURNED"
+    EXPIRED = "EXPIRED"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
+@strawberry.type
+class TaskFeedEvent:
+    cursor: str
+    kind: TaskFeedEventKind
+    task: TaskType = strawberry.field(description="The task as it was after the change.")
+
+    @classmethod
+    def of(cls, message: Message, currency: str) -> TaskFeedEvent:
+        task = task_from_snapshot(message["payload"]["task"])
+        return cls(
+            cursor=event_cursor(message["id"]),
+            kind=TaskFeedEventKind(message["payload"]["kind"]),
+            task=TaskType.from_model(task, currency),
+        )
+
+
+@strawberry.type
+class SubmissionEvent:
+    cursor: str
+    kind: SubmissionEventKind
+    submission: SubmissionType = strawberry.field(
+        description="The submission as it was after the change."
+    )
+
+    @classmethod
+    def of(cls, message: Message) -> SubmissionEvent:
+        submission = submission_from_snapshot(message["payload"]["submission"])
+        return cls(
+            cursor=event_cursor(message["id"]),
+            kind=SubmissionEventKind(message["payload"]["kind"]),
+            submission=SubmissionType.from_model(submission),
+        )
+
+
+@strawberry.type(name="Event", description="A notification for the viewer.")
+class EventType:
+    cursor: str
+    type: str = strawberry.field(
+        description="e.g. submission.approved, submission.rejected, bonus.received, payout.paid"
+    )
+    created_at: datetime
+    message: str
+    task_id: strawberry.Private[int | None]
+    submission_id: strawberry.Private[int | None]
+    payout_id: strawberry.Private[int | None]
+
+    @strawberry.field
+    async def task(self, info: Info) -> TaskType | None:
+        if self.task_id is None:
+            return None
+        task = await info.context.loaders.task_by_id.load(self.task_id)
+        currency = info.context.services.settings.currency
+        return TaskType.from_model(task, currency) if task else None
+
+    @strawberry.field
+    async def submission(self, info: Info) -> SubmissionType | None:
+        if self.submission_id is None:
+            return None
+        submission = await info.context.loaders.submission_by_id.load(self.submission_id)
+        return SubmissionType.from_model(submission) if submission else None
+
+    @strawberry.field
+    async def payout(self, info: Info) -> PayoutType | None:
+        if self.payout_id is None:
+            return None
+        payout = await info.context.loaders.payout_by_id.load(self.payout_id)
+        currency = info.context.services.settings.currency
+        return PayoutType.from_model(payout, currency) if payout else None
+
+    @classmethod
+    def of(cls, event: Event) -> EventType:
+        return cls(
+            cursor=event_cursor(event.id),
+            type=event.type,
+            created_at=event.created_at,
+            message=event.message,
+            task_id=event.task_id,
+            submission_id=event.submission_id,
+            payout_id=event.payout_id,
+        )
+
+    @classmethod
+    def from_message(cls, message: Message) -> EventType:
+        return cls(
+            cursor=event_cursor(message["id"]),
+            type=message["type"],
+            created_at=datetime.fromisoformat(message["created_at"]),
+            message=message["message"],
+            task_id=message["task_id"],
+            submission_id=message["submission_id"],
+            payout_id=message["payout_id"],
+        )
