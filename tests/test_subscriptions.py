@@ -8,7 +8,8 @@ from tests.support import Api, User, next_data, nothing_more
 from tests.test_marketplace_api import CLAIM, SUBMIT, create, employer
 
 FEED = """subscription($filter: TaskFilter, $after: String) {
-  taskFeed(filter: $filter, after: $after) { cursor kind task { id title status slotsRemaining } } }"""
+  taskFeed(filter: $filter, after: $after) {
+    cursor kind task { id title status slotsRemaining } } }"""
 SUBMISSIONS = """subscription($taskId: ID, $after: String) {
   taskSubmissions(taskId: $taskId, after: $after) {
     cursor kind submission { id status worker { id } } } }"""
