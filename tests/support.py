@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import secrets
+import socket
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -101,8 +102,11 @@ async def orm(database_url: str) -> AsyncIterator[None]:
 class LiveServer:
     """The real app (its lifespan included) served by uvicorn on a loopback port."""
 
-    def __init__(self, app: Starlette) -> None:
+    def __init__(self, app: Starlette, send_buffer: int | None = None) -> None:
+        """`send_buffer` shrinks the kernel's send buffer of every accepted connection, so a
+        client that stops reading blocks the server's sends after a few kilobytes."""
         self.app = app
+        self.send_buffer = send_buffer
         self.server = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -117,7 +121,13 @@ class LiveServer:
         self.port = 0
 
     async def __aenter__(self) -> LiveServer:
-        self._task = asyncio.create_task(self.server.serve())
+        sockets = None
+        if self.send_buffer is not None:
+            listener = socket.socket()
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
+            listener.bind(("127.0.0.1", 0))
+            sockets = [listener]
+        self._task = asyncio.create_task(self.server.serve(sockets=sockets))
         while not self.server.started:
             if self._task.done():
                 self._task.result()  # start-up failed: raise its error here

@@ -22,10 +22,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlparse
 
 from broadcaster import Broadcast
 
 from picotask.models.events import Event
+from picotask.subscriptions.redis_backend import RedisPubSubBackend
 
 log = logging.getLogger(__name__)
 CHANNEL = "picotask.events"
@@ -131,7 +133,10 @@ class EventBus:
         await self._close_broadcast()
 
     async def _open(self) -> None:
-        broadcast = Broadcast(self.url)
+        if urlparse(self.url).scheme in {"redis", "rediss"}:
+            broadcast = Broadcast(backend=RedisPubSubBackend(self.url))
+        else:
+            broadcast = Broadcast(self.url)
         await broadcast.connect()
         self._broadcast = broadcast
         self._ready.clear()

@@ -1,0 +1,275 @@
+"""The bus under stress: slow clients, a Redis restart, several processes, fan-out cost."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from picotask.models.events import Event, Stream
+from picotask.server.app import create_app
+from picotask.services.clock import Clock, ManualClock, SystemClock
+from tests.support import (
+    Api,
+    Backend,
+    LiveServer,
+    count_queries,
+    next_data,
+    settings_for,
+)
+from tests.test_marketplace_api import create, employer
+from tests.test_subscriptions import FEED
+
+PAUSE = "mutation($id: ID!) { pauseTask(input: {taskId: $id}) { userErrors { code } } }"
+RESUME = "mutation($id: ID!) { resumeTask(input: {taskId: $id}) { userErrors { code } } }"
+
+
+@contextlib.asynccontextmanager
+async def api_with(
+    database_url: str,
+    broadcast_url: str,
+    send_buffer: int | None = None,
+    clock: Clock | None = None,
+    **overrides: Any,
+) -> AsyncIterator[Api]:
+    settings = settings_for(database_url, broadcast_url, background_workers=False, **overrides)
+    clock = clock or ManualClock()
+    async with (
+        LiveServer(create_app(settings, clock), send_buffer) as server,
+        httpx.AsyncClient(base_url=server.http_url, timeout=10) as client,
+    ):
+        yield Api(client, server, ManualClock())
+
+
+def client_frame(text: str) -> bytes:
+    """One masked text frame, as a websocket client must send it (RFC 6455)."""
+    data = text.encode()
+    mask = secrets.token_bytes(4)
+    header = bytearray([0x81])
+    if len(data) < 126:
+        header.append(0x80 | len(data))
+    else:
+        header.append(0x80 | 126)
+        header += len(data).to_bytes(2, "big")
+    return bytes(header) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+async def stalled_subscriber(port: int, token: str, query: str) -> asyncio.StreamWriter:
+    """A websocket client that subscribes and then never reads again."""
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4_096)
+    raw.connect(("127.0.0.1", port))
+    reader, writer = await asyncio.open_connection(sock=raw, limit=4_096)
+    key = base64.b64encode(secrets.token_bytes(16)).decode()
+    writer.write(
+        f"GET /graphql HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n".encode()
+    )
+    assert b" 101 " in await reader.readuntil(b"\r\n\r\n")
+    init = {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+    writer.write(client_frame(json.dumps(init)))
+    assert b"connection_ack" in await reader.read(100)
+    subscribe = {"id": "feed", "type": "subscribe", "payload": {"query": query}}
+    writer.write(client_frame(json.dumps(subscribe)))
+    await writer.drain()
+    return writer
+
+
+async def test_a_slow_client_is_dropped_without_affecting_others(
+    database_url: str, backend: Backend
+) -> None:
+    async with api_with(
+        database_url, backend.broadcast, send_buffer=4_096, subscriber_queue_size=4
+    ) as api:
+        boss = await employer(api)
+        task = (await create(api, boss, instructions="x" * 10_000))["task"]
+        worker = await api.sign_up()
+        # 10 copies of 10,000 characters: each event is about 100 kB for the stalled client.
+        copies = " ".join(f"i{n}: instructions" for n in range(10))
+        big = f"subscription {{ taskFeed {{ kind task {{ id {copies} }} }} }}"
+        stalled = await stalled_subscriber(api.server.port, worker.token, big)
+        async with api.ws(worker.token) as fast:
+            await fast.subscribe("feed", FEED)
+            await asyncio.sleep(0.1)
+            bus = api.server.app.state.bus
+            for i in range(60):
+                await api.gql(PAUSE if i % 2 == 0 else RESUME, {"id": task["id"]}, boss.token)
+                assert (await next_data(fast, "feed"))["taskFeed"]["kind"] == "UPDATED"
+                if bus.stats.dropped_clients:
+                    break
+            assert bus.stats.dropped_clients == 1
+            # The fast client is still served, and the dropped one holds no queue any more.
+            await api.gql(PAUSE if i % 2 else RESUME, {"id": task["id"]}, boss.token)
+            assert (await next_data(fast, "feed"))["taskFeed"]["kind"] == "UPDATED"
+            # What the stalled client could not take was freed: only the drop marker is held.
+            held = [s.queue.qsize() for s in bus._subscribers if s.dropped]
+            assert held == [1]
+        stalled.close()
+
+
+async def test_fan_out_costs_no_query_per_subscriber(api: Api) -> None:
+    boss = await employer(api, "500.00")
+    workers = [await api.sign_up() for _ in range(12)]
+    query = "subscription { taskFeed { kind task { id title reward { amount } } } }"
+
+    async def post_and_deliver(listeners: int) -> int:
+        async with contextlib.AsyncExitStack() as stack:
+            sockets = [
+                await stack.enter_async_context(api.ws(w.token)) for w in workers[:listeners]
+            ]
+            for ws in sockets:
+                await ws.subscribe("feed", query)
+            await asyncio.sleep(0.05)  # let every subscription register on the bus
+            with count_queries() as counter:
+                await create(api, boss, title=f"For {listeners}")
+                for ws in sockets:
+                    assert (await next_data(ws, "feed"))["taskFeed"]["kind"] == "POSTED"
+            return counter.count
+
+    assert await post_and_deliver(12) == await post_and_deliver(2)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def redis_server(port: int, directory: Path) -> Any:
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is needed for this test"
+    command = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(directory),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603 -- fixed argv
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+async def wait_for_port(port: int) -> None:
+    for _ in range(100):
+        with contextlib.suppress(OSError):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {port}")
+
+
+async def test_redis_restart_during_a_burst_loses_nothing(
+    database_url: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    redis_url = f"redis://127.0.0.1:{port}/0"
+    with redis_server(port, tmp_path) as first:
+        await wait_for_port(port)
+        async with api_with(database_url, redis_url, bus_heartbeat_seconds=0.2) as api:
+            boss = await employer(api, "500.00")
+            worker = await api.sign_up()
+            async with api.ws(worker.token) as live:
+                await live.subscribe("feed", FEED)
+                posted = [(await create(api, boss, title="before"))["task"]["id"]]
+                received = [(await next_data(live, "feed"))["taskFeed"]]
+                first.terminate()
+                first.wait(10)
+                # The burst goes on while Redis is down: committed, not published.
+                for i in range(5):
+                    posted.append((await create(api, boss, title=f"during {i}"))["task"]["id"])
+                with redis_server(port, tmp_path):
+                    await wait_for_port(port)
+                    for i in range(3):
+                        posted.append((await create(api, boss, title=f"after {i}"))["task"]["id"])
+                    # The watchdog reconnects and the stream catches up from the log.
+                    while len(received) < len(posted):
+                        received.append((await next_data(live, "feed", within=10))["taskFeed"])
+                    assert [e["task"]["id"] for e in received] == posted
+                    assert api.server.app.state.bus.stats.reconnects >= 1
+
+                    # A client that resumes with its cursor has every event as well.
+                    async with api.ws(worker.token) as resumed:
+                        await resumed.subscribe("feed", FEED, {"after": received[0]["cursor"]})
+                        again = [
+                            (await next_data(resumed, "feed"))["taskFeed"]["task"]["id"]
+                            for _ in posted[1:]
+                        ]
+                        assert again == posted[1:]
+            assert await Event.filter(stream=Stream.FEED).count() == len(posted)
+
+
+@pytest.mark.skipif(
+    not os.environ.get("PICOTASK_TEST_DATABASE_URL"),
+    reason="several processes share one database only on PostgreSQL (SQLite is one process)",
+)
+async def test_a_mutation_on_one_instance_reaches_a_subscriber_on_another(
+    database_url: str, backend: Backend
+) -> None:
+    assert backend.broadcast.startswith("redis"), "needs PICOTASK_TEST_BROADCAST_URL (Redis)"
+    port = free_port()
+    env = {
+        **os.environ,
+        "PICOTASK_DATABASE_URL": database_url,
+        "PICOTASK_BROADCAST_URL": backend.broadcast,
+        "PICOTASK_PORT": str(port),
+        "PICOTASK_ARGON2_MEMORY_KIB": "8",
+        "PICOTASK_ARGON2_TIME_COST": "1",
+        "PICOTASK_ARGON2_PARALLELISM": "1",
+    }
+    other = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "picotask.server.cli",
+        "serve",
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await wait_for_port(port)
+        # The other process runs on the system clock, so this one must too.
+        async with api_with(database_url, backend.broadcast, clock=SystemClock()) as here:
+            boss = await employer(here)
+            worker = await here.sign_up()
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as there_client:
+                there = Api(there_client, here.server, here.clock)
+                async with here.ws(worker.token) as ws:
+                    await ws.subscribe("feed", FEED)
+                    await asyncio.sleep(0.1)
+                    title = f"posted elsewhere {secrets.token_hex(3)}"
+                    task = (await create(there, boss, title=title))["task"]
+                    event = (await next_data(ws, "feed"))["taskFeed"]
+                    assert (event["kind"], event["task"]["id"], event["task"]["title"]) == (
+                        "POSTED",
+                        task["id"],
+                        title,
+                    )
+    finally:
+        other.terminate()
+        await asyncio.wait_for(other.wait(), 10)
