@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from datetime import datetime
 from enum import Enum
 
@@ -47,12 +48,23 @@ class TaskFeedEvent:
 
     @classmethod
     def of(cls, message: Message, currency: str) -> TaskFeedEvent:
-        task = task_from_snapshot(message["payload"]["task"])
-        return cls(
-            cursor=event_cursor(message["id"]),
-            kind=TaskFeedEventKind(message["payload"]["kind"]),
-            task=TaskType.from_model(task, currency),
-        )
+        """Built once per event and shared by every subscriber that receives it."""
+        cached = _feed_events.get(message["id"])
+        if cached is None:
+            task = task_from_snapshot(message["payload"]["task"])
+            cached = cls(
+                cursor=event_cursor(message["id"]),
+                kind=TaskFeedEventKind(message["payload"]["kind"]),
+                task=TaskType.from_model(task, currency),
+            )
+            _feed_events[message["id"]] = cached
+            while len(_feed_events) > FEED_EVENT_CACHE:
+                _feed_events.popitem(last=False)
+        return cached
+
+
+FEED_EVENT_CACHE = 1_024
+_feed_events: OrderedDict[int, TaskFeedEvent] = OrderedDict()
 
 
 @strawberry.type

@@ -56,7 +56,13 @@ def main(argv: list[str] | None = None) -> int:
     from picotask.server.app import create_app
 
     uvicorn.run(
-        create_app(settings), host=settings.host, port=settings.port, ws="websockets-sansio"
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        ws="websockets-sansio",
+        # Task events are small JSON; compressing each one for every subscriber costs more
+        # CPU than it saves on the wire.
+        ws_per_message_deflate=False,
     )
     return 0
 

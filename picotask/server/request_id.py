@@ -32,6 +32,9 @@ class RequestIdMiddleware:
         incoming = dict(scope["headers"]).get(HEADER.encode(), b"").decode("latin-1")
         state = scope.setdefault("state", {})
         state["request_id"] = incoming if _SAFE.match(incoming) else secrets.token_hex(8)
+        if scope["type"] == "websocket":  # no response headers to add; keep sends direct
+            await self.app(scope, receive, send)
+            return
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
