@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from datetime import datetime
 from enum import Enum
 
@@ -48,23 +47,22 @@ class TaskFeedEvent:
 
     @classmethod
     def of(cls, message: Message, currency: str) -> TaskFeedEvent:
-        """Built once per event and shared by every subscriber that receives it."""
-        cached = _feed_events.get(message["id"])
-        if cached is None:
-            task = task_from_snapshot(message["payload"]["task"])
-            cached = cls(
-                cursor=event_cursor(message["id"]),
-                kind=TaskFeedEventKind(message["payload"]["kind"]),
-                task=TaskType.from_model(task, currency),
-            )
-            _feed_events[message["id"]] = cached
-            while len(_feed_events) > FEED_EVENT_CACHE:
-                _feed_events.popitem(last=False)
-        return cached
+        """Built once per event: the bus hands the same message to every subscriber, so the
+        first one to render it leaves the result in the message for the others."""
+        cached = message.get(_RENDERED)
+        if isinstance(cached, TaskFeedEvent):
+            return cached
+        task = task_from_snapshot(message["payload"]["task"])
+        rendered = cls(
+            cursor=event_cursor(message["id"]),
+            kind=TaskFeedEventKind(message["payload"]["kind"]),
+            task=TaskType.from_model(task, currency),
+        )
+        message[_RENDERED] = rendered
+        return rendered
 
 
-FEED_EVENT_CACHE = 1_024
-_feed_events: OrderedDict[int, TaskFeedEvent] = OrderedDict()
+_RENDERED = "_rendered_feed_event"
 
 
 @strawberry.type
