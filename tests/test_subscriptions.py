@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from tests.support import Api, User, next_data, nothing_more
@@ -212,3 +214,36 @@ async def test_subscriptions_need_a_user(api: Api) -> None:
             else message["payload"]
         )
         assert errors[0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_completed_subscriptions_release_their_bus_subscription(api: Api) -> None:
+    user = await api.sign_up()
+    bus = api.server.app.state.bus
+    async with api.ws(user.token) as ws:
+        for n in range(3):
+            await ws.subscribe(f"s{n}", MY_EVENTS)
+        await _until(lambda: bus.stats.subscribers == 3)
+        await ws.send({"id": "s1", "type": "complete"})
+        await _until(lambda: bus.stats.subscribers == 2)
+    await _until(lambda: bus.stats.subscribers == 0)  # a closed socket releases the rest
+
+
+async def test_subscriptions_per_connection_are_capped(api: Api) -> None:
+    user = await api.sign_up()
+    limit = api.services.settings.max_subscriptions_per_connection
+    async with api.ws(user.token) as ws:
+        for n in range(limit):
+            await ws.subscribe(f"s{n}", MY_EVENTS)
+        await ws.subscribe("one-too-many", MY_EVENTS)
+        refused = await ws.receive_for("one-too-many")
+        assert refused["type"] == "error"
+        assert "limit" in refused["payload"][0]["message"].lower()
+
+
+async def _until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    """Wait (bounded) for the server to act on a websocket message; not a deadline rule."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
