@@ -4,7 +4,7 @@ import functools
 from json import dumps, loads
 from picotask.models.events import Stream
 from picotask.models.ledger import AccountKind, DepositStatus, PayoutMethod, PayoutStatus, TransactionKind
-from picotask.models.marketplace import RejectionReason, SubmissionStatus, TaskCategory, TaskStatus
+from picotask.models.marketplace import DisputeResolution, RejectionReason, SubmissionStatus, TaskCategory, TaskStatus
 from picotask.models.users import UserStatus
 from tortoise.fields.base import OnDelete
 from tortoise import fields
@@ -204,6 +204,11 @@ class Migration(migrations.Migration):
                 ('reviewed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('dispute_deadline', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('rejection_final', fields.BooleanField(default=False)),
+                ('dispute_statement', fields.TextField(null=True, unique=False)),
+                ('disputed_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('dispute_resolution', fields.CharEnumField(null=True, description='OVERTURNED: OVERTURNED\nUPHELD: UPHELD', enum_type=DisputeResolution, max_length=16)),
+                ('dispute_note', fields.TextField(null=True, unique=False)),
+                ('dispute_resolved_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
                 ('auto_approved', fields.BooleanField(default=False)),
                 ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],

@@ -97,6 +97,11 @@ class RejectionReason(StrEnum):
     OTHER = "OTHER"
 
 
+class DisputeResolution(StrEnum):
+    OVERTURNED = "OVERTURNED"  # the rejection was wrong: approved and paid from the held money
+    UPHELD = "UPHELD"  # the rejection stands, for good: the held money returns to the employer
+
+
 class Submission(Model):
     id = fields.BigIntField(primary_key=True)
     task: fields.ForeignKeyRelation[Task] = fields.ForeignKeyField(
@@ -122,6 +127,11 @@ class Submission(Model):
     # A rejection becomes final (its held money returns to the employer) at this time.
     dispute_deadline = fields.DatetimeField(null=True)
     rejection_final = fields.BooleanField(default=False)
+    dispute_statement = fields.TextField(null=True)
+    disputed_at = fields.DatetimeField(null=True)
+    dispute_resolution = fields.CharEnumField(DisputeResolution, max_length=16, null=True)
+    dispute_note = fields.TextField(null=True)
+    dispute_resolved_at = fields.DatetimeField(null=True)
     auto_approved = fields.BooleanField(default=False)
     updated_at = fields.DatetimeField()
 

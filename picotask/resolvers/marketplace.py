@@ -10,15 +10,17 @@ from picotask.models.marketplace import Submission, SubmissionStatus, Task, Task
 from picotask.resolvers.context import Info
 from picotask.resolvers.mutations import attempt
 from picotask.resolvers.pages import connection
-from picotask.schema.errors import BadUserInput
+from picotask.schema.errors import BadUserInput, Forbidden
 from picotask.schema.marketplace import (
     AddSlotsInput,
     ApproveSubmissionInput,
     ClaimTaskInput,
     CreateTaskInput,
     CreateTaskPayload,
+    DisputeRejectionInput,
     RejectSubmissionInput,
     RequestRevisionInput,
+    ResolveDisputeInput,
     SendBonusInput,
     SendBonusPayload,
     SubmissionActionInput,
@@ -37,9 +39,10 @@ from picotask.schema.marketplace import (
 )
 from picotask.schema.relay import Node, pk_of
 from picotask.schema.wallet import Money
+from picotask.services.disputes import open_disputes
 from picotask.services.errors import DomainError
 from picotask.services.money import parse_amount
-from picotask.services.pagination import NEWEST_FIRST, SortKey
+from picotask.services.pagination import ID_ORDER, NEWEST_FIRST, SortKey
 from picotask.services.task_specs import ProofFieldSpec, TaskSpec
 from picotask.services.tasks import TaskFilter, claimable_by
 from picotask.services.work import Answer
@@ -126,6 +129,15 @@ class MarketplaceQuery:
         if status:
             query = query.filter(status__in=status)
         return await connection(query, lambda t: task_view(info, t), first, after, NEWEST_FIRST)
+
+    @strawberry.field(description="Moderators: open disputes, oldest first.")
+    async def disputes(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> SubmissionConnection:
+        viewer = info.context.require_viewer()
+        if not viewer.is_admin:
+            raise Forbidden("Only moderators see the dispute queue.")
+        return await connection(open_disputes(), SubmissionType.from_model, first, after, ID_ORDER)
 
     @strawberry.field(description="The viewer's own submissions, newest first.")
     async def my_submissions(
@@ -286,6 +298,23 @@ class MarketplaceMutation:
         work = info.context.services.work
         sid = pk_of(input.submission_id, "Submission")
         return await _submission_payload(info, work.request_revision(viewer, sid, input.comment))
+
+    @strawberry.mutation(description="Contest a rejection before its dispute deadline.")
+    async def dispute_rejection(
+        self, info: Info, input: DisputeRejectionInput
+    ) -> SubmissionPayload:
+        viewer = info.context.require_viewer()
+        disputes = info.context.services.disputes
+        sid = pk_of(input.submission_id, "Submission")
+        return await _submission_payload(info, disputes.dispute(viewer, sid, input.statement))
+
+    @strawberry.mutation(description="Moderators: overturn (approve and pay) or uphold.")
+    async def resolve_dispute(self, info: Info, input: ResolveDisputeInput) -> SubmissionPayload:
+        viewer = info.context.require_viewer()
+        disputes = info.context.services.disputes
+        sid = pk_of(input.submission_id, "Submission")
+        action = disputes.resolve(viewer, sid, input.resolution, input.note)
+        return await _submission_payload(info, action)
 
     @strawberry.mutation(description="Pay a worker extra from the employer's balance.")
     async def send_bonus(self, info: Info, input: SendBonusInput) -> SendBonusPayload:

@@ -9,6 +9,7 @@ from enum import Enum
 import strawberry
 
 from picotask.models.marketplace import (
+    DisputeResolution,
     ProofKind,
     RejectionReason,
     Submission,
@@ -29,6 +30,7 @@ TaskStatusEnum = strawberry.enum(TaskStatus, name="TaskStatus")
 ProofKindEnum = strawberry.enum(ProofKind, name="ProofKind")
 SubmissionStatusEnum = strawberry.enum(SubmissionStatus, name="SubmissionStatus")
 RejectionReasonEnum = strawberry.enum(RejectionReason, name="RejectionReason")
+DisputeResolutionEnum = strawberry.enum(DisputeResolution, name="DisputeResolution")
 
 
 @strawberry.enum
@@ -154,6 +156,10 @@ class SubmissionType(Node):
         description="A rejection becomes final, and its held money returns, at this time."
     )
     auto_approved: bool
+    dispute_statement: str | None
+    disputed_at: datetime | None
+    dispute_resolution: DisputeResolutionEnum | None  # type: ignore[valid-type]  # enum class
+    dispute_note: str | None
     model: strawberry.Private[Submission]
 
     @strawberry.field
@@ -186,6 +192,10 @@ class SubmissionType(Node):
             reviewed_at=submission.reviewed_at,
             dispute_deadline=submission.dispute_deadline,
             auto_approved=submission.auto_approved,
+            dispute_statement=submission.dispute_statement,
+            disputed_at=submission.disputed_at,
+            dispute_resolution=submission.dispute_resolution,
+            dispute_note=submission.dispute_note,
             model=submission,
         )
 
@@ -286,6 +296,19 @@ class RejectSubmissionInput:
 class RequestRevisionInput:
     submission_id: strawberry.ID
     comment: str
+
+
+@strawberry.input
+class DisputeRejectionInput:
+    submission_id: strawberry.ID
+    statement: str = strawberry.field(description="Why the rejection is wrong (up to 2,000).")
+
+
+@strawberry.input
+class ResolveDisputeInput:
+    submission_id: strawberry.ID
+    resolution: DisputeResolutionEnum  # type: ignore[valid-type]  # strawberry.enum returns the class
+    note: str | None = None
 
 
 @strawberry.input

@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "check-ledger", help="prove every transaction sums to zero and every balance matches"
     )
+    admin = commands.add_parser("make-admin", help="make a user a moderator (isAdmin)")
+    admin.add_argument("email")
     export = commands.add_parser("export-schema", help="print or write schema.graphql")
     export.add_argument("--output", type=Path, help="write to this file instead of stdout")
     args = parser.parse_args(argv)
@@ -50,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "check-ledger":
         return asyncio.run(_check_ledger(settings))
+    if args.command == "make-admin":
+        return asyncio.run(_make_admin(settings, args.email))
 
     import uvicorn
 
@@ -65,6 +69,22 @@ def main(argv: list[str] | None = None) -> int:
         ws_per_message_deflate=False,
     )
     return 0
+
+
+async def _make_admin(settings: Settings, email: str) -> int:
+    from tortoise import Tortoise
+
+    from picotask.models.users import User
+    from picotask.server import db
+    from picotask.services.accounts import normalize_email
+
+    await Tortoise.init(config=db.tortoise_config(settings.database_url))
+    try:
+        updated = await User.filter(email=normalize_email(email)).update(is_admin=True)
+    finally:
+        await Tortoise.close_connections()
+    print(f"{email}: {'now a moderator' if updated else 'no such user'}")
+    return 0 if updated else 1
 
 
 async def _check_ledger(settings: Settings) -> int:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from picotask.server.settings import Settings
 from picotask.services.accounts import AccountService, PasswordService
 from picotask.services.clock import Clock
+from picotask.services.disputes import DisputeService
 from picotask.services.events import EventLog, Publisher
 from picotask.services.ledger import Ledger
 from picotask.services.payouts import PayoutProcessor
@@ -49,6 +50,7 @@ class Services:
     payouts: PayoutProcessor
     tasks: TaskService
     work: WorkService
+    disputes: DisputeService
     sweeper: Sweeper
 
     @classmethod
@@ -87,5 +89,6 @@ class Services:
             ),
             tasks=tasks,
             work=work,
+            disputes=DisputeService(clock, work, events),
             sweeper=Sweeper(tasks, work, settings.sweep_interval_seconds),
         )

@@ -395,6 +395,12 @@ class WorkService:
             review_deadline=None,
         ):
             return False
+        await self.settle_approved(submission, task)
+        return True
+
+    async def settle_approved(self, submission: Submission, task: Task) -> None:
+        """The money and reputation of an approval (by review, window or overturned dispute).
+        Inside a transaction, after the conditional update that won the approval."""
         await self.ledger.release_escrow(
             task.id,
             submission.worker_id,
@@ -419,7 +425,6 @@ class WorkService:
             submission_id=submission.id,
         )
         await self.tasks.complete_if_done(task.id)
-        return True
 
     def _rejected(self, submission: Submission, task: Task, comment: str) -> None:
         self.events.submission("REJECTED", submission, task, f"Rejected: {task.title}")
@@ -488,6 +493,12 @@ class WorkService:
             dispute_deadline__lte=now,
         ).update(rejection_final=True, updated_at=now):
             return False
+        await self.settle_rejected(submission, task)
+        return True
+
+    async def settle_rejected(self, submission: Submission, task: Task) -> None:
+        """A rejection that became final (window closed, or dispute upheld): the held money
+        returns to the employer. Inside a transaction, after the winning conditional update."""
         await self.ledger.refund_escrow(
             task.id,
             task.employer_id,
@@ -498,7 +509,6 @@ class WorkService:
         await User.filter(id=submission.worker_id).update(rejected_count=F("rejected_count") + 1)
         await User.filter(id=task.employer_id).update(rejections_given=F("rejections_given") + 1)
         await self.tasks.complete_if_done(task.id)
-        return True
 
     # Time rules, run by the sweeper in every process; safe to run concurrently.
 

@@ -1,0 +1,131 @@
+"""Disputes: a worker contests a rejection within the dispute window; an admin decides.
+
+    REJECTED ─dispute (before dispute_deadline)→ DISPUTED ─overturn→ APPROVED (paid from the
+                                                          │          held money)
+                                                          └─uphold→ REJECTED, final (money
+                                                                     back to the employer)
+
+The rejected slot's money stays in escrow until one of these ends it, so an overturned
+rejection is always payable. Every step is a conditional update: a dispute racing the end of
+the window either wins (DISPUTED) or loses to the sweeper (final), never both.
+"""
+
+from __future__ import annotations
+
+from tortoise.queryset import QuerySet
+
+from picotask.models.marketplace import (
+    DisputeResolution,
+    Submission,
+    SubmissionStatus,
+    Task,
+)
+from picotask.models.users import User
+from picotask.services.clock import Clock
+from picotask.services.errors import DomainError, ErrorCode, NotPermitted, Validator
+from picotask.services.events import EventLog
+from picotask.services.work import WorkService, submission_not_found, wrong_status
+
+MAX_STATEMENT = 2_000
+
+
+def _text(name: str, value: str | None, *, required: bool) -> str | None:
+    v = Validator()
+    text = v.text(name, value or "", min_length=1 if required else 0, max_length=MAX_STATEMENT)
+    v.check()
+    return text or None
+
+
+def open_disputes() -> QuerySet[Submission]:
+    """The admins' queue."""
+    return Submission.filter(status=SubmissionStatus.DISPUTED)
+
+
+class DisputeService:
+    def __init__(self, clock: Clock, work: WorkService, events: EventLog) -> None:
+        self.clock = clock
+        self.work = work
+        self.events = events
+
+    async def dispute(self, worker: User, submission_id: int | None, statement: str) -> Submission:
+        """Suspended workers may dispute too: it protects money they may have earned."""
+        submission = await Submission.get_or_none(id=submission_id) if submission_id else None
+        if submission is None or submission.worker_id != worker.id:
+            raise submission_not_found()
+        text = _text("statement", statement, required=True)
+        now = self.clock.now()
+        async with self.events.transaction():
+            if not await Submission.filter(
+                id=submission.id,
+                status=SubmissionStatus.REJECTED,
+                rejection_final=False,
+                dispute_deadline__gt=now,
+            ).update(
+                status=SubmissionStatus.DISPUTED,
+                dispute_statement=text,
+                disputed_at=now,
+                updated_at=now,
+            ):
+                current = await Submission.get(id=submission.id)
+                if current.status == SubmissionStatus.REJECTED:
+                    raise DomainError(
+                        ErrorCode.DEADLINE_PASSED,
+                        "The dispute window has closed; the rejection is final.",
+                        ["input", "submissionId"],
+                    )
+                raise wrong_status(current, "disputed")
+            task = await Task.get(id=submission.task_id)
+            self.events.notify(
+                task.employer_id,
+                "dispute.opened",
+                f"{worker.display_name} disputes your rejection on {task.title}.",
+                task_id=task.id,
+                submission_id=submission.id,
+            )
+        return await Submission.get(id=submission.id)
+
+    async def resolve(
+        self,
+        admin: User,
+        submission_id: int | None,
+        resolution: DisputeResolution,
+        note: str | None,
+    ) -> Submission:
+        if not admin.is_admin:
+            raise NotPermitted("Only moderators resolve disputes.")
+        submission = await Submission.get_or_none(id=submission_id) if submission_id else None
+        if submission is None:
+            raise submission_not_found()
+        text = _text("note", note, required=False)
+        now = self.clock.now()
+        overturned = resolution == DisputeResolution.OVERTURNED
+        changes: dict[str, object] = {
+            "dispute_resolution": resolution,
+            "dispute_note": text,
+            "dispute_resolved_at": now,
+            "updated_at": now,
+        }
+        if overturned:
+            changes.update(status=SubmissionStatus.APPROVED, reviewed_at=now)
+        else:
+            changes.update(status=SubmissionStatus.REJECTED, rejection_final=True)
+        async with self.events.transaction():
+            if not await Submission.filter(
+                id=submission.id, status=SubmissionStatus.DISPUTED
+            ).update(**changes):
+                raise wrong_status(await Submission.get(id=submission.id), "resolved")
+            task = await Task.get(id=submission.task_id)
+            if overturned:
+                await self.work.settle_approved(submission, task)
+            else:
+                await self.work.settle_rejected(submission, task)
+            verdict = "overturned: the work is approved and paid" if overturned else "upheld"
+            for user_id in (submission.worker_id, task.employer_id):
+                self.events.notify(
+                    user_id,
+                    f"dispute.{resolution.value.lower()}",
+                    f"The dispute on {task.title} was {verdict}." + (f" {text}" if text else ""),
+                    task_id=task.id,
+                    submission_id=submission.id,
+                )
+        return await Submission.get(id=submission.id)
