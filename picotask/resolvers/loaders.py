@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
@@ -85,11 +86,26 @@ class PayoutByIdLoader(DataLoader[int, Payout | None]):
 
 
 class Loaders:
-    """Made fresh per HTTP request and per subscription event: nothing is cached longer."""
+    """Made fresh per HTTP request and per subscription event: nothing is cached longer.
+    Each loader is built on first use, so a fresh set costs nothing when unused (the live
+    feed makes one per subscriber per event)."""
 
-    def __init__(self) -> None:
-        self.user_by_id = UserByIdLoader()
-        self.task_by_id = TaskByIdLoader()
-        self.submission_by_id = SubmissionByIdLoader()
-        self.payout_by_id = PayoutByIdLoader()
-        self.median_review_seconds_by_employer = MedianReviewSecondsByEmployerLoader()
+    @cached_property
+    def user_by_id(self) -> UserByIdLoader:
+        return UserByIdLoader()
+
+    @cached_property
+    def task_by_id(self) -> TaskByIdLoader:
+        return TaskByIdLoader()
+
+    @cached_property
+    def submission_by_id(self) -> SubmissionByIdLoader:
+        return SubmissionByIdLoader()
+
+    @cached_property
+    def payout_by_id(self) -> PayoutByIdLoader:
+        return PayoutByIdLoader()
+
+    @cached_property
+    def median_review_seconds_by_employer(self) -> MedianReviewSecondsByEmployerLoader:
+        return MedianReviewSecondsByEmployerLoader()
