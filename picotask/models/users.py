@@ -55,3 +55,21 @@ class Session(Model):
 
     class Meta:
         table = "sessions"
+
+
+# An employer who no longer accepts a worker's work on any of their tasks.
+class Block(Model):
+    id = fields.BigIntField(primary_key=True)
+    employer: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="blocks_made", on_delete=fields.CASCADE
+    )
+    employer_id: int
+    worker: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="blocks_received", on_delete=fields.CASCADE
+    )
+    worker_id: int
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "blocks"
+        unique_together = (("employer_id", "worker_id"),)

@@ -18,6 +18,7 @@ from picotask.schema.events import EventType, SubmissionEvent, TaskFeedEvent, ev
 from picotask.schema.marketplace import TaskFilterInput
 from picotask.schema.relay import Connection, pk_of
 from picotask.services.errors import DomainError
+from picotask.services.moderation import blocked_by
 from picotask.services.pagination import ID_ORDER, decode_cursor
 from picotask.subscriptions.bus import EventBus, Message
 from picotask.subscriptions.streams import (
@@ -84,7 +85,9 @@ class EventsSubscription:
     ) -> AsyncGenerator[TaskFeedEvent, None]:
         viewer = info.context.require_viewer()
         start = _after(after)
-        accepts = feed_accepts(viewer, task_filter(info, filter))
+        accepts = feed_accepts(
+            viewer, task_filter(info, filter), frozenset(await blocked_by(viewer.id))
+        )
         currency = info.context.services.settings.currency
         async for message in _messages(info, accepts, feed_replay(), start):
             yield TaskFeedEvent.of(message, currency)

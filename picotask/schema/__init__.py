@@ -10,6 +10,7 @@ from strawberry.types import ExecutionContext
 
 from picotask.resolvers.events import EventsQuery, EventsSubscription
 from picotask.resolvers.marketplace import MarketplaceMutation, MarketplaceQuery
+from picotask.resolvers.moderation import ModerationMutation
 from picotask.resolvers.node import NodeQuery
 from picotask.resolvers.payouts import PayoutsMutation, PayoutsQuery
 from picotask.resolvers.users import UsersMutation, UsersQuery
@@ -24,7 +25,7 @@ class Query(UsersQuery, MarketplaceQuery, PayoutsQuery, EventsQuery, NodeQuery):
 
 
 @strawberry.type
-class Mutation(UsersMutation, MarketplaceMutation, PayoutsMutation):
+class Mutation(UsersMutation, MarketplaceMutation, PayoutsMutation, ModerationMutation):
     pass
 
 

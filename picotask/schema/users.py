@@ -181,3 +181,20 @@ class UpdateProfilePayload:
         default=None, description="A new session token, when the password was changed."
     )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class SuspendUserInput:
+    user_id: strawberry.ID
+    reason: str
+
+
+@strawberry.input
+class UserActionInput:
+    user_id: strawberry.ID
+
+
+@strawberry.type
+class UserPayload:
+    user: UserType | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)

@@ -10,6 +10,7 @@ from picotask.services.clock import Clock
 from picotask.services.disputes import DisputeService
 from picotask.services.events import EventLog, Publisher
 from picotask.services.ledger import Ledger
+from picotask.services.moderation import ModerationService
 from picotask.services.payouts import PayoutProcessor
 from picotask.services.providers import (
     PaymentProvider,
@@ -51,6 +52,7 @@ class Services:
     tasks: TaskService
     work: WorkService
     disputes: DisputeService
+    moderation: ModerationService
     sweeper: Sweeper
 
     @classmethod
@@ -90,5 +92,6 @@ class Services:
             tasks=tasks,
             work=work,
             disputes=DisputeService(clock, work, events),
+            moderation=ModerationService(clock, events),
             sweeper=Sweeper(tasks, work, settings.sweep_interval_seconds),
         )

@@ -12,7 +12,7 @@ from tortoise.expressions import F, Q, Subquery
 from tortoise.queryset import QuerySet
 
 from picotask.models.marketplace import Submission, Task, TaskCategory, TaskStatus
-from picotask.models.users import User
+from picotask.models.users import Block, User
 from picotask.server.settings import Settings
 from picotask.services.accounts import ensure_active
 from picotask.services.clock import Clock
@@ -100,6 +100,7 @@ def claimable_by(worker: User, query: TaskFilter | None = None) -> QuerySet[Task
         )
         .exclude(employer_id=worker.id)
         .exclude(id__in=Subquery(Submission.filter(worker_id=worker.id).values("task_id")))
+        .exclude(employer_id__in=Subquery(Block.filter(worker_id=worker.id).values("employer_id")))
     )
     if query is not None:
         if query.categories:

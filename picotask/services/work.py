@@ -31,7 +31,7 @@ from picotask.models.marketplace import (
     Task,
     TaskStatus,
 )
-from picotask.models.users import User
+from picotask.models.users import Block, User
 from picotask.server.settings import Settings
 from picotask.services import idempotency
 from picotask.services.accounts import ensure_active
@@ -174,6 +174,10 @@ class WorkService:
             )
         if problem := eligibility_problem(task, worker):
             raise DomainError(ErrorCode.NOT_ELIGIBLE, problem, field)
+        if await Block.exists(employer_id=task.employer_id, worker_id=worker.id):
+            raise DomainError(
+                ErrorCode.NOT_ELIGIBLE, "This employer does not accept your work.", field
+            )
         if await Submission.exists(task_id=task.id, worker_id=worker.id):
             raise _already_claimed()
         now = self.clock.now()

@@ -28,14 +28,17 @@ class FellBehind(Exception):
         self.last_id = last_id
 
 
-def feed_accepts(worker: User, query: TaskFilter | None) -> Accepts:
-    """Task events a worker may see: eligible, not their own, matching their filter."""
+def feed_accepts(
+    worker: User, query: TaskFilter | None, blocked_by: frozenset[int] = frozenset()
+) -> Accepts:
+    """Task events a worker may see: eligible, not their own, not from an employer who blocked
+    them (as of subscribing), matching their filter."""
 
     def accepts(message: Message) -> bool:
         if message["stream"] != Stream.FEED:
             return False
         task = message["payload"]["task"]
-        if task["employer_id"] == worker.id:
+        if task["employer_id"] == worker.id or task["employer_id"] in blocked_by:
             return False
         if targeting_problem(
             task["target_countries"], task["min_approval_rate"], task["min_approved_count"], worker

@@ -1,0 +1,88 @@
+"""Moderation: suspending and reinstating users; employers blocking workers."""
+
+from __future__ import annotations
+
+import contextlib
+
+from tortoise.exceptions import IntegrityError
+
+from picotask.models.users import Block, User, UserStatus
+from picotask.services.clock import Clock
+from picotask.services.errors import DomainError, ErrorCode, NotPermitted, Validator
+from picotask.services.events import EventLog
+
+MAX_REASON = 500
+
+
+def _user_not_found() -> DomainError:
+    return DomainError(ErrorCode.NOT_FOUND, "No such user.", ["input", "userId"])
+
+
+async def blocked_by(worker_id: int) -> set[int]:
+    """Employers who blocked this worker (read once per subscription, not per event)."""
+    rows = await Block.filter(worker_id=worker_id).values("employer_id")
+    return {int(row["employer_id"]) for row in rows}
+
+
+class ModerationService:
+    def __init__(self, clock: Clock, events: EventLog) -> None:
+        self.clock = clock
+        self.events = events
+
+    async def set_suspended(
+        self, admin: User, user_id: int | None, suspended: bool, reason: str | None
+    ) -> User:
+        """A suspended user keeps their account and can still withdraw approved earnings,
+        but cannot post, claim, submit or review."""
+        if not admin.is_admin:
+            raise NotPermitted("Only moderators suspend or reinstate users.")
+        user = await User.get_or_none(id=user_id) if user_id else None
+        if user is None:
+            raise _user_not_found()
+        if user.id == admin.id:
+            raise DomainError(
+                ErrorCode.INVALID, "Moderators cannot suspend themselves.", ["input", "userId"]
+            )
+        v = Validator()
+        note = v.text(
+            "reason", reason or "", min_length=1 if suspended else 0, max_length=MAX_REASON
+        )
+        v.check()
+        old, new = (
+            (UserStatus.ACTIVE, UserStatus.SUSPENDED)
+            if suspended
+            else (UserStatus.SUSPENDED, UserStatus.ACTIVE)
+        )
+        async with self.events.transaction():
+            if not await User.filter(id=user.id, status=old).update(
+                status=new, updated_at=self.clock.now()
+            ):
+                raise DomainError(
+                    ErrorCode.INVALID_STATUS, f"The user is not {old.value}.", ["input", "userId"]
+                )
+            message = (
+                f"Your account was suspended: {note}"
+                if suspended
+                else "Your account was reinstated."
+            )
+            self.events.notify(user.id, f"account.{new.value.lower()}", message)
+        return await User.get(id=user.id)
+
+    async def block(self, employer: User, worker_id: int | None) -> User:
+        worker = await User.get_or_none(id=worker_id) if worker_id else None
+        if worker is None:
+            raise _user_not_found()
+        if worker.id == employer.id:
+            raise DomainError(ErrorCode.INVALID, "You cannot block yourself.", ["input", "userId"])
+        with contextlib.suppress(IntegrityError):  # already blocked: blocking is idempotent
+            await Block.create(
+                employer_id=employer.id, worker_id=worker.id, created_at=self.clock.now()
+            )
+        return worker
+
+    async def unblock(self, employer: User, worker_id: int | None) -> User:
+        worker = await User.get_or_none(id=worker_id) if worker_id else None
+        if worker is None:
+            raise _user_not_found()
+        await Block.filter(employer_id=employer.id, worker_id=worker.id).delete()
+        return worker
