@@ -4,7 +4,7 @@ import functools
 from json import dumps, loads
 from picotask.models.events import Stream
 from picotask.models.ledger import AccountKind, DepositStatus, PayoutMethod, PayoutStatus, TransactionKind
-from picotask.models.marketplace import DisputeResolution, RejectionReason, SubmissionStatus, TaskCategory, TaskStatus
+from picotask.models.marketplace import DisputeResolution, RatingDirection, RejectionReason, SubmissionStatus, TaskCategory, TaskStatus
 from picotask.models.users import UserStatus
 from tortoise.fields.base import OnDelete
 from tortoise import fields
@@ -65,6 +65,10 @@ class Migration(migrations.Migration):
                 ('approvals_given', fields.IntField(default=0)),
                 ('rejections_given', fields.IntField(default=0)),
                 ('paid_out', fields.BigIntField(default=0)),
+                ('worker_stars', fields.IntField(default=0)),
+                ('worker_ratings', fields.IntField(default=0)),
+                ('employer_stars', fields.IntField(default=0)),
+                ('employer_ratings', fields.IntField(default=0)),
             ],
             options={'table': 'users', 'app': 'models', 'pk_attr': 'id'},
             bases=['Model'],
@@ -224,6 +228,20 @@ class Migration(migrations.Migration):
                 ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],
             options={'table': 'submissions', 'app': 'models', 'indexes': [Index(fields=['status', 'claim_expires_at']), Index(fields=['status', 'review_deadline'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='Rating',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('submission', fields.ForeignKeyField('models.Submission', source_field='submission_id', db_constraint=True, to_field='id', related_name='ratings', on_delete=OnDelete.RESTRICT)),
+                ('direction', fields.CharEnumField(description='OF_WORKER: OF_WORKER\nOF_EMPLOYER: OF_EMPLOYER', enum_type=RatingDirection, max_length=16)),
+                ('rater_id', fields.BigIntField()),
+                ('ratee_id', fields.BigIntField()),
+                ('stars', fields.SmallIntField()),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'ratings', 'app': 'models', 'unique_together': (('submission_id', 'direction'),), 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.AddConstraint(model_name='Account', constraint=CheckConstraint(check="kind IN ('PLATFORM_FEES', 'EXTERNAL') OR balance >= 0", name='ledger_accounts_balance_not_negative')),

@@ -141,3 +141,25 @@ class Submission(Model):
         constraints = (
             UniqueConstraint(fields=("task_id", "worker_id"), name="submissions_one_per_worker"),
         )
+
+
+class RatingDirection(StrEnum):
+    OF_WORKER = "OF_WORKER"  # the employer rates the work
+    OF_EMPLOYER = "OF_EMPLOYER"  # the worker rates the employer
+
+
+class Rating(Model):
+    id = fields.BigIntField(primary_key=True)
+    submission: fields.ForeignKeyRelation[Submission] = fields.ForeignKeyField(
+        "models.Submission", related_name="ratings", on_delete=fields.RESTRICT
+    )
+    submission_id: int
+    direction = fields.CharEnumField(RatingDirection, max_length=16)
+    rater_id = fields.BigIntField()
+    ratee_id = fields.BigIntField()
+    stars = fields.SmallIntField()
+    created_at = fields.DatetimeField()
+
+    class Meta:
+        table = "ratings"
+        unique_together = (("submission_id", "direction"),)

@@ -35,6 +35,10 @@ class User(Model):
     approvals_given = fields.IntField(default=0)
     rejections_given = fields.IntField(default=0)
     paid_out = fields.BigIntField(default=0)  # cents of rewards and bonuses paid as employer
+    worker_stars = fields.IntField(default=0)  # sum of the stars employers gave this worker
+    worker_ratings = fields.IntField(default=0)
+    employer_stars = fields.IntField(default=0)  # sum of the stars workers gave this employer
+    employer_ratings = fields.IntField(default=0)
 
     class Meta:
         table = "users"

@@ -38,6 +38,7 @@ from picotask.schema.marketplace import (
     TaskType,
 )
 from picotask.schema.relay import Node, pk_of
+from picotask.schema.users import RateInput
 from picotask.schema.wallet import Money
 from picotask.services.disputes import open_disputes
 from picotask.services.errors import DomainError
@@ -315,6 +316,20 @@ class MarketplaceMutation:
         sid = pk_of(input.submission_id, "Submission")
         action = disputes.resolve(viewer, sid, input.resolution, input.note)
         return await _submission_payload(info, action)
+
+    @strawberry.mutation(description="The employer rates approved work, 1 to 5 stars.")
+    async def rate_worker(self, info: Info, input: RateInput) -> SubmissionPayload:
+        viewer = info.context.require_viewer()
+        ratings = info.context.services.ratings
+        sid = pk_of(input.submission_id, "Submission")
+        return await _submission_payload(info, ratings.rate_worker(viewer, sid, input.stars))
+
+    @strawberry.mutation(description="The worker rates the employer after a review, 1 to 5.")
+    async def rate_employer(self, info: Info, input: RateInput) -> SubmissionPayload:
+        viewer = info.context.require_viewer()
+        ratings = info.context.services.ratings
+        sid = pk_of(input.submission_id, "Submission")
+        return await _submission_payload(info, ratings.rate_employer(viewer, sid, input.stars))
 
     @strawberry.mutation(description="Pay a worker extra from the employer's balance.")
     async def send_bonus(self, info: Info, input: SendBonusInput) -> SendBonusPayload:

@@ -21,6 +21,8 @@ class WorkerStats:
         description="approved / (approved + rejected); null before any review."
     )
     earned: Money
+    average_rating: float | None = strawberry.field(description="Stars from employers, 1 to 5.")
+    rating_count: int
 
 
 @strawberry.type(description="A user's record as an employer: what a worker checks.")
@@ -30,6 +32,8 @@ class EmployerStats:
     rejected_count: int
     approval_rate: float | None
     total_paid: Money
+    average_rating: float | None = strawberry.field(description="Stars from workers, 1 to 5.")
+    rating_count: int
     _employer_id: strawberry.Private[int]
 
     @strawberry.field(description="Median time from submission to review, recent reviews.")
@@ -59,6 +63,8 @@ class UserType(Node):
             rejected_count=u.rejected_count,
             approval_rate=_rate(u.approved_count, u.rejected_count),
             earned=Money.of(u.earned, info.context.services.settings.currency),
+            average_rating=u.worker_stars / u.worker_ratings if u.worker_ratings else None,
+            rating_count=u.worker_ratings,
         )
 
     @strawberry.field
@@ -70,6 +76,8 @@ class UserType(Node):
             rejected_count=u.rejections_given,
             approval_rate=_rate(u.approvals_given, u.rejections_given),
             total_paid=Money.of(u.paid_out, info.context.services.settings.currency),
+            average_rating=u.employer_stars / u.employer_ratings if u.employer_ratings else None,
+            rating_count=u.employer_ratings,
             _employer_id=u.id,
         )
 
@@ -181,6 +189,12 @@ class UpdateProfilePayload:
         default=None, description="A new session token, when the password was changed."
     )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class RateInput:
+    submission_id: strawberry.ID
+    stars: int = strawberry.field(description="1 to 5.")
 
 
 @strawberry.input

@@ -18,6 +18,7 @@ from picotask.services.providers import (
     SandboxPaymentProvider,
     SandboxPayoutProvider,
 )
+from picotask.services.ratings import RatingService
 from picotask.services.sweeper import Sweeper
 from picotask.services.tasks import TaskService
 from picotask.services.wallet import WalletService
@@ -53,6 +54,7 @@ class Services:
     work: WorkService
     disputes: DisputeService
     moderation: ModerationService
+    ratings: RatingService
     sweeper: Sweeper
 
     @classmethod
@@ -93,5 +95,6 @@ class Services:
             work=work,
             disputes=DisputeService(clock, work, events),
             moderation=ModerationService(clock, events),
+            ratings=RatingService(clock),
             sweeper=Sweeper(tasks, work, settings.sweep_interval_seconds),
         )
