@@ -61,3 +61,25 @@ async def test_stars_outside_one_to_five(api: Api, stars: int) -> None:
     assert result["userErrors"] == [{"field": ["input", "stars"], "code": "OUT_OF_RANGE"}]
     stats = (await api.gql(STATS, {"id": worker.id}))["node"]
     assert stats["workerStats"]["ratingCount"] == 0
+
+
+async def test_employer_sees_proof_reused_by_another_account(api: Api) -> None:
+    boss = await employer(api)
+    task_id = (await create(api, boss, slots=3))["task"]["id"]
+    query = "query($id: ID!) { node(id: $id) { ... on Submission { reusedProof } } }"
+    ids = []
+    for value in ("Goodbye", " goodbye ", "Hello"):
+        worker = await api.sign_up()
+        sid = (await api.gql(CLAIM, {"id": task_id}, worker.token))["claimTask"]["submission"]["id"]
+        await api.gql(
+            SUBMIT,
+            {"id": sid, "answers": [{"label": "Last word said", "value": value}]},
+            worker.token,
+        )
+        ids.append((sid, worker))
+    seen = [
+        (await api.gql(query, {"id": sid}, boss.token))["node"]["reusedProof"] for sid, _ in ids
+    ]
+    assert seen == [[], ["Last word said"], []]
+    sid, worker = ids[1]
+    assert (await api.gql(query, {"id": sid}, worker.token))["node"]["reusedProof"] == []

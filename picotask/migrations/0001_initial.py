@@ -44,6 +44,19 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='ProofHash',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('task_id', fields.BigIntField()),
+                ('submission_id', fields.BigIntField()),
+                ('worker_id', fields.BigIntField()),
+                ('label', fields.CharField(max_length=80)),
+                ('digest', fields.CharField(max_length=64)),
+            ],
+            options={'table': 'proof_hashes', 'app': 'models', 'indexes': [Index(fields=['task_id', 'digest'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='User',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -224,6 +237,7 @@ class Migration(migrations.Migration):
                 ('dispute_resolution', fields.CharEnumField(null=True, description='OVERTURNED: OVERTURNED\nUPHELD: UPHELD', enum_type=DisputeResolution, max_length=16)),
                 ('dispute_note', fields.TextField(null=True, unique=False)),
                 ('dispute_resolved_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                ('reused_labels', fields.JSONField(default=list, encoder=functools.partial(dumps, separators=(',', ':')), decoder=loads)),
                 ('auto_approved', fields.BooleanField(default=False)),
                 ('updated_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
             ],

@@ -132,6 +132,8 @@ class Submission(Model):
     dispute_resolution = fields.CharEnumField(DisputeResolution, max_length=16, null=True)
     dispute_note = fields.TextField(null=True)
     dispute_resolved_at = fields.DatetimeField(null=True)
+    # Labels whose answer another account had already submitted on this task.
+    reused_labels: fields.Field[list[str]] = fields.JSONField(default=list)
     auto_approved = fields.BooleanField(default=False)
     updated_at = fields.DatetimeField()
 
@@ -163,3 +165,17 @@ class Rating(Model):
     class Meta:
         table = "ratings"
         unique_together = (("submission_id", "direction"),)
+
+
+# The hash of each submitted answer, to spot one proof reused by several accounts.
+class ProofHash(Model):
+    id = fields.BigIntField(primary_key=True)
+    task_id = fields.BigIntField()
+    submission_id = fields.BigIntField()
+    worker_id = fields.BigIntField()
+    label = fields.CharField(max_length=80)
+    digest = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "proof_hashes"
+        indexes = (("task_id", "digest"),)

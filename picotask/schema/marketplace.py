@@ -162,6 +162,17 @@ class SubmissionType(Node):
     dispute_note: str | None
     model: strawberry.Private[Submission]
 
+    @strawberry.field(
+        description="Labels whose answer another account already submitted on this task "
+        "(a sign of shared or bought proof); only the task's employer sees it."
+    )
+    async def reused_proof(self, info: Info) -> list[str]:
+        viewer = info.context.viewer
+        task = await info.context.loaders.task_by_id.load(self.model.task_id)
+        if viewer is None or task is None or task.employer_id != viewer.id:
+            return []
+        return list(self.model.reused_labels)
+
     @strawberry.field
     async def task(self, info: Info) -> TaskType:
         task = await info.context.loaders.task_by_id.load(self.model.task_id)

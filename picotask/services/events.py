@@ -74,6 +74,11 @@ SUBMISSION_FIELDS = (
     "rejection_final",
     "auto_approved",
     "updated_at",
+    "reused_labels",
+    "dispute_statement",
+    "disputed_at",
+    "dispute_resolution",
+    "dispute_note",
 )
 _DATETIME_FIELDS = frozenset(
     {
@@ -89,6 +94,7 @@ _DATETIME_FIELDS = frozenset(
         "reviewed_at",
         "dispute_deadline",
         "updated_at",
+        "disputed_at",
     }
 )
 

@@ -13,6 +13,7 @@ auto-approve, two claims on the last slot, two sweepers) has exactly one winner.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -24,6 +25,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
 from picotask.models.marketplace import (
+    ProofHash,
     ProofKind,
     RejectionReason,
     Submission,
@@ -257,9 +259,38 @@ class WorkService:
                     ["input", "submissionId"],
                 )
             raise wrong_status(current, "submitted")
+        await self._record_proof(submission, task, changes["answers"])
         fresh = await Submission.get(id=submission.id)
         kind = "RESUBMITTED" if resubmitted else "SUBMITTED"
         self.events.submission(kind, fresh, task, f"Proof {kind.lower()} for {task.title}")
+
+    async def _record_proof(
+        self, submission: Submission, task: Task, answers: list[dict[str, str]]
+    ) -> None:
+        """Hash each answer; flag the labels another account already submitted on this task."""
+        digests = {a["label"]: proof_digest(a["value"]) for a in answers}
+        reused = (
+            await ProofHash.filter(task_id=task.id, digest__in=list(digests.values()))
+            .exclude(worker_id=submission.worker_id)
+            .values("digest")
+        )
+        taken = {row["digest"] for row in reused}
+        await ProofHash.filter(submission_id=submission.id).delete()
+        await ProofHash.bulk_create(
+            [
+                ProofHash(
+                    task_id=task.id,
+                    submission_id=submission.id,
+                    worker_id=submission.worker_id,
+                    label=label,
+                    digest=digest,
+                )
+                for label, digest in digests.items()
+            ]
+        )
+        await Submission.filter(id=submission.id).update(
+            reused_labels=[label for label, digest in digests.items() if digest in taken]
+        )
 
     # The employer's side.
 
@@ -577,6 +608,11 @@ class WorkService:
             async with self.events.transaction():
                 done += await self._finalize_rejection(submission, tasks[submission.task_id])
         return done
+
+
+def proof_digest(value: str) -> str:
+    """Case and surrounding space do not make a proof different."""
+    return hashlib.sha256(value.strip().casefold().encode()).hexdigest()
 
 
 def _already_claimed() -> DomainError:
