@@ -24,7 +24,7 @@ from picotask.models.users import User
 from picotask.services.clock import Clock
 from picotask.services.errors import DomainError, ErrorCode, NotPermitted, Validator
 from picotask.services.events import EventLog
-from picotask.services.work import WorkService, submission_not_found, wrong_status
+from picotask.services.work import WorkService, submission_not_found, transition, wrong_status
 
 MAX_STATEMENT = 2_000
 
@@ -110,10 +110,7 @@ class DisputeService:
         else:
             changes.update(status=SubmissionStatus.REJECTED, rejection_final=True)
         async with self.events.transaction():
-            if not await Submission.filter(
-                id=submission.id, status=SubmissionStatus.DISPUTED
-            ).update(**changes):
-                raise wrong_status(await Submission.get(id=submission.id), "resolved")
+            await transition(submission.id, SubmissionStatus.DISPUTED, "resolved", **changes)
             task = await Task.get(id=submission.task_id)
             if overturned:
                 await self.work.settle_approved(submission, task)

@@ -65,6 +65,16 @@ class Answer:
     value: str
 
 
+async def transition(
+    submission_id: int, expected: SubmissionStatus, action: str, **changes: Any
+) -> Submission:
+    """Apply `changes` only if the submission is still `expected`: the one winner of a race.
+    A loser gets INVALID_STATUS naming the status that beat it."""
+    if not await Submission.filter(id=submission_id, status=expected).update(**changes):
+        raise wrong_status(await Submission.get(id=submission_id), action)
+    return await Submission.get(id=submission_id)
+
+
 def submission_not_found() -> DomainError:
     return DomainError(ErrorCode.NOT_FOUND, "No such submission.", ["input", "submissionId"])
 
@@ -318,18 +328,18 @@ class WorkService:
         note = _comment("comment", comment, required=True)
         now = self.clock.now()
         async with self.events.transaction():
-            if not await Submission.filter(
-                id=submission.id, status=SubmissionStatus.SUBMITTED
-            ).update(
+            rejected = await transition(
+                submission.id,
+                SubmissionStatus.SUBMITTED,
+                "rejected",
                 status=SubmissionStatus.REJECTED,
                 rejection_reason=reason,
                 rejection_comment=note,
                 reviewed_at=now,
                 updated_at=now,
                 dispute_deadline=now + timedelta(seconds=self.settings.dispute_window_seconds),
-            ):
-                raise wrong_status(await Submission.get(id=submission.id), "rejected")
-            self._rejected(await Submission.get(id=submission.id), task, note or "")
+            )
+            self._rejected(rejected, task, note or "")
             if reopen_slot:
                 await self._reopen_slot(task)
         return await Submission.get(id=submission.id)
@@ -342,16 +352,16 @@ class WorkService:
         note = _comment("comment", comment, required=True)
         now = self.clock.now()
         async with self.events.transaction():
-            if not await Submission.filter(
-                id=submission.id, status=SubmissionStatus.SUBMITTED
-            ).update(
+            await transition(
+                submission.id,
+                SubmissionStatus.SUBMITTED,
+                "sent back for revision",
                 status=SubmissionStatus.REVISION_REQUESTED,
                 revision_comment=note,
                 updated_at=now,
                 review_deadline=None,
                 revision_deadline=now + timedelta(seconds=self.settings.revision_deadline_seconds),
-            ):
-                raise wrong_status(await Submission.get(id=submission.id), "sent back for revision")
+            )
             self.events.notify(
                 submission.worker_id,
                 "submission.revision_requested",
