@@ -5,6 +5,7 @@ from json import dumps, loads
 from picotask.models.events import Stream
 from picotask.models.ledger import AccountKind, DepositStatus, PayoutMethod, PayoutStatus, TransactionKind
 from picotask.models.marketplace import DisputeResolution, RatingDirection, RejectionReason, SubmissionStatus, TaskCategory, TaskStatus
+from picotask.models.trust import ReportReason
 from picotask.models.users import UserStatus
 from tortoise.fields.base import OnDelete
 from tortoise import fields
@@ -44,6 +45,20 @@ class Migration(migrations.Migration):
             bases=['Model'],
         ),
         ops.CreateModel(
+            name='Message',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('task_id', fields.BigIntField()),
+                ('worker_id', fields.BigIntField()),
+                ('sender_id', fields.BigIntField()),
+                ('recipient_id', fields.BigIntField()),
+                ('body', fields.TextField(unique=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'messages', 'app': 'models', 'indexes': [Index(fields=['task_id', 'worker_id', 'id'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
             name='ProofHash',
             fields=[
                 ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
@@ -54,6 +69,20 @@ class Migration(migrations.Migration):
                 ('digest', fields.CharField(max_length=64)),
             ],
             options={'table': 'proof_hashes', 'app': 'models', 'indexes': [Index(fields=['task_id', 'digest'])], 'pk_attr': 'id'},
+            bases=['Model'],
+        ),
+        ops.CreateModel(
+            name='TaskReport',
+            fields=[
+                ('id', fields.BigIntField(generated=True, primary_key=True, unique=True, db_index=True)),
+                ('task_id', fields.BigIntField()),
+                ('reporter_id', fields.BigIntField()),
+                ('reason', fields.CharEnumField(description='SCAM: SCAM\nILLEGAL: ILLEGAL\nMISLEADING: MISLEADING\nOTHER: OTHER', enum_type=ReportReason, max_length=16)),
+                ('details', fields.TextField(null=True, unique=False)),
+                ('created_at', fields.DatetimeField(auto_now=False, auto_now_add=False)),
+                ('resolved_at', fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+            ],
+            options={'table': 'task_reports', 'app': 'models', 'unique_together': (('task_id', 'reporter_id'),), 'pk_attr': 'id'},
             bases=['Model'],
         ),
         ops.CreateModel(

@@ -5,4 +5,5 @@ MODEL_MODULES = [
     "picotask.models.ledger",
     "picotask.models.marketplace",
     "picotask.models.events",
+    "picotask.models.trust",
 ]

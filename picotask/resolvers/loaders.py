@@ -8,7 +8,7 @@ from functools import cached_property
 from strawberry.dataloader import DataLoader
 
 from picotask.models.ledger import Payout
-from picotask.models.marketplace import Submission, Task
+from picotask.models.marketplace import Submission, SubmissionStatus, Task
 from picotask.models.users import User
 from picotask.services.work import median_seconds
 
@@ -85,6 +85,24 @@ class PayoutByIdLoader(DataLoader[int, Payout | None]):
         super().__init__(load_fn=_payouts_by_id)
 
 
+async def _approved_by_category(keys: Sequence[int]) -> list[dict[str, int]]:
+    """Approved submissions per task category, for each worker; one query for the batch."""
+    rows = await Submission.filter(
+        worker_id__in=list(keys), status=SubmissionStatus.APPROVED
+    ).values("worker_id", "task__category")
+    counts: dict[int, dict[str, int]] = {k: {} for k in keys}
+    for row in rows:
+        by_category = counts[row["worker_id"]]
+        category = str(row["task__category"])
+        by_category[category] = by_category.get(category, 0) + 1
+    return [counts[k] for k in keys]
+
+
+class ApprovedByCategoryLoader(DataLoader[int, dict[str, int]]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=_approved_by_category)
+
+
 class Loaders:
     """Made fresh per HTTP request and per subscription event: nothing is cached longer.
     Each loader is built on first use, so a fresh set costs nothing when unused (the live
@@ -105,6 +123,10 @@ class Loaders:
     @cached_property
     def payout_by_id(self) -> PayoutByIdLoader:
         return PayoutByIdLoader()
+
+    @cached_property
+    def approved_by_category(self) -> ApprovedByCategoryLoader:
+        return ApprovedByCategoryLoader()
 
     @cached_property
     def median_review_seconds_by_employer(self) -> MedianReviewSecondsByEmployerLoader:

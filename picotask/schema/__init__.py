@@ -13,6 +13,7 @@ from picotask.resolvers.marketplace import MarketplaceMutation, MarketplaceQuery
 from picotask.resolvers.moderation import ModerationMutation
 from picotask.resolvers.node import NodeQuery
 from picotask.resolvers.payouts import PayoutsMutation, PayoutsQuery
+from picotask.resolvers.trust import TrustMutation, TrustQuery
 from picotask.resolvers.users import UsersMutation, UsersQuery
 from picotask.schema.safety import extensions, log_errors
 from picotask.schema.scalars import SCALAR_MAP
@@ -20,12 +21,14 @@ from picotask.server.settings import Settings
 
 
 @strawberry.type
-class Query(UsersQuery, MarketplaceQuery, PayoutsQuery, EventsQuery, NodeQuery):
+class Query(UsersQuery, MarketplaceQuery, PayoutsQuery, EventsQuery, TrustQuery, NodeQuery):
     pass
 
 
 @strawberry.type
-class Mutation(UsersMutation, MarketplaceMutation, PayoutsMutation, ModerationMutation):
+class Mutation(
+    UsersMutation, MarketplaceMutation, PayoutsMutation, ModerationMutation, TrustMutation
+):
     pass
 
 

@@ -23,6 +23,18 @@ class WorkerStats:
     earned: Money
     average_rating: float | None = strawberry.field(description="Stars from employers, 1 to 5.")
     rating_count: int
+    _worker_id: strawberry.Private[int]
+
+    @strawberry.field(description="Approved work per task category.")
+    async def by_category(self, info: Info) -> list[CategoryCount]:
+        counts = await info.context.loaders.approved_by_category.load(self._worker_id)
+        return [CategoryCount(category=c, approved=n) for c, n in sorted(counts.items())]
+
+
+@strawberry.type
+class CategoryCount:
+    category: str = strawberry.field(description="A TaskCategory value.")
+    approved: int
 
 
 @strawberry.type(description="A user's record as an employer: what a worker checks.")
@@ -65,6 +77,7 @@ class UserType(Node):
             earned=Money.of(u.earned, info.context.services.settings.currency),
             average_rating=u.worker_stars / u.worker_ratings if u.worker_ratings else None,
             rating_count=u.worker_ratings,
+            _worker_id=u.id,
         )
 
     @strawberry.field

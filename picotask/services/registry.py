@@ -21,6 +21,7 @@ from picotask.services.providers import (
 from picotask.services.ratings import RatingService
 from picotask.services.sweeper import Sweeper
 from picotask.services.tasks import TaskService
+from picotask.services.trust import TrustService
 from picotask.services.wallet import WalletService
 from picotask.services.work import WorkService
 
@@ -55,6 +56,7 @@ class Services:
     disputes: DisputeService
     moderation: ModerationService
     ratings: RatingService
+    trust: TrustService
     sweeper: Sweeper
 
     @classmethod
@@ -96,5 +98,6 @@ class Services:
             disputes=DisputeService(clock, work, events),
             moderation=ModerationService(clock, events),
             ratings=RatingService(clock),
+            trust=TrustService(clock, events, tasks),
             sweeper=Sweeper(tasks, work, settings.sweep_interval_seconds),
         )

@@ -208,7 +208,7 @@ class TaskService:
                 status=TaskStatus.CANCELLED, closed_at=self.clock.now()
             ):
                 return await Task.get(id=task.id)
-            if not await self._close(task.id, TaskStatus.CANCELLED):
+            if not await self.close(task.id, TaskStatus.CANCELLED):
                 raise wrong_status(await Task.get(id=task.id), "cancelled")
         return await Task.get(id=task.id)
 
@@ -254,10 +254,10 @@ class TaskService:
         expired = 0
         for task in due:
             async with self.events.transaction():
-                expired += await self._close(task.id, TaskStatus.EXPIRED)
+                expired += await self.close(task.id, TaskStatus.EXPIRED)
         return expired
 
-    async def _close(self, task_id: int, status: TaskStatus) -> int:
+    async def close(self, task_id: int, status: TaskStatus) -> int:
         """Close a live task and refund its unfilled slots. Inside a transaction; 0 if the
         task was no longer live. The status update comes first, so a racing claim (which needs
         OPEN) either committed before, and is counted in slots_used, or fails."""
