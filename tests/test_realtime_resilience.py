@@ -133,7 +133,10 @@ async def test_fan_out_costs_no_query_per_subscriber(api: Api) -> None:
             ]
             for ws in sockets:
                 await ws.subscribe("feed", query)
-            await asyncio.sleep(0.05)  # let every subscription register on the bus
+            # Every stream is live once it has delivered a first task; count the second.
+            await create(api, boss, title=f"Warm-up for {listeners}")
+            for ws in sockets:
+                assert (await next_data(ws, "feed"))["taskFeed"]["kind"] == "POSTED"
             with count_queries() as counter:
                 await create(api, boss, title=f"For {listeners}")
                 for ws in sockets:
