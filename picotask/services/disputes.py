@@ -22,18 +22,17 @@ from picotask.models.marketplace import (
 )
 from picotask.models.users import User
 from picotask.services.clock import Clock
-from picotask.services.errors import DomainError, ErrorCode, NotPermitted, Validator
+from picotask.services.errors import DomainError, ErrorCode, NotPermitted
 from picotask.services.events import EventLog
-from picotask.services.work import WorkService, submission_not_found, transition, wrong_status
+from picotask.services.work import (
+    WorkService,
+    checked_text,
+    submission_not_found,
+    transition,
+    wrong_status,
+)
 
 MAX_STATEMENT = 2_000
-
-
-def _text(name: str, value: str | None, *, required: bool) -> str | None:
-    v = Validator()
-    text = v.text(name, value or "", min_length=1 if required else 0, max_length=MAX_STATEMENT)
-    v.check()
-    return text or None
 
 
 def open_disputes() -> QuerySet[Submission]:
@@ -52,7 +51,7 @@ class DisputeService:
         submission = await Submission.get_or_none(id=submission_id) if submission_id else None
         if submission is None or submission.worker_id != worker.id:
             raise submission_not_found()
-        text = _text("statement", statement, required=True)
+        text = checked_text("statement", statement, required=True, limit=MAX_STATEMENT)
         now = self.clock.now()
         async with self.events.transaction():
             if not await Submission.filter(
@@ -96,7 +95,7 @@ class DisputeService:
         submission = await Submission.get_or_none(id=submission_id) if submission_id else None
         if submission is None:
             raise submission_not_found()
-        text = _text("note", note, required=False)
+        text = checked_text("note", note, required=False, limit=MAX_STATEMENT)
         now = self.clock.now()
         overturned = resolution == DisputeResolution.OVERTURNED
         changes: dict[str, object] = {

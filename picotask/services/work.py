@@ -309,7 +309,7 @@ class WorkService:
     ) -> Submission:
         ensure_active(employer)
         submission, task = await self._as_employer(employer, submission_id)
-        note = _comment("feedback", feedback, required=False)
+        note = checked_text("feedback", feedback, required=False)
         async with self.events.transaction():
             if not await self._approve(submission, task, note, auto=False):
                 raise wrong_status(await Submission.get(id=submission.id), "approved")
@@ -325,7 +325,7 @@ class WorkService:
     ) -> Submission:
         ensure_active(employer)
         submission, task = await self._as_employer(employer, submission_id)
-        note = _comment("comment", comment, required=True)
+        note = checked_text("comment", comment, required=True)
         now = self.clock.now()
         async with self.events.transaction():
             rejected = await transition(
@@ -349,7 +349,7 @@ class WorkService:
     ) -> Submission:
         ensure_active(employer)
         submission, task = await self._as_employer(employer, submission_id)
-        note = _comment("comment", comment, required=True)
+        note = checked_text("comment", comment, required=True)
         now = self.clock.now()
         async with self.events.transaction():
             await transition(
@@ -389,7 +389,7 @@ class WorkService:
             minimum_cents=1,
             maximum_cents=self.settings.max_reward_cents,
         )
-        note = _comment("reason", reason, required=True, limit=MAX_BONUS_REASON)
+        note = checked_text("reason", reason, required=True, limit=MAX_BONUS_REASON)
         if submission.status not in BONUSABLE:
             raise wrong_status(submission, "given a bonus")
 
@@ -631,9 +631,10 @@ def _already_claimed() -> DomainError:
     )
 
 
-def _comment(
+def checked_text(
     name: str, value: str | None, *, required: bool, limit: int = MAX_COMMENT
 ) -> str | None:
+    """Free text from the user, stripped; TOO_SHORT / TOO_LONG naming the field."""
     v = Validator()
     text = v.text(name, value or "", min_length=1 if required else 0, max_length=limit)
     v.check()
