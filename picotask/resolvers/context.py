@@ -13,7 +13,6 @@ from starlette.websockets import WebSocket
 from picotask.models.users import Session, User
 from picotask.resolvers.loaders import Loaders
 from picotask.schema.errors import Unauthenticated
-from picotask.services.accounts import ensure_active
 from picotask.services.registry import Services
 from picotask.subscriptions.bus import EventBus
 
@@ -40,12 +39,6 @@ class Context:
                 else "Authentication required."
             )
         return self.viewer
-
-    def require_active_viewer(self) -> User:
-        """The viewer, who must be allowed to act (not suspended)."""
-        viewer = self.require_viewer()
-        ensure_active(viewer)
-        return viewer
 
 
 Info: TypeAlias = strawberry.Info[Context, None]

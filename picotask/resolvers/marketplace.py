@@ -6,7 +6,7 @@ from collections.abc import Awaitable
 
 import strawberry
 
-from picotask.models.marketplace import Submission, SubmissionStatus, Task, TaskStatus
+from picotask.models.marketplace import Submission, SubmissionStatus, Task
 from picotask.resolvers.context import Info
 from picotask.resolvers.mutations import attempt
 from picotask.resolvers.pages import connection
@@ -45,7 +45,7 @@ from picotask.services.errors import DomainError
 from picotask.services.money import parse_amount
 from picotask.services.pagination import ID_ORDER, NEWEST_FIRST, SortKey
 from picotask.services.task_specs import ProofFieldSpec, TaskSpec
-from picotask.services.tasks import TaskFilter, claimable_by
+from picotask.services.tasks import TaskFilter, can_see, claimable_by
 from picotask.services.work import Answer
 
 ORDERS: dict[TaskOrder, tuple[SortKey, ...]] = {
@@ -65,12 +65,8 @@ def task_view(info: Info, task: Task) -> TaskType:
 async def visible_task(info: Info, pk: int) -> Task | None:
     """Published tasks are public; a draft only to its employer."""
     task = await info.context.loaders.task_by_id.load(pk)
-    if task is None:
-        return None
     viewer = info.context.viewer
-    if task.status == TaskStatus.DRAFT and (viewer is None or viewer.id != task.employer_id):
-        return None
-    return task
+    return task if can_see(task, viewer.id if viewer else None) else None
 
 
 async def visible_submission(info: Info, pk: int) -> Submission | None:

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from picotask.schema.errors import Forbidden, UserError, user_errors
-from picotask.services.errors import DomainError, ErrorCode, NotPermitted
+from picotask.services.errors import DomainError, NotPermitted
 
 P = TypeVar("P")
 
@@ -18,7 +18,3 @@ async def attempt(action: Awaitable[P], failed: Callable[[list[UserError]], P]) 
         raise Forbidden(str(e)) from None
     except DomainError as e:
         return failed(user_errors(e))
-
-
-def unknown_id(field: str, what: str) -> DomainError:
-    return DomainError(ErrorCode.NOT_FOUND, f"No such {what}.", ["input", field])

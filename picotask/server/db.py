@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlparse
 
-from tortoise import Tortoise
 from tortoise.context import TortoiseContext
 from tortoise.migrations.api import migrate
 
@@ -74,10 +73,6 @@ async def apply_migrations(database_url: str) -> None:
             if postgres:
                 await conn.execute_query("SELECT pg_advisory_unlock($1)", [_MIGRATION_LOCK_KEY])
     log.info("migrations applied")
-
-
-async def close() -> None:
-    await Tortoise.close_connections()
 
 
 # `tortoise -c picotask.server.db.TORTOISE_ORM makemigrations` reads this (development only).

@@ -64,6 +64,10 @@ class PasswordService:
         return ok and password_hash is not None
 
 
+def is_email(value: str) -> bool:
+    return len(value) <= MAX_EMAIL and bool(_EMAIL.match(value))
+
+
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 

@@ -8,8 +8,9 @@ from tortoise.exceptions import IntegrityError
 
 from picotask.models.users import Block, User, UserStatus
 from picotask.services.clock import Clock
-from picotask.services.errors import DomainError, ErrorCode, NotPermitted, Validator
+from picotask.services.errors import DomainError, ErrorCode, NotPermitted
 from picotask.services.events import EventLog
+from picotask.services.work import checked_text
 
 MAX_REASON = 500
 
@@ -43,11 +44,7 @@ class ModerationService:
             raise DomainError(
                 ErrorCode.INVALID, "Moderators cannot suspend themselves.", ["input", "userId"]
             )
-        v = Validator()
-        note = v.text(
-            "reason", reason or "", min_length=1 if suspended else 0, max_length=MAX_REASON
-        )
-        v.check()
+        note = checked_text("reason", reason, required=suspended, limit=MAX_REASON)
         old, new = (
             (UserStatus.ACTIVE, UserStatus.SUSPENDED)
             if suspended

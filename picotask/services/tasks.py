@@ -22,7 +22,6 @@ from picotask.services.ledger import Ledger
 from picotask.services.task_specs import MAX_SLOTS, TaskSpec, check_task
 
 LIVE = (TaskStatus.OPEN, TaskStatus.PAUSED)
-CLOSED = (TaskStatus.COMPLETED, TaskStatus.EXPIRED, TaskStatus.CANCELLED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +41,13 @@ def wrong_status(task: Task, action: str) -> DomainError:
         f"A task that is {task.status.value} cannot be {action}.",
         ["input", "taskId"],
     )
+
+
+def can_see(task: Task | None, viewer_id: int | None) -> bool:
+    """Published tasks are public; a draft only to its employer."""
+    if task is None:
+        return False
+    return task.status != TaskStatus.DRAFT or task.employer_id == viewer_id
 
 
 def approval_rate(user: User) -> float | None:
@@ -123,7 +129,7 @@ class TaskService:
 
     async def own_task(self, employer: User, task_id: int | None) -> Task:
         task = await Task.get_or_none(id=task_id) if task_id else None
-        if task is None or (task.status == TaskStatus.DRAFT and task.employer_id != employer.id):
+        if task is None or not can_see(task, employer.id):
             raise not_found()
         if task.employer_id != employer.id:
             raise NotPermitted("Only the task's employer may do this.")

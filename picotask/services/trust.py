@@ -10,24 +10,19 @@ from picotask.models.trust import Message, ReportReason, TaskReport
 from picotask.models.users import User
 from picotask.services.accounts import ensure_active
 from picotask.services.clock import Clock
-from picotask.services.errors import DomainError, ErrorCode, NotPermitted, Validator
+from picotask.services.errors import DomainError, ErrorCode, NotPermitted
 from picotask.services.events import EventLog
-from picotask.services.tasks import LIVE, TaskService, not_found, wrong_status
+from picotask.services.tasks import LIVE, TaskService, can_see, not_found, wrong_status
+from picotask.services.work import checked_text
 
 MAX_MESSAGE = 2_000
 MAX_DETAILS = 1_000
 
 
-def _body(text: str) -> str:
-    v = Validator()
-    body = v.text("body", text, min_length=1, max_length=MAX_MESSAGE)
-    v.check()
-    return body
-
-
-async def _visible_task(task_id: int | None) -> Task:
+async def _published_task(task_id: int | None) -> Task:
+    """Threads and reports are about published tasks: a draft has neither."""
     task = await Task.get_or_none(id=task_id) if task_id else None
-    if task is None or task.status == TaskStatus.DRAFT:
+    if task is None or not can_see(task, None):
         raise not_found()
     return task
 
@@ -42,7 +37,7 @@ class TrustService:
         self, viewer: User, task_id: int | None, worker_id: int | None
     ) -> QuerySet[Message]:
         """A thread's messages; only its worker and the task's employer may read it."""
-        task = await _visible_task(task_id)
+        task = await _published_task(task_id)
         worker = worker_id if worker_id is not None else viewer.id
         if viewer.id not in (worker, task.employer_id):
             raise NotPermitted("Only the two parties read a thread.")
@@ -54,8 +49,8 @@ class TrustService:
         """A worker writes about a task (before or after claiming it); the employer writes to a
         worker who has already written or worked on the task."""
         ensure_active(sender)
-        body = _body(text)
-        task = await _visible_task(task_id)
+        body = checked_text("body", text, required=True, limit=MAX_MESSAGE) or ""
+        task = await _published_task(task_id)
         if sender.id == task.employer_id:
             if worker_id is None or worker_id == sender.id:
                 raise DomainError(
@@ -97,14 +92,12 @@ class TrustService:
     async def report(
         self, reporter: User, task_id: int | None, reason: ReportReason, details: str | None
     ) -> TaskReport:
-        task = await _visible_task(task_id)
+        task = await _published_task(task_id)
         if task.employer_id == reporter.id:
             raise DomainError(
                 ErrorCode.OWN_TASK, "You cannot report your own task.", ["input", "taskId"]
             )
-        v = Validator()
-        text = v.text("details", details or "", max_length=MAX_DETAILS) or None
-        v.check()
+        text = checked_text("details", details, required=False, limit=MAX_DETAILS)
         try:
             return await TaskReport.create(
                 task_id=task.id,
@@ -127,10 +120,8 @@ class TrustService:
         still reviewed, paid or refunded under the normal rules."""
         if not admin.is_admin:
             raise NotPermitted("Only moderators take tasks down.")
-        task = await _visible_task(task_id)
-        v = Validator()
-        text = v.text("note", note or "", max_length=MAX_DETAILS)
-        v.check()
+        task = await _published_task(task_id)
+        text = checked_text("note", note, required=False, limit=MAX_DETAILS)
         now = self.clock.now()
         async with self.events.transaction():
             if task.status not in LIVE or not await self.tasks.close(task.id, TaskStatus.CANCELLED):

@@ -25,14 +25,13 @@ from picotask.models.ledger import (
 from picotask.models.users import User
 from picotask.server.settings import Settings
 from picotask.services import idempotency
-from picotask.services.accounts import ensure_active
+from picotask.services.accounts import ensure_active, is_email
 from picotask.services.clock import Clock
 from picotask.services.errors import DomainError, ErrorCode
 from picotask.services.ledger import Ledger, user_ref
 from picotask.services.money import parse_amount
 from picotask.services.providers import PaymentProvider
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Bitcoin (base58 and bech32) and Ethereum-style hex addresses.
 _CRYPTO = re.compile(
     r"^(?:(?:1|3)[1-9A-HJ-NP-Za-km-z]{25,34}|bc1[02-9ac-hj-np-z]{11,71}|0x[0-9a-fA-F]{40})$"
@@ -53,7 +52,7 @@ def check_destination(method: PayoutMethod, destination: str) -> str:
     value = destination.strip()
     field = ["input", "destination"]
     if method in {PayoutMethod.PAYPAL, PayoutMethod.PAYONEER}:
-        if len(value) > 254 or not _EMAIL.match(value):
+        if not is_email(value):
             raise DomainError(
                 ErrorCode.INVALID,
                 f"destination must be the email address of the {method.title()} account.",

@@ -42,7 +42,7 @@ from picotask.services.errors import DomainError, ErrorCode, NotPermitted, Valid
 from picotask.services.events import EventLog
 from picotask.services.ledger import Ledger
 from picotask.services.money import format_cents, parse_amount
-from picotask.services.tasks import LIVE, TaskService, eligibility_problem
+from picotask.services.tasks import LIVE, TaskService, can_see, eligibility_problem
 
 MAX_TEXT_ANSWER = 5_000
 MAX_ANSWER = 2_000  # URLs, numbers and image links
@@ -175,7 +175,7 @@ class WorkService:
     async def claim(self, worker: User, task_id: int | None) -> Submission:
         ensure_active(worker)
         task = await Task.get_or_none(id=task_id) if task_id else None
-        if task is None or task.status == TaskStatus.DRAFT:
+        if task is None or not can_see(task, None):  # claims are on published tasks only
             raise DomainError(ErrorCode.NOT_FOUND, "No such task.", ["input", "taskId"])
         field = ["input", "taskId"]
         if task.employer_id == worker.id:
