@@ -50,7 +50,7 @@ async def services(database_url: str, clock: ManualClock) -> AsyncIterator[Servi
 
 @pytest.fixture
 async def api(database_url: str, backend: Backend, clock: ManualClock) -> AsyncIterator[Api]:
-    # Background work is driven by the tests (e.g. `services.payouts.process_due()`).
+    # Background work is driven by the tests (e.g. `services.payout_processor.process_due()`).
     settings = settings_for(database_url, backend.broadcast, background_workers=False)
     async with (
         LiveServer(create_app(settings, clock)) as server,

@@ -23,15 +23,15 @@ from tortoise import Tortoise
 from websockets.asyncio.client import ClientConnection, connect
 
 from picotask.models.ledger import Account
-from picotask.models.marketplace import ProofKind, Task, TaskCategory
+from picotask.models.tasks import ProofKind, Task, TaskCategory
 from picotask.models.users import User as UserModel
 from picotask.server import db
-from picotask.server.settings import Settings
 from picotask.services.clock import ManualClock
 from picotask.services.errors import DomainError, ErrorCode
 from picotask.services.ledger import audit
 from picotask.services.registry import Services
 from picotask.services.task_specs import ProofFieldSpec, TaskSpec
+from picotask.settings import Settings
 
 TEST_DATABASE_URL = os.environ.get("PICOTASK_TEST_DATABASE_URL", "")
 TEST_BROADCAST_URL = os.environ.get("PICOTASK_TEST_BROADCAST_URL", "")
@@ -284,7 +284,7 @@ mutation SignUp($input: SignUpInput!) {
 
 
 async def new_user(services: Services, email: str | None = None, country: str = "US") -> UserModel:
-    result = await services.accounts.sign_up(
+    result = await services.users.sign_up(
         email=email or f"user-{secrets.token_hex(4)}@example.com",
         password="correct horse battery",
         display_name="Tester",
@@ -296,7 +296,7 @@ async def new_user(services: Services, email: str | None = None, country: str = 
 async def funded_user(services: Services, cents: int, **kwargs: Any) -> UserModel:
     user = await new_user(services, **kwargs)
     if cents:
-        await services.wallet.deposit(user, Decimal(cents).scaleb(-2), None)
+        await services.payouts.deposit(user, Decimal(cents).scaleb(-2), None)
     return user
 
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from picotask.models.marketplace import (
+from picotask.models.submissions import (
     DisputeResolution,
     RejectionReason,
     Submission,
@@ -36,9 +36,9 @@ async def rejected(services: Services) -> tuple[User, User, Submission]:
     boss = await funded_user(services, 10_000)
     task = await post_task(services, boss, slots=1)
     worker = await new_user(services)
-    claim = await services.work.claim(worker, task.id)
-    await services.work.submit(worker, claim.id, PROOF)
-    submission = await services.work.reject(
+    claim = await services.submissions.claim(worker, task.id)
+    await services.submissions.submit(worker, claim.id, PROOF)
+    submission = await services.submissions.reject(
         boss, claim.id, RejectionReason.WRONG_PROOF, "Not your account", reopen_slot=False
     )
     return boss, worker, submission
@@ -60,7 +60,7 @@ async def test_overturned_dispute_pays_from_the_held_money(
     clock.advance(30 * 86_400)
     assert (await services.sweeper.sweep()).rejections_final == 0  # held while disputed
     assert await escrow_balance(submission.task_id) == UNIT
-    boss_balance = await services.wallet.balance(boss.id)
+    boss_balance = await services.payouts.balance(boss.id)
 
     resolved = await services.disputes.resolve(
         await moderator(services), submission.id, DisputeResolution.OVERTURNED, "Proof checks out"
@@ -69,8 +69,8 @@ async def test_overturned_dispute_pays_from_the_held_money(
         SubmissionStatus.APPROVED,
         DisputeResolution.OVERTURNED,
     )
-    assert await services.wallet.balance(worker.id) == 100
-    assert await services.wallet.balance(boss.id) == boss_balance
+    assert await services.payouts.balance(worker.id) == 100
+    assert await services.payouts.balance(boss.id) == boss_balance
     assert (await User.get(id=worker.id)).approved_count == 1
     await assert_escrow_matches(submission.task_id)
     await assert_ledger_balanced()
@@ -79,13 +79,13 @@ async def test_overturned_dispute_pays_from_the_held_money(
 async def test_upheld_dispute_returns_the_money_to_the_employer(services: Services) -> None:
     boss, worker, submission = await rejected(services)
     await services.disputes.dispute(worker, submission.id, "Please look again")
-    before = await services.wallet.balance(boss.id)
+    before = await services.payouts.balance(boss.id)
     resolved = await services.disputes.resolve(
         await moderator(services), submission.id, DisputeResolution.UPHELD, None
     )
     assert (resolved.status, resolved.rejection_final) == (SubmissionStatus.REJECTED, True)
-    assert await services.wallet.balance(boss.id) == before + UNIT
-    assert await services.wallet.balance(worker.id) == 0
+    assert await services.payouts.balance(boss.id) == before + UNIT
+    assert await services.payouts.balance(worker.id) == 0
     assert (await User.get(id=worker.id)).rejected_count == 1
     await assert_escrow_matches(submission.task_id)
     await assert_ledger_balanced()

@@ -150,7 +150,7 @@ async def test_production_refuses_introspection_and_graphiql(
 
 
 def test_schema_file_is_in_sync() -> None:
-    from picotask.schema import schema
+    from picotask.server.schema import schema
 
     exported = (Path(__file__).parent.parent / "schema.graphql").read_text(encoding="utf-8")
     assert exported == schema.as_str() + "\n", "schema.graphql drifted: run `make schema`"

@@ -20,7 +20,7 @@ from tests.support import assert_ledger_balanced, funded_user, new_user
 
 async def test_deposit_credits_the_user_from_the_outside_world(services: Services) -> None:
     user = await funded_user(services, 1_250)
-    assert await services.wallet.balance(user.id) == 1_250
+    assert await services.payouts.balance(user.id) == 1_250
     external = await Account.get(kind=AccountKind.EXTERNAL)
     assert external.balance == -1_250
     await assert_ledger_balanced()
@@ -43,13 +43,13 @@ async def test_every_posting_kind_balances(services: Services) -> None:
     async with in_transaction():
         await ledger.settle_payout(1, 1_050, "payout 1")
 
-    assert await services.wallet.balance(employer.id) == 10_000 - 2_200 + 1_100 - 50
-    assert await services.wallet.balance(worker.id) == 0
+    assert await services.payouts.balance(employer.id) == 10_000 - 2_200 + 1_100 - 50
+    assert await services.payouts.balance(worker.id) == 0
     fees = await Account.get(kind=AccountKind.PLATFORM_FEES)
     assert fees.balance == 100
     escrow = await Account.get(ref="escrow:7")
     assert escrow.balance == 0
-    summary = await services.wallet.summary(worker.id)
+    summary = await services.payouts.summary(worker.id)
     assert summary.lifetime_earned == 1_050
     await assert_ledger_balanced()
 
@@ -68,7 +68,7 @@ async def test_a_debit_beyond_the_balance_writes_nothing(services: Services) -> 
         async with in_transaction():
             await services.ledger.fund_escrow(employer.id, 1, 501, "too much")
     assert refused.value.problems[0].code == ErrorCode.INSUFFICIENT_FUNDS
-    assert await services.wallet.balance(employer.id) == 500
+    assert await services.payouts.balance(employer.id) == 500
     assert await LedgerEntry.all().count() == entries_before
     await assert_ledger_balanced()
 

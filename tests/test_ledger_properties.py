@@ -20,7 +20,7 @@ from hypothesis.stateful import (
 )
 from tortoise.transactions import in_transaction
 
-from picotask.models.ledger import Payout, PayoutMethod, PayoutStatus
+from picotask.models.payouts import Payout, PayoutMethod, PayoutStatus
 from picotask.models.users import User
 from picotask.services.clock import ManualClock
 from picotask.services.errors import ErrorCode
@@ -53,13 +53,13 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(i=who, cents=amounts)
     def deposit(self, i: int, cents: int) -> None:
         user = self.people[i]
-        self.run(self.services.wallet.deposit(user, Decimal(cents).scaleb(-2), None))
+        self.run(self.services.payouts.deposit(user, Decimal(cents).scaleb(-2), None))
         self.available[user.id] += cents
 
     @rule(i=who, cents=amounts)
     def request_payout(self, i: int, cents: int) -> None:
         user = self.people[i]
-        wallet = self.services.wallet
+        wallet = self.services.payouts
         code = self.run(
             refusal(
                 wallet.request_payout(
@@ -82,7 +82,7 @@ class LedgerMachine(RuleBasedStateMachine):
         provider.fail = fail
         ids = [u.id for u in self.people]
         requested = self.run(Payout.filter(user_id__in=ids, status=PayoutStatus.REQUESTED))
-        self.run(self.services.payouts.process_due())
+        self.run(self.services.payout_processor.process_due())
         for payout in self.run(Payout.filter(id__in=[p.id for p in requested])):
             assert payout.status == (PayoutStatus.FAILED if fail else PayoutStatus.PAID)
             if fail:
@@ -137,7 +137,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @invariant()
     def balances_match_the_model(self) -> None:
         for user in getattr(self, "people", []):
-            assert self.run(self.services.wallet.balance(user.id)) == self.available[user.id]
+            assert self.run(self.services.payouts.balance(user.id)) == self.available[user.id]
 
     _task_ids: ClassVar[int] = 0
 

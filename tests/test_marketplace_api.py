@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from picotask.models.ledger import LedgerEntry
-from picotask.models.marketplace import Task
+from picotask.models.tasks import Task
 from tests.support import Api, User, assert_ledger_balanced, count_queries
 
 CREATE = """mutation($input: CreateTaskInput!) { createTask(input: $input) {

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from picotask.models.ledger import LedgerEntry, Payout
+from picotask.models.ledger import LedgerEntry
+from picotask.models.payouts import Payout
 from tests.support import Api, User, assert_ledger_balanced
 
 DEPOSIT = """mutation($input: CreateDepositInput!) { createDeposit(input: $input) {
@@ -57,7 +58,7 @@ async def test_deposit_then_withdraw(api: Api) -> None:
     assert wallet["heldInPayouts"] == {"amount": "10.50"}
     assert wallet["lifetimeDeposited"] == {"amount": "25.00"}
 
-    await api.services.payouts.process_due()
+    await api.services.payout_processor.process_due()
     node = (
         await api.gql(
             "query($id: ID!) { node(id: $id) { ... on Payout { status completedAt } } }",

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from picotask.server.settings import Settings, SettingsError
+from picotask.settings import Settings, SettingsError
 
 
 def test_defaults() -> None:

@@ -143,7 +143,7 @@ async def test_payout_notifications(api: Api) -> None:
             'destination: "me@example.com"}) { userErrors { code } } }',
             token=user.token,
         )
-        await api.services.payouts.process_due()
+        await api.services.payout_processor.process_due()
         event = (await next_data(ws, "me"))["myEvents"]
         assert event["type"] == "payout.paid"
         assert "5.00" in event["message"]

@@ -7,17 +7,11 @@ from decimal import Decimal
 
 import pytest
 
-from picotask.models.ledger import (
-    Deposit,
-    DepositStatus,
-    LedgerEntry,
-    Payout,
-    PayoutMethod,
-    PayoutStatus,
-)
+from picotask.models.ledger import LedgerEntry
+from picotask.models.payouts import Deposit, DepositStatus, Payout, PayoutMethod, PayoutStatus
 from picotask.services.clock import ManualClock
 from picotask.services.errors import DomainError, ErrorCode
-from picotask.services.payouts import LEASE, PayoutProcessor
+from picotask.services.payout_processor import LEASE, PayoutProcessor
 from picotask.services.providers import ProviderResult, SandboxPayoutProvider
 from picotask.services.registry import Services
 from tests.support import assert_ledger_balanced, funded_user, refusal
@@ -27,19 +21,19 @@ PAYPAL = PayoutMethod.PAYPAL
 
 async def test_payout_is_held_then_paid(services: Services) -> None:
     user = await funded_user(services, 2_000)
-    payout = await services.wallet.request_payout(
+    payout = await services.payouts.request_payout(
         user, Decimal("12.50"), PAYPAL, "Me@Pay.pal", None
     )
     assert payout.status == PayoutStatus.REQUESTED
     assert payout.destination == "me@pay.pal"
-    summary = await services.wallet.summary(user.id)
+    summary = await services.payouts.summary(user.id)
     assert (summary.available, summary.held_in_payouts) == (750, 1_250)
 
-    assert await services.payouts.process_due() == 1
+    assert await services.payout_processor.process_due() == 1
     paid = await Payout.get(id=payout.id)
     assert paid.status == PayoutStatus.PAID
     assert paid.completed_at == services.clock.now()
-    summary = await services.wallet.summary(user.id)
+    summary = await services.payouts.summary(user.id)
     assert (summary.available, summary.held_in_payouts, summary.lifetime_withdrawn) == (
         750,
         0,
@@ -48,7 +42,7 @@ async def test_payout_is_held_then_paid(services: Services) -> None:
     provider = services.providers.payouts
     assert isinstance(provider, SandboxPayoutProvider)
     assert list(provider.payments) == [f"payout-{payout.id}"]
-    assert await services.payouts.process_due() == 0  # nothing is paid twice
+    assert await services.payout_processor.process_due() == 0  # nothing is paid twice
     await assert_ledger_balanced()
 
 
@@ -57,13 +51,13 @@ async def test_failed_payout_returns_the_money(services: Services) -> None:
     provider = services.providers.payouts
     assert isinstance(provider, SandboxPayoutProvider)
     provider.fail = True
-    payout = await services.wallet.request_payout(user, Decimal("20.00"), PAYPAL, "a@b.co", None)
-    assert await services.wallet.balance(user.id) == 0
-    await services.payouts.process_due()
+    payout = await services.payouts.request_payout(user, Decimal("20.00"), PAYPAL, "a@b.co", None)
+    assert await services.payouts.balance(user.id) == 0
+    await services.payout_processor.process_due()
     await payout.refresh_from_db()
     assert payout.status == PayoutStatus.FAILED
     assert payout.failure_reason
-    assert await services.wallet.balance(user.id) == 2_000
+    assert await services.payouts.balance(user.id) == 2_000
     await assert_ledger_balanced()
 
 
@@ -90,12 +84,12 @@ async def test_bad_payout_requests_write_nothing(
     user = await funded_user(services, 3_000)
     entries = await LedgerEntry.all().count()
     with pytest.raises(DomainError) as refused:
-        await services.wallet.request_payout(user, Decimal(amount), method, destination, None)
+        await services.payouts.request_payout(user, Decimal(amount), method, destination, None)
     problem = refused.value.problems[0]
     assert (problem.code.value, problem.field) == (code, ["input", field])
     assert await Payout.all().count() == 0
     assert await LedgerEntry.all().count() == entries
-    assert await services.wallet.balance(user.id) == 3_000
+    assert await services.payouts.balance(user.id) == 3_000
 
 
 async def test_crypto_addresses(services: Services) -> None:
@@ -105,7 +99,7 @@ async def test_crypto_addresses(services: Services) -> None:
         "bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq",
         "1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2",
     ):
-        payout = await services.wallet.request_payout(
+        payout = await services.payouts.request_payout(
             user, Decimal("5.00"), PayoutMethod.CRYPTO, address, None
         )
         assert payout.destination == address
@@ -113,29 +107,29 @@ async def test_crypto_addresses(services: Services) -> None:
 
 async def test_same_idempotency_key_returns_the_first_payout(services: Services) -> None:
     user = await funded_user(services, 3_000)
-    first = await services.wallet.request_payout(user, Decimal("10.00"), PAYPAL, "a@b.co", "k1")
-    again = await services.wallet.request_payout(user, Decimal("10.00"), PAYPAL, "A@b.co", "k1")
+    first = await services.payouts.request_payout(user, Decimal("10.00"), PAYPAL, "a@b.co", "k1")
+    again = await services.payouts.request_payout(user, Decimal("10.00"), PAYPAL, "A@b.co", "k1")
     assert again.id == first.id
-    assert await services.wallet.balance(user.id) == 2_000
+    assert await services.payouts.balance(user.id) == 2_000
     with pytest.raises(DomainError) as reused:
-        await services.wallet.request_payout(user, Decimal("11.00"), PAYPAL, "a@b.co", "k1")
+        await services.payouts.request_payout(user, Decimal("11.00"), PAYPAL, "a@b.co", "k1")
     assert reused.value.problems[0].code == ErrorCode.IDEMPOTENCY_KEY_REUSED
     assert reused.value.problems[0].field == ["input", "idempotencyKey"]
     # Keys are per user: another user may use the same key.
     other = await funded_user(services, 1_000)
-    theirs = await services.wallet.request_payout(other, Decimal("10.00"), PAYPAL, "a@b.co", "k1")
+    theirs = await services.payouts.request_payout(other, Decimal("10.00"), PAYPAL, "a@b.co", "k1")
     assert theirs.id != first.id
     await assert_ledger_balanced()
 
 
 async def test_deposit_idempotency_and_key_reuse_across_operations(services: Services) -> None:
     user = await funded_user(services, 0)
-    first = await services.wallet.deposit(user, Decimal("7.00"), "dep-1")
-    again = await services.wallet.deposit(user, Decimal("7.00"), "dep-1")
+    first = await services.payouts.deposit(user, Decimal("7.00"), "dep-1")
+    again = await services.payouts.deposit(user, Decimal("7.00"), "dep-1")
     assert first.id == again.id
-    assert await services.wallet.balance(user.id) == 700
+    assert await services.payouts.balance(user.id) == 700
     with pytest.raises(DomainError) as reused:
-        await services.wallet.request_payout(user, Decimal("5.00"), PAYPAL, "a@b.co", "dep-1")
+        await services.payouts.request_payout(user, Decimal("5.00"), PAYPAL, "a@b.co", "dep-1")
     assert reused.value.problems[0].code == ErrorCode.IDEMPOTENCY_KEY_REUSED
     await assert_ledger_balanced()
 
@@ -145,16 +139,16 @@ async def test_concurrent_payouts_never_exceed_the_balance(services: Services) -
 
     outcomes = await asyncio.gather(
         *(
-            refusal(services.wallet.request_payout(user, Decimal("7.00"), PAYPAL, "a@b.co", None))
+            refusal(services.payouts.request_payout(user, Decimal("7.00"), PAYPAL, "a@b.co", None))
             for _ in range(30)
         )
     )
     assert set(outcomes) == {None, ErrorCode.INSUFFICIENT_FUNDS}
     granted = outcomes.count(None)
     assert granted == 14  # floor(100 / 7)
-    assert await services.wallet.balance(user.id) == 10_000 - 14 * 700
+    assert await services.payouts.balance(user.id) == 10_000 - 14 * 700
     assert await Payout.all().count() == 14
-    await services.payouts.process_due()
+    await services.payout_processor.process_due()
     assert await Payout.filter(status=PayoutStatus.PAID).count() == 14
     await assert_ledger_balanced()
 
@@ -163,13 +157,13 @@ async def test_same_key_sent_concurrently_creates_one_payout(services: Services)
     user = await funded_user(services, 10_000)
     results = await asyncio.gather(
         *(
-            services.wallet.request_payout(user, Decimal("9.00"), PAYPAL, "a@b.co", "same")
+            services.payouts.request_payout(user, Decimal("9.00"), PAYPAL, "a@b.co", "same")
             for _ in range(10)
         )
     )
     assert len({p.id for p in results}) == 1
     assert await Payout.all().count() == 1
-    assert await services.wallet.balance(user.id) == 10_000 - 900
+    assert await services.payouts.balance(user.id) == 10_000 - 900
     await assert_ledger_balanced()
 
 
@@ -194,10 +188,10 @@ async def test_crash_between_provider_and_settlement_pays_once(
 ) -> None:
     users = [await funded_user(services, 5_000) for _ in range(3)]
     for user in users:
-        await services.wallet.request_payout(user, Decimal("20.00"), PAYPAL, "a@b.co", None)
+        await services.payouts.request_payout(user, Decimal("20.00"), PAYPAL, "a@b.co", None)
     provider = CrashingProvider()
     crashed = PayoutProcessor(
-        clock, services.ledger, provider, services.wallet.settle_deposit, services.events
+        clock, services.ledger, provider, services.payouts.settle_deposit, services.events
     )
     with pytest.raises(asyncio.CancelledError):
         await crashed.process_due()
@@ -206,7 +200,7 @@ async def test_crash_between_provider_and_settlement_pays_once(
     # A restarted processor leaves the claimed payout alone until its lease runs out...
     provider.crash = False
     restarted = PayoutProcessor(
-        clock, services.ledger, provider, services.wallet.settle_deposit, services.events
+        clock, services.ledger, provider, services.payouts.settle_deposit, services.events
     )
     assert await restarted.process_due() == 2
     assert await Payout.filter(status=PayoutStatus.PROCESSING).count() == 1
@@ -217,7 +211,7 @@ async def test_crash_between_provider_and_settlement_pays_once(
     assert len(provider.payments) == 3
     assert provider.calls == 4
     for user in users:
-        assert await services.wallet.balance(user.id) == 3_000
+        assert await services.payouts.balance(user.id) == 3_000
     await assert_ledger_balanced()
 
 
@@ -225,14 +219,14 @@ async def test_crash_before_provider_call_is_retried_after_the_lease(
     services: Services, clock: ManualClock
 ) -> None:
     user = await funded_user(services, 5_000)
-    payout = await services.wallet.request_payout(user, Decimal("20.00"), PAYPAL, "a@b.co", None)
+    payout = await services.payouts.request_payout(user, Decimal("20.00"), PAYPAL, "a@b.co", None)
     # Claimed, then the process died before calling the provider.
     await Payout.filter(id=payout.id).update(
         status=PayoutStatus.PROCESSING, lease_until=clock.now() + LEASE, attempts=1
     )
-    assert await services.payouts.process_due() == 0
+    assert await services.payout_processor.process_due() == 0
     clock.advance(LEASE.total_seconds() + 1)
-    assert await services.payouts.process_due() == 1
+    assert await services.payout_processor.process_due() == 1
     await payout.refresh_from_db()
     assert (payout.status, payout.attempts) == (PayoutStatus.PAID, 2)
     await assert_ledger_balanced()
@@ -241,15 +235,15 @@ async def test_crash_before_provider_call_is_retried_after_the_lease(
 async def test_two_processors_racing_settle_each_payout_once(services: Services) -> None:
     users = [await funded_user(services, 5_000) for _ in range(5)]
     for user in users:
-        await services.wallet.request_payout(user, Decimal("10.00"), PAYPAL, "a@b.co", None)
+        await services.payouts.request_payout(user, Decimal("10.00"), PAYPAL, "a@b.co", None)
     other = PayoutProcessor(
         services.clock,
         services.ledger,
         services.providers.payouts,
-        services.wallet.settle_deposit,
+        services.payouts.settle_deposit,
         services.events,
     )
-    settled = await asyncio.gather(services.payouts.process_due(), other.process_due())
+    settled = await asyncio.gather(services.payout_processor.process_due(), other.process_due())
     assert sum(settled) == 5
     assert await Payout.filter(status=PayoutStatus.PAID).count() == 5
     await assert_ledger_balanced()
@@ -260,13 +254,13 @@ async def test_deposit_left_pending_by_a_crash_is_recovered(
 ) -> None:
     user = await funded_user(services, 0)
     deposit = await Deposit.create(user_id=user.id, amount=1_500, created_at=clock.now())
-    await services.payouts.process_due()
+    await services.payout_processor.process_due()
     await deposit.refresh_from_db()
     assert deposit.status == DepositStatus.PENDING  # not yet: it may still be in flight
     clock.advance(LEASE.total_seconds() + 1)
-    await services.payouts.process_due()
+    await services.payout_processor.process_due()
     assert (await Deposit.get(id=deposit.id)).status == DepositStatus.SUCCEEDED
-    assert await services.wallet.balance(user.id) == 1_500
+    assert await services.payouts.balance(user.id) == 1_500
     await assert_ledger_balanced()
 
 
@@ -274,10 +268,10 @@ async def test_a_retry_racing_its_original_gets_the_same_payout(services: Servic
     user = await funded_user(services, 900)  # exactly one 9.00 payout
     outcomes = await asyncio.gather(
         *(
-            services.wallet.request_payout(user, Decimal("9.00"), PAYPAL, "a@b.co", "k1")
+            services.payouts.request_payout(user, Decimal("9.00"), PAYPAL, "a@b.co", "k1")
             for _ in range(3)
         )
     )
     assert len({p.id for p in outcomes}) == 1
-    assert await services.wallet.balance(user.id) == 0
+    assert await services.payouts.balance(user.id) == 0
     await assert_ledger_balanced()

@@ -3,8 +3,10 @@ from tortoise.migrations import operations as ops
 import functools
 from json import dumps, loads
 from picotask.models.events import Stream
-from picotask.models.ledger import AccountKind, DepositStatus, PayoutMethod, PayoutStatus, TransactionKind
-from picotask.models.marketplace import DisputeResolution, RatingDirection, RejectionReason, SubmissionStatus, TaskCategory, TaskStatus
+from picotask.models.ledger import AccountKind, TransactionKind
+from picotask.models.payouts import DepositStatus, PayoutMethod, PayoutStatus
+from picotask.models.submissions import DisputeResolution, RatingDirection, RejectionReason, SubmissionStatus
+from picotask.models.tasks import TaskCategory, TaskStatus
 from picotask.models.trust import ReportReason
 from picotask.models.users import UserStatus
 from tortoise.fields.base import OnDelete

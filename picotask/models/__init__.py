@@ -3,7 +3,9 @@
 MODEL_MODULES = [
     "picotask.models.users",
     "picotask.models.ledger",
-    "picotask.models.marketplace",
+    "picotask.models.payouts",
+    "picotask.models.tasks",
+    "picotask.models.submissions",
     "picotask.models.events",
     "picotask.models.trust",
 ]

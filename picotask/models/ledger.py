@@ -83,65 +83,6 @@ class LedgerEntry(Model):
         table = "ledger_entries"
 
 
-class DepositStatus(StrEnum):
-    PENDING = "PENDING"
-    SUCCEEDED = "SUCCEEDED"
-    FAILED = "FAILED"
-
-
-class Deposit(Model):
-    id = fields.BigIntField(primary_key=True)
-    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name="deposits", on_delete=fields.RESTRICT
-    )
-    user_id: int
-    amount = fields.BigIntField()
-    status = fields.CharEnumField(DepositStatus, max_length=16, default=DepositStatus.PENDING)
-    provider_reference = fields.CharField(max_length=100, null=True)
-    failure_reason = fields.CharField(max_length=200, null=True)
-    created_at = fields.DatetimeField()
-    completed_at = fields.DatetimeField(null=True)
-
-    class Meta:
-        table = "deposits"
-
-
-class PayoutMethod(StrEnum):
-    PAYPAL = "PAYPAL"
-    PAYONEER = "PAYONEER"
-    CRYPTO = "CRYPTO"
-
-
-class PayoutStatus(StrEnum):
-    REQUESTED = "REQUESTED"
-    PROCESSING = "PROCESSING"
-    PAID = "PAID"
-    FAILED = "FAILED"
-
-
-class Payout(Model):
-    id = fields.BigIntField(primary_key=True)
-    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
-        "models.User", related_name="payouts", on_delete=fields.RESTRICT
-    )
-    user_id: int
-    amount = fields.BigIntField()
-    method = fields.CharEnumField(PayoutMethod, max_length=16)
-    destination = fields.CharField(max_length=200)
-    status = fields.CharEnumField(PayoutStatus, max_length=16, default=PayoutStatus.REQUESTED)
-    # The processor that moved it to PROCESSING holds it until this time; after a crash another
-    # processor takes it over with the same idempotency key (the payout id).
-    lease_until = fields.DatetimeField(null=True)
-    attempts = fields.IntField(default=0)
-    provider_reference = fields.CharField(max_length=100, null=True)
-    failure_reason = fields.CharField(max_length=200, null=True)
-    created_at = fields.DatetimeField()
-    completed_at = fields.DatetimeField(null=True)
-
-    class Meta:
-        table = "payouts"
-
-
 # The first result of a money mutation, keyed per user.
 class IdempotencyRecord(Model):
     id = fields.BigIntField(primary_key=True)

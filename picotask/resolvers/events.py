@@ -8,18 +8,18 @@ import strawberry
 from graphql import GraphQLError
 
 from picotask.models.events import Event, Stream
-from picotask.models.marketplace import Task
-from picotask.resolvers.context import Info
-from picotask.resolvers.loaders import Loaders
-from picotask.resolvers.marketplace import task_filter
-from picotask.resolvers.pages import connection
-from picotask.schema.errors import BadUserInput, Forbidden
+from picotask.models.tasks import Task
+from picotask.resolvers.tasks import task_filter
+from picotask.schema.context import Info
+from picotask.schema.errors import Forbidden, refusals_as_errors
 from picotask.schema.events import EventType, SubmissionEvent, TaskFeedEvent, event_cursor
-from picotask.schema.marketplace import TaskFilterInput
+from picotask.schema.loaders import Loaders
+from picotask.schema.pages import connection
 from picotask.schema.relay import Connection, pk_of
-from picotask.services.errors import DomainError
+from picotask.schema.tasks import TaskFilterInput
 from picotask.services.moderation import blocked_by
 from picotask.services.pagination import ID_ORDER, decode_cursor
+from picotask.services.transitions import can_review
 from picotask.subscriptions.bus import EventBus, Message
 from picotask.subscriptions.streams import (
     Accepts,
@@ -45,10 +45,8 @@ class SlowConsumer(GraphQLError):
 def _after(after: str | None) -> int | None:
     if after is None:
         return None
-    try:
+    with refusals_as_errors():
         return int(decode_cursor(after, [False])[0])
-    except DomainError as e:
-        raise BadUserInput.from_domain(e) from None
 
 
 async def _messages(
@@ -85,9 +83,9 @@ class EventsSubscription:
     ) -> AsyncGenerator[TaskFeedEvent, None]:
         viewer = info.context.require_viewer()
         start = _after(after)
-        accepts = feed_accepts(
-            viewer, task_filter(info, filter), frozenset(await blocked_by(viewer.id))
-        )
+        with refusals_as_errors():
+            query = task_filter(info, filter)
+        accepts = feed_accepts(viewer, query, frozenset(await blocked_by(viewer.id)))
         currency = info.context.services.settings.currency
         async for message in _messages(info, accepts, feed_replay(), start):
             yield TaskFeedEvent.of(message, currency)
@@ -104,7 +102,7 @@ class EventsSubscription:
         if task_id is not None:
             pk = pk_of(task_id, "Task")
             task = await Task.get_or_none(id=pk) if pk else None
-            if task is None or task.employer_id != viewer.id:
+            if not can_review(task, viewer.id):
                 raise Forbidden("taskId is not one of your tasks.")
         accepts = audience_accepts(Stream.SUBMISSIONS, viewer.id, pk)
         replay = audience_replay(Stream.SUBMISSIONS, viewer.id, pk)

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-
 import strawberry
 
 from picotask.models.users import User
-from picotask.resolvers.context import Info
-from picotask.resolvers.mutations import attempt
+from picotask.schema.context import Info
 from picotask.schema.relay import pk_of
 from picotask.schema.users import SuspendUserInput, UserActionInput, UserPayload, UserType
 
 
-def _user_payload(action: Awaitable[User]) -> Awaitable[UserPayload]:
-    async def run() -> UserPayload:
-        return UserPayload(user=UserType.from_model(await action))
-
-    return attempt(run(), lambda errors: UserPayload(user_errors=errors))
+def _payload(user: User) -> UserPayload:
+    return UserPayload(user=UserType.from_model(user))
 
 
 @strawberry.type
@@ -27,23 +21,23 @@ class ModerationMutation:
         viewer = info.context.require_viewer()
         moderation = info.context.services.moderation
         uid = pk_of(input.user_id, "User")
-        return await _user_payload(moderation.set_suspended(viewer, uid, True, input.reason))
+        return _payload(await moderation.set_suspended(viewer, uid, True, input.reason))
 
     @strawberry.mutation(description="Moderators: let a suspended user act again.")
     async def reinstate_user(self, info: Info, input: UserActionInput) -> UserPayload:
         viewer = info.context.require_viewer()
         moderation = info.context.services.moderation
         uid = pk_of(input.user_id, "User")
-        return await _user_payload(moderation.set_suspended(viewer, uid, False, None))
+        return _payload(await moderation.set_suspended(viewer, uid, False, None))
 
     @strawberry.mutation(description="Refuse this worker on all of the viewer's tasks.")
     async def block_worker(self, info: Info, input: UserActionInput) -> UserPayload:
         viewer = info.context.require_viewer()
         moderation = info.context.services.moderation
-        return await _user_payload(moderation.block(viewer, pk_of(input.user_id, "User")))
+        return _payload(await moderation.block(viewer, pk_of(input.user_id, "User")))
 
     @strawberry.mutation
     async def unblock_worker(self, info: Info, input: UserActionInput) -> UserPayload:
         viewer = info.context.require_viewer()
         moderation = info.context.services.moderation
-        return await _user_payload(moderation.unblock(viewer, pk_of(input.user_id, "User")))
+        return _payload(await moderation.unblock(viewer, pk_of(input.user_id, "User")))

@@ -6,9 +6,10 @@ from collections.abc import Awaitable, Callable
 
 import strawberry
 
-from picotask.resolvers.context import Info
-from picotask.resolvers.marketplace import submission_node, task_node
 from picotask.resolvers.payouts import deposit_node, payout_node
+from picotask.resolvers.submissions import submission_node
+from picotask.resolvers.tasks import task_node
+from picotask.schema.context import Info
 from picotask.schema.relay import Node, from_global_id
 from picotask.schema.users import UserType
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import strawberry
 
-from picotask.models.ledger import Deposit, DepositStatus, Payout
-from picotask.resolvers.context import Info
-from picotask.resolvers.pages import connection
+from picotask.models.payouts import Deposit, Payout
+from picotask.schema.context import Info
 from picotask.schema.errors import user_errors
+from picotask.schema.pages import connection
 from picotask.schema.payouts import (
     CreateDepositInput,
     CreateDepositPayload,
@@ -20,7 +20,7 @@ from picotask.schema.payouts import (
 )
 from picotask.schema.relay import Node
 from picotask.schema.users import Viewer
-from picotask.services.errors import DomainError, ErrorCode, Problem
+from picotask.services.payouts import deposit_problem
 
 
 @strawberry.type
@@ -56,43 +56,26 @@ class PayoutsQuery:
 class PayoutsMutation:
     @strawberry.mutation(description="Add money to the balance through the payment provider.")
     async def create_deposit(self, info: Info, input: CreateDepositInput) -> CreateDepositPayload:
-        ctx = info.context
-        viewer = ctx.require_viewer()
-        try:
-            deposit = await ctx.services.wallet.deposit(viewer, input.amount, input.idempotency_key)
-        except DomainError as e:
-            return CreateDepositPayload(user_errors=user_errors(e))
-        payload = CreateDepositPayload(
-            deposit=DepositType.from_model(deposit, ctx.services.settings.currency),
+        viewer = info.context.require_viewer()
+        services = info.context.services
+        deposit = await services.payouts.deposit(viewer, input.amount, input.idempotency_key)
+        problem = deposit_problem(deposit)
+        return CreateDepositPayload(
+            deposit=DepositType.from_model(deposit, services.settings.currency),
             viewer=Viewer.from_model(viewer),
+            user_errors=user_errors(problem) if problem else [],
         )
-        if deposit.status == DepositStatus.FAILED:
-            payload.user_errors = user_errors(
-                DomainError.of(
-                    [
-                        Problem(
-                            ErrorCode.PAYMENT_FAILED,
-                            deposit.failure_reason or "The payment provider refused the payment.",
-                            ["input", "amount"],
-                        )
-                    ]
-                )
-            )
-        return payload
 
     @strawberry.mutation(description="Withdraw from the available balance.")
     async def request_payout(self, info: Info, input: RequestPayoutInput) -> RequestPayoutPayload:
-        ctx = info.context
-        viewer = ctx.require_viewer()
-        try:
-            payout = await ctx.services.wallet.request_payout(
-                viewer, input.amount, input.method, input.destination, input.idempotency_key
-            )
-        except DomainError as e:
-            return RequestPayoutPayload(user_errors=user_errors(e))
-        ctx.services.payouts.wake()
+        viewer = info.context.require_viewer()
+        services = info.context.services
+        payout = await services.payouts.request_payout(
+            viewer, input.amount, input.method, input.destination, input.idempotency_key
+        )
+        services.payout_processor.wake()
         return RequestPayoutPayload(
-            payout=PayoutType.from_model(payout, ctx.services.settings.currency),
+            payout=PayoutType.from_model(payout, services.settings.currency),
             viewer=Viewer.from_model(viewer),
         )
 

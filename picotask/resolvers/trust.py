@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import strawberry
 
-from picotask.resolvers.context import Info
-from picotask.resolvers.mutations import attempt
-from picotask.resolvers.pages import connection
-from picotask.schema.errors import BadUserInput, Forbidden
-from picotask.schema.marketplace import TaskType
+from picotask.schema.context import Info
+from picotask.schema.errors import Forbidden
+from picotask.schema.pages import connection
 from picotask.schema.relay import pk_of
+from picotask.schema.tasks import TaskType
 from picotask.schema.trust import (
     MessageConnection,
     MessageType,
@@ -22,7 +21,6 @@ from picotask.schema.trust import (
     TaskReportConnection,
     TaskReportType,
 )
-from picotask.services.errors import DomainError, NotPermitted
 from picotask.services.pagination import ID_ORDER
 
 
@@ -42,14 +40,7 @@ class TrustQuery:
     ) -> MessageConnection:
         viewer = info.context.require_viewer()
         worker = pk_of(worker_id, "User") if worker_id is not None else None
-        try:
-            thread = await info.context.services.trust.thread(
-                viewer, pk_of(task_id, "Task"), worker
-            )
-        except NotPermitted as e:
-            raise Forbidden(str(e)) from None
-        except DomainError as e:
-            raise BadUserInput.from_domain(e) from None
+        thread = await info.context.services.trust.thread(viewer, pk_of(task_id, "Task"), worker)
         return await connection(thread, MessageType.from_model, first, after, ID_ORDER)
 
     @strawberry.field(description="Moderators: open reports, oldest first.")
@@ -70,34 +61,20 @@ class TrustMutation:
         viewer = info.context.require_viewer()
         trust = info.context.services.trust
         worker = pk_of(input.worker_id, "User") if input.worker_id is not None else None
-
-        async def run() -> SendMessagePayload:
-            message = await trust.send(viewer, pk_of(input.task_id, "Task"), worker, input.body)
-            return SendMessagePayload(message=MessageType.from_model(message))
-
-        return await attempt(run(), lambda errors: SendMessagePayload(user_errors=errors))
+        message = await trust.send(viewer, pk_of(input.task_id, "Task"), worker, input.body)
+        return SendMessagePayload(message=MessageType.from_model(message))
 
     @strawberry.mutation(description="Tell moderators a task is a scam, illegal or misleading.")
     async def report_task(self, info: Info, input: ReportTaskInput) -> ReportTaskPayload:
         viewer = info.context.require_viewer()
         trust = info.context.services.trust
-
-        async def run() -> ReportTaskPayload:
-            report = await trust.report(
-                viewer, pk_of(input.task_id, "Task"), input.reason, input.details
-            )
-            return ReportTaskPayload(report=TaskReportType.from_model(report))
-
-        return await attempt(run(), lambda errors: ReportTaskPayload(user_errors=errors))
+        task_id = pk_of(input.task_id, "Task")
+        report = await trust.report(viewer, task_id, input.reason, input.details)
+        return ReportTaskPayload(report=TaskReportType.from_model(report))
 
     @strawberry.mutation(description="Moderators: cancel a task; unfilled slots are refunded.")
     async def take_down_task(self, info: Info, input: TakeDownTaskInput) -> TakeDownTaskPayload:
         viewer = info.context.require_viewer()
-        trust = info.context.services.trust
-        currency = info.context.services.settings.currency
-
-        async def run() -> TakeDownTaskPayload:
-            task = await trust.take_down(viewer, pk_of(input.task_id, "Task"), input.note)
-            return TakeDownTaskPayload(task=TaskType.from_model(task, currency))
-
-        return await attempt(run(), lambda errors: TakeDownTaskPayload(user_errors=errors))
+        services = info.context.services
+        task = await services.trust.take_down(viewer, pk_of(input.task_id, "Task"), input.note)
+        return TakeDownTaskPayload(task=TaskType.from_model(task, services.settings.currency))

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
-from picotask.resolvers.context import Info
-from picotask.schema.errors import user_errors
+from picotask.schema.context import Info
 from picotask.schema.users import (
     AuthPayload,
     LogInInput,
@@ -16,7 +15,6 @@ from picotask.schema.users import (
     UpdateProfilePayload,
     Viewer,
 )
-from picotask.services.errors import DomainError
 
 
 @strawberry.type
@@ -35,25 +33,19 @@ class UsersQuery:
 class UsersMutation:
     @strawberry.mutation
     async def sign_up(self, info: Info, input: SignUpInput) -> AuthPayload:
-        try:
-            result = await info.context.services.accounts.sign_up(
-                email=input.email,
-                password=input.password,
-                display_name=input.display_name,
-                country=input.country,
-            )
-        except DomainError as e:
-            return AuthPayload(user_errors=user_errors(e))
+        result = await info.context.services.users.sign_up(
+            email=input.email,
+            password=input.password,
+            display_name=input.display_name,
+            country=input.country,
+        )
         return AuthPayload(token=result.token, viewer=Viewer.from_model(result.user))
 
     @strawberry.mutation
     async def log_in(self, info: Info, input: LogInInput) -> AuthPayload:
-        try:
-            result = await info.context.services.accounts.log_in(
-                email=input.email, password=input.password
-            )
-        except DomainError as e:
-            return AuthPayload(user_errors=user_errors(e))
+        result = await info.context.services.users.log_in(
+            email=input.email, password=input.password
+        )
         return AuthPayload(token=result.token, viewer=Viewer.from_model(result.user))
 
     @strawberry.mutation
@@ -61,24 +53,21 @@ class UsersMutation:
         ctx = info.context
         ctx.require_viewer()
         assert ctx.session is not None  # a viewer always comes with their session
-        await ctx.services.accounts.log_out(ctx.session, everywhere=input.everywhere)
+        await ctx.services.users.log_out(ctx.session, everywhere=input.everywhere)
         return LogOutPayload(success=True)
 
     @strawberry.mutation
     async def update_profile(self, info: Info, input: UpdateProfileInput) -> UpdateProfilePayload:
         ctx = info.context
         viewer = ctx.require_viewer()
-        try:
-            user, token = await ctx.services.accounts.update_profile(
-                viewer,
-                display_name=input.display_name,
-                country=input.country,
-                bio=input.bio,
-                avatar_url=input.avatar_url,
-                skills=input.skills,
-                current_password=input.current_password,
-                new_password=input.new_password,
-            )
-        except DomainError as e:
-            return UpdateProfilePayload(user_errors=user_errors(e))
+        user, token = await ctx.services.users.update_profile(
+            viewer,
+            display_name=input.display_name,
+            country=input.country,
+            bio=input.bio,
+            avatar_url=input.avatar_url,
+            skills=input.skills,
+            current_password=input.current_password,
+            new_password=input.new_password,
+        )
         return UpdateProfilePayload(viewer=Viewer.from_model(user), token=token)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 
 import strawberry
 from graphql import GraphQLError
 
-from picotask.services.errors import DomainError, ErrorCode
+from picotask.services.errors import DomainError, ErrorCode, NotPermitted
 
-UserErrorCode = strawberry.enum(ErrorCode, name="UserErrorCode")
+strawberry.enum(ErrorCode, name="UserErrorCode")
 
 
 @strawberry.type(description="A broken business rule or invalid input; nothing was written.")
@@ -18,7 +19,7 @@ class UserError:
         description='Path to the input field, e.g. ["input", "email"]; null for the whole input.'
     )
     message: str
-    code: UserErrorCode  # type: ignore[valid-type]  # strawberry.enum returns the enum class
+    code: ErrorCode
 
 
 def user_errors(error: DomainError) -> list[UserError]:
@@ -56,12 +57,24 @@ class BadUserInput(CodedError):
         return cls(" ".join(p.message for p in error.problems))
 
 
+@contextlib.contextmanager
+def refusals_as_errors() -> Iterator[None]:
+    """Outside mutations (queries, subscriptions, nested fields), a broken rule is the
+    client's bad input and another user's object is FORBIDDEN."""
+    try:
+        yield
+    except NotPermitted as e:
+        raise Forbidden(str(e)) from None
+    except DomainError as e:
+        raise BadUserInput.from_domain(e) from None
+
+
 __all__: Sequence[str] = [
     "BadUserInput",
     "CodedError",
     "Forbidden",
     "Unauthenticated",
     "UserError",
-    "UserErrorCode",
+    "refusals_as_errors",
     "user_errors",
 ]

@@ -8,9 +8,10 @@ from enum import Enum
 import strawberry
 
 from picotask.models.events import Event
-from picotask.resolvers.context import Info
-from picotask.schema.marketplace import SubmissionType, TaskType
+from picotask.schema.context import Info
 from picotask.schema.payouts import PayoutType
+from picotask.schema.submissions import SubmissionType
+from picotask.schema.tasks import TaskType
 from picotask.services.events import submission_from_snapshot, task_from_snapshot
 from picotask.services.pagination import encode_cursor
 from picotask.subscriptions.bus import Message

@@ -7,23 +7,23 @@ from decimal import Decimal
 
 import strawberry
 
-from picotask.models.ledger import Deposit, DepositStatus, Payout, PayoutMethod, PayoutStatus
+from picotask.models.payouts import Deposit, DepositStatus, Payout, PayoutMethod, PayoutStatus
 from picotask.schema.errors import UserError
+from picotask.schema.money import Money
 from picotask.schema.relay import Connection, Node, to_global_id
 from picotask.schema.users import Viewer
-from picotask.schema.wallet import Money
 
-PayoutMethodEnum = strawberry.enum(PayoutMethod, name="PayoutMethod")
-PayoutStatusEnum = strawberry.enum(PayoutStatus, name="PayoutStatus")
-DepositStatusEnum = strawberry.enum(DepositStatus, name="DepositStatus")
+strawberry.enum(PayoutMethod, name="PayoutMethod")
+strawberry.enum(PayoutStatus, name="PayoutStatus")
+strawberry.enum(DepositStatus, name="DepositStatus")
 
 
 @strawberry.type(name="Payout")
 class PayoutType(Node):
     amount: Money
-    method: PayoutMethodEnum  # type: ignore[valid-type]  # strawberry.enum returns the class
+    method: PayoutMethod
     destination: str
-    status: PayoutStatusEnum  # type: ignore[valid-type]  # strawberry.enum returns the class
+    status: PayoutStatus
     created_at: datetime
     completed_at: datetime | None
     failure_reason: str | None
@@ -45,7 +45,7 @@ class PayoutType(Node):
 @strawberry.type(name="Deposit")
 class DepositType(Node):
     amount: Money
-    status: DepositStatusEnum  # type: ignore[valid-type]  # strawberry.enum returns the class
+    status: DepositStatus
     created_at: datetime
     completed_at: datetime | None
     failure_reason: str | None
@@ -77,7 +77,7 @@ class CreateDepositInput:
 @strawberry.input
 class RequestPayoutInput:
     amount: Decimal
-    method: PayoutMethodEnum  # type: ignore[valid-type]  # strawberry.enum returns the class
+    method: PayoutMethod
     destination: str = strawberry.field(
         description="The PayPal or Payoneer account's email, or a crypto address."
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Generic, Self, TypeVar
 
 import strawberry
 from tortoise.models import Model
@@ -70,7 +70,7 @@ class Connection(Generic[T]):
         return await self._count()
 
     @classmethod
-    def of(cls, page: Page[M], convert: Callable[[M], T]) -> Connection[T]:
+    def of(cls, page: Page[M], convert: Callable[[M], T]) -> Self:
         edges = [Edge(cursor=cursor, node=convert(row)) for cursor, row in page.items]
         return cls(
             edges=edges,

@@ -8,10 +8,10 @@ import strawberry
 
 from picotask.models.trust import Message, ReportReason, TaskReport
 from picotask.schema.errors import UserError
-from picotask.schema.marketplace import TaskType
 from picotask.schema.relay import Connection, Node, to_global_id
+from picotask.schema.tasks import TaskType
 
-ReportReasonEnum = strawberry.enum(ReportReason, name="ReportReason")
+strawberry.enum(ReportReason, name="ReportReason")
 
 
 @strawberry.type(name="Message")
@@ -34,7 +34,7 @@ class MessageType(Node):
 class TaskReportType:
     id: strawberry.ID
     task_id: strawberry.ID
-    reason: ReportReasonEnum  # type: ignore[valid-type]  # strawberry.enum returns the class
+    reason: ReportReason
     details: str | None
     created_at: datetime
 
@@ -65,7 +65,7 @@ class SendMessageInput:
 @strawberry.input
 class ReportTaskInput:
     task_id: strawberry.ID
-    reason: ReportReasonEnum  # type: ignore[valid-type]  # strawberry.enum returns the class
+    reason: ReportReason
     details: str | None = None
 
 

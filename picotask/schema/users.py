@@ -7,10 +7,11 @@ from datetime import datetime
 import strawberry
 
 from picotask.models.users import User
-from picotask.resolvers.context import Info
+from picotask.schema.context import Info
 from picotask.schema.errors import UserError
+from picotask.schema.money import Money, Wallet
 from picotask.schema.relay import Node, to_global_id
-from picotask.schema.wallet import Money, Wallet
+from picotask.services.users import approval_rate
 
 
 @strawberry.type(description="A user's record as a worker: what an employer checks.")
@@ -53,10 +54,6 @@ class EmployerStats:
         return await info.context.loaders.median_review_seconds_by_employer.load(self._employer_id)
 
 
-def _rate(approved: int, rejected: int) -> float | None:
-    return approved / (approved + rejected) if approved + rejected else None
-
-
 @strawberry.type(name="User", description="A public profile: what others may see of a user.")
 class UserType(Node):
     display_name: str
@@ -73,7 +70,7 @@ class UserType(Node):
         return WorkerStats(
             approved_count=u.approved_count,
             rejected_count=u.rejected_count,
-            approval_rate=_rate(u.approved_count, u.rejected_count),
+            approval_rate=approval_rate(u.approved_count, u.rejected_count),
             earned=Money.of(u.earned, info.context.services.settings.currency),
             average_rating=u.worker_stars / u.worker_ratings if u.worker_ratings else None,
             rating_count=u.worker_ratings,
@@ -87,7 +84,7 @@ class UserType(Node):
             tasks_posted=u.tasks_posted,
             approved_count=u.approvals_given,
             rejected_count=u.rejections_given,
-            approval_rate=_rate(u.approvals_given, u.rejections_given),
+            approval_rate=approval_rate(u.approvals_given, u.rejections_given),
             total_paid=Money.of(u.paid_out, info.context.services.settings.currency),
             average_rating=u.employer_stars / u.employer_ratings if u.employer_ratings else None,
             rating_count=u.employer_ratings,
@@ -124,12 +121,12 @@ class Viewer:
     @strawberry.field(description="Available balance: can be spent or withdrawn now.")
     async def balance(self, info: Info) -> Money:
         services = info.context.services
-        return Money.of(await services.wallet.balance(self._user.id), services.settings.currency)
+        return Money.of(await services.payouts.balance(self._user.id), services.settings.currency)
 
     @strawberry.field(description="Available, held, in escrow, and lifetime totals.")
     async def wallet(self, info: Info) -> Wallet:
         services = info.context.services
-        summary = await services.wallet.summary(self._user.id)
+        summary = await services.payouts.summary(self._user.id)
         return Wallet.of(summary, services.settings.currency)
 
     @classmethod
@@ -202,12 +199,6 @@ class UpdateProfilePayload:
         default=None, description="A new session token, when the password was changed."
     )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
-
-
-@strawberry.input
-class RateInput:
-    submission_id: strawberry.ID
-    stars: int = strawberry.field(description="1 to 5.")
 
 
 @strawberry.input

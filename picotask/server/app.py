@@ -15,13 +15,13 @@ from starlette.routing import Route, WebSocketRoute
 from tortoise import connections
 from tortoise.contrib.starlette import RegisterTortoise
 
-from picotask.schema import build_schema
 from picotask.server import db
 from picotask.server.graphql_view import GraphQLView
 from picotask.server.request_id import BodySizeLimitMiddleware, RequestIdMiddleware
-from picotask.server.settings import Settings
+from picotask.server.schema import build_schema
 from picotask.services.clock import Clock, SystemClock
 from picotask.services.registry import Services
+from picotask.settings import Settings
 from picotask.subscriptions.bus import EventBus
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             await bus.connect()
             workers: list[asyncio.Task[None]] = []
             if settings.background_workers:
-                workers.append(asyncio.create_task(services.payouts.run_forever()))
+                workers.append(asyncio.create_task(services.payout_processor.run_forever()))
                 workers.append(asyncio.create_task(services.sweeper.run_forever()))
             try:
                 log.info("picotask ready (%s, bus %s)", settings.env, settings.broadcast_url)

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from picotask.server.settings import Settings, SettingsError
+from picotask.settings import Settings, SettingsError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     if args.command == "export-schema":
-        from picotask.schema import schema
+        from picotask.server.schema import schema
 
         text = schema.as_str() + "\n"
         if args.output:
@@ -76,7 +76,7 @@ async def _make_admin(settings: Settings, email: str) -> int:
 
     from picotask.models.users import User
     from picotask.server import db
-    from picotask.services.accounts import normalize_email
+    from picotask.services.users import normalize_email
 
     await Tortoise.init(config=db.tortoise_config(settings.database_url))
     try:

@@ -17,7 +17,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
 from strawberry.types.unset import UnsetType
 
-from picotask.resolvers.context import Context
+from picotask.schema.context import Context
 from picotask.server.request_id import request_id_of
 from picotask.services.registry import Services
 from picotask.subscriptions.bus import EventBus
@@ -103,7 +103,7 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def _authenticate(self, context: Context, header: Any) -> None:
         token = bearer_token(header)
-        found = await self.services.accounts.authenticate(token) if token else None
+        found = await self.services.users.authenticate(token) if token else None
         if found is None:
             context.bad_credentials = True
             return

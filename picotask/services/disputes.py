@@ -12,25 +12,18 @@ the window either wins (DISPUTED) or loses to the sweeper (final), never both.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise.queryset import QuerySet
 
-from picotask.models.marketplace import (
-    DisputeResolution,
-    Submission,
-    SubmissionStatus,
-    Task,
-)
+from picotask.models.submissions import DisputeResolution, Submission, SubmissionStatus
+from picotask.models.tasks import Task
 from picotask.models.users import User
 from picotask.services.clock import Clock
-from picotask.services.errors import DomainError, ErrorCode, NotPermitted
+from picotask.services.errors import NotPermitted, checked_text
 from picotask.services.events import EventLog
-from picotask.services.work import (
-    WorkService,
-    checked_text,
-    submission_not_found,
-    transition,
-    wrong_status,
-)
+from picotask.services.settlement import Settlement
+from picotask.services.transitions import move, not_found, of_worker
 
 MAX_STATEMENT = 2_000
 
@@ -41,38 +34,28 @@ def open_disputes() -> QuerySet[Submission]:
 
 
 class DisputeService:
-    def __init__(self, clock: Clock, work: WorkService, events: EventLog) -> None:
+    def __init__(self, clock: Clock, settlement: Settlement, events: EventLog) -> None:
         self.clock = clock
-        self.work = work
+        self.settlement = settlement
         self.events = events
 
     async def dispute(self, worker: User, submission_id: int | None, statement: str) -> Submission:
         """Suspended workers may dispute too: it protects money they may have earned."""
-        submission = await Submission.get_or_none(id=submission_id) if submission_id else None
-        if submission is None or submission.worker_id != worker.id:
-            raise submission_not_found()
+        submission = await of_worker(worker.id, submission_id)
         text = checked_text("statement", statement, required=True, limit=MAX_STATEMENT)
         now = self.clock.now()
         async with self.events.transaction():
-            if not await Submission.filter(
-                id=submission.id,
-                status=SubmissionStatus.REJECTED,
-                rejection_final=False,
-                dispute_deadline__gt=now,
-            ).update(
+            await move(
+                submission.id,
+                SubmissionStatus.REJECTED,
+                "disputed",
+                guard={"rejection_final": False, "dispute_deadline__gt": now},
+                guard_failed="The dispute window has closed; the rejection is final.",
                 status=SubmissionStatus.DISPUTED,
                 dispute_statement=text,
                 disputed_at=now,
                 updated_at=now,
-            ):
-                current = await Submission.get(id=submission.id)
-                if current.status == SubmissionStatus.REJECTED:
-                    raise DomainError(
-                        ErrorCode.DEADLINE_PASSED,
-                        "The dispute window has closed; the rejection is final.",
-                        ["input", "submissionId"],
-                    )
-                raise wrong_status(current, "disputed")
+            )
             task = await Task.get(id=submission.task_id)
             self.events.notify(
                 task.employer_id,
@@ -94,11 +77,11 @@ class DisputeService:
             raise NotPermitted("Only moderators resolve disputes.")
         submission = await Submission.get_or_none(id=submission_id) if submission_id else None
         if submission is None:
-            raise submission_not_found()
+            raise not_found()
         text = checked_text("note", note, required=False, limit=MAX_STATEMENT)
         now = self.clock.now()
         overturned = resolution == DisputeResolution.OVERTURNED
-        changes: dict[str, object] = {
+        changes: dict[str, Any] = {
             "dispute_resolution": resolution,
             "dispute_note": text,
             "dispute_resolved_at": now,
@@ -109,12 +92,12 @@ class DisputeService:
         else:
             changes.update(status=SubmissionStatus.REJECTED, rejection_final=True)
         async with self.events.transaction():
-            await transition(submission.id, SubmissionStatus.DISPUTED, "resolved", **changes)
+            await move(submission.id, SubmissionStatus.DISPUTED, "resolved", **changes)
             task = await Task.get(id=submission.task_id)
             if overturned:
-                await self.work.settle_approved(submission, task)
+                await self.settlement.settle_approved(submission, task)
             else:
-                await self.work.settle_rejected(submission, task)
+                await self.settlement.settle_rejected(submission, task)
             verdict = "overturned: the work is approved and paid" if overturned else "upheld"
             for user_id in (submission.worker_id, task.employer_id):
                 self.events.notify(

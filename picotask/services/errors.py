@@ -90,3 +90,16 @@ class Validator:
     def check(self) -> None:
         if self.problems:
             raise DomainError.of(self.problems)
+
+
+MAX_COMMENT = 2_000
+
+
+def checked_text(
+    name: str, value: str | None, *, required: bool, limit: int = MAX_COMMENT
+) -> str | None:
+    """Free text from the user, stripped; TOO_SHORT / TOO_LONG naming the field."""
+    v = Validator()
+    text = v.text(name, value or "", min_length=1 if required else 0, max_length=limit)
+    v.check()
+    return text or None

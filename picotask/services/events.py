@@ -19,7 +19,8 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from picotask.models.events import Event, Stream
-from picotask.models.marketplace import Submission, Task
+from picotask.models.submissions import Submission
+from picotask.models.tasks import Task
 from picotask.services.clock import Clock
 
 log = logging.getLogger(__name__)

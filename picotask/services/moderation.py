@@ -8,9 +8,8 @@ from tortoise.exceptions import IntegrityError
 
 from picotask.models.users import Block, User, UserStatus
 from picotask.services.clock import Clock
-from picotask.services.errors import DomainError, ErrorCode, NotPermitted
+from picotask.services.errors import DomainError, ErrorCode, NotPermitted, checked_text
 from picotask.services.events import EventLog
-from picotask.services.work import checked_text
 
 MAX_REASON = 500
 

@@ -1,143 +1,214 @@
-"""The payout processor: hands requested payouts to the provider and settles them once.
-
-A payout is claimed with a conditional update (REQUESTED → PROCESSING, or a PROCESSING one
-whose lease ran out after a crash), which gives one winner among processors. The provider is
-called with the payout id as its idempotency key, so a retried call never pays twice; the
-settlement is a conditional update PROCESSING → PAID | FAILED, so it is posted once.
-"""
+"""Deposits, withdrawals and what a user's wallet page shows."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
 
-from tortoise.expressions import Q
+from tortoise.functions import Sum
+from tortoise.queryset import QuerySet
+from tortoise.transactions import in_transaction
 
-from picotask.models.ledger import Deposit, DepositStatus, Payout, PayoutStatus
+from picotask.models.ledger import Account, AccountKind, LedgerEntry, TransactionKind
+from picotask.models.payouts import Deposit, DepositStatus, Payout, PayoutMethod, PayoutStatus
+from picotask.models.users import User
+from picotask.services import idempotency
 from picotask.services.clock import Clock
-from picotask.services.events import EventLog
-from picotask.services.ledger import Ledger
-from picotask.services.money import format_cents
-from picotask.services.providers import PayoutProvider, ProviderResult
+from picotask.services.errors import DomainError, ErrorCode
+from picotask.services.ledger import Ledger, user_ref
+from picotask.services.money import parse_amount
+from picotask.services.providers import PaymentProvider
+from picotask.services.users import ensure_active, is_email
+from picotask.settings import Settings
 
-log = logging.getLogger(__name__)
-LEASE = timedelta(seconds=60)
-BATCH = 50
+# Bitcoin (base58 and bech32) and Ethereum-style hex addresses.
+_CRYPTO = re.compile(
+    r"^(?:(?:1|3)[1-9A-HJ-NP-Za-km-z]{25,34}|bc1[02-9ac-hj-np-z]{11,71}|0x[0-9a-fA-F]{40})$"
+)
 
 
-class PayoutProcessor:
+@dataclass(frozen=True, slots=True)
+class WalletSummary:
+    available: int
+    held_in_payouts: int
+    in_escrow: int
+    lifetime_earned: int
+    lifetime_deposited: int
+    lifetime_withdrawn: int
+
+
+def check_destination(method: PayoutMethod, destination: str) -> str:
+    value = destination.strip()
+    field = ["input", "destination"]
+    if method in {PayoutMethod.PAYPAL, PayoutMethod.PAYONEER}:
+        if not is_email(value):
+            raise DomainError(
+                ErrorCode.INVALID,
+                f"destination must be the email address of the {method.title()} account.",
+                field,
+            )
+        return value.lower()
+    if not _CRYPTO.match(value):
+        raise DomainError(
+            ErrorCode.INVALID,
+            "destination must be a Bitcoin (1…, 3…, bc1…) or Ethereum (0x…) address.",
+            field,
+        )
+    return value
+
+
+def deposit_problem(deposit: Deposit) -> DomainError | None:
+    """A deposit the provider refused: the mutation answers with it and a userError."""
+    if deposit.status != DepositStatus.FAILED:
+        return None
+    return DomainError(
+        ErrorCode.PAYMENT_FAILED,
+        deposit.failure_reason or "The payment provider refused the payment.",
+        ["input", "amount"],
+    )
+
+
+class PayoutService:
     def __init__(
         self,
+        settings: Settings,
         clock: Clock,
         ledger: Ledger,
-        provider: PayoutProvider,
-        settle_deposit: Callable[[int], Awaitable[None]],
-        events: EventLog,
-        poll_seconds: float = 1.0,
+        payments: PaymentProvider,
     ) -> None:
-        self.events = events
+        self.settings = settings
         self.clock = clock
         self.ledger = ledger
-        self.provider = provider
-        self.settle_deposit = settle_deposit
-        self.poll_seconds = poll_seconds
-        self._wake = asyncio.Event()
+        self.payments = payments
 
-    def wake(self) -> None:
-        """A payout was requested: process it now rather than at the next poll."""
-        self._wake.set()
+    async def balance(self, user_id: int) -> int:
+        account = await Account.get_or_none(ref=user_ref(user_id))
+        return account.balance if account else 0
 
-    async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.process_due()
-            except Exception:  # keep the loop alive; each payout is retried after its lease
-                log.exception("payout processing failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-            self._wake.clear()
+    async def summary(self, user_id: int) -> WalletSummary:
+        earned = LedgerEntry.filter(
+            account__ref=user_ref(user_id),
+            amount__gt=0,
+            transaction__kind__in=[TransactionKind.ESCROW_RELEASE, TransactionKind.BONUS],
+        )
+        return WalletSummary(
+            available=await self.balance(user_id),
+            held_in_payouts=await _sum(
+                Account.filter(owner_id=user_id, kind=AccountKind.PAYOUT), "balance"
+            ),
+            in_escrow=await _sum(
+                Account.filter(owner_id=user_id, kind=AccountKind.ESCROW), "balance"
+            ),
+            lifetime_earned=await _sum(earned, "amount"),
+            lifetime_deposited=await _sum(
+                Deposit.filter(user_id=user_id, status=DepositStatus.SUCCEEDED), "amount"
+            ),
+            lifetime_withdrawn=await _sum(
+                Payout.filter(user_id=user_id, status=PayoutStatus.PAID), "amount"
+            ),
+        )
 
-    async def process_due(self) -> int:
-        """Process every payout that is due now; returns how many were settled."""
-        now = self.clock.now()
-        due = (
-            await Payout.filter(
-                Q(status=PayoutStatus.REQUESTED)
-                | Q(status=PayoutStatus.PROCESSING, lease_until__lt=now)
+    async def deposit(self, user: User, amount: Decimal, key: str | None) -> Deposit:
+        """Charge the payment provider and credit the balance once it confirms."""
+        ensure_active(user)
+        cents = parse_amount(
+            amount,
+            ["input", "amount"],
+            minimum_cents=1,
+            maximum_cents=self.settings.max_deposit_cents,
+        )
+
+        async def create() -> int:
+            deposit = await Deposit.create(
+                user_id=user.id, amount=cents, created_at=self.clock.now()
             )
-            .order_by("id")
-            .limit(BATCH)
-        )
-        settled = 0
-        for payout in due:
-            if await self._claim(payout):
-                settled += await self._pay(payout)
-        await self._recover_deposits()
-        return settled
+            return int(deposit.id)
 
-    async def _claim(self, payout: Payout) -> bool:
+        deposit_id, _ = await idempotency.once(
+            self.clock,
+            user_id=user.id,
+            key=key,
+            operation="createDeposit",
+            request={"amount": cents},
+            create=create,
+        )
+        # The deposit row (and so its id, the provider's idempotency key) is committed before
+        # the provider is called; `settle_deposit` is safe to repeat after a crash.
+        await self.settle_deposit(deposit_id)
+        return await Deposit.get(id=deposit_id)
+
+    async def settle_deposit(self, deposit_id: int) -> None:
+        deposit = await Deposit.get(id=deposit_id)
+        if deposit.status != DepositStatus.PENDING:
+            return
+        result = await self.payments.charge(
+            f"deposit-{deposit.id}", deposit.user_id, deposit.amount
+        )
         now = self.clock.now()
-        claimed = await Payout.filter(
-            id=payout.id, status=payout.status, attempts=payout.attempts
-        ).update(
-            status=PayoutStatus.PROCESSING, lease_until=now + LEASE, attempts=payout.attempts + 1
-        )
-        payout.attempts += 1
-        return claimed == 1
-
-    async def _pay(self, payout: Payout) -> int:
-        result = await self.provider.send(
-            f"payout-{payout.id}", payout.amount, payout.method, payout.destination
-        )
-        return await self._settle(payout, result)
-
-    async def _settle(self, payout: Payout, result: ProviderResult) -> int:
-        now = self.clock.now()
-        amount = f"{format_cents(payout.amount)} to {payout.method.value.title()}"
-        async with self.events.transaction():
-            processing = Payout.filter(id=payout.id, status=PayoutStatus.PROCESSING)
+        async with in_transaction():
+            pending = Deposit.filter(id=deposit.id, status=DepositStatus.PENDING)
             if result.ok:
-                if not await processing.update(
-                    status=PayoutStatus.PAID,
+                if await pending.update(
+                    status=DepositStatus.SUCCEEDED,
                     provider_reference=result.reference,
                     completed_at=now,
-                    lease_until=None,
                 ):
-                    return 0
-                await self.ledger.settle_payout(payout.id, payout.amount, f"payout {payout.id}")
-                self.events.notify(
-                    payout.user_id,
-                    "payout.paid",
-                    f"Your payout of {amount} was paid.",
-                    payout_id=payout.id,
-                )
+                    await self.ledger.deposit(
+                        deposit.user_id, deposit.amount, f"deposit {deposit.id}"
+                    )
             else:
-                if not await processing.update(
-                    status=PayoutStatus.FAILED,
+                await pending.update(
+                    status=DepositStatus.FAILED,
                     failure_reason=result.failure_reason,
                     completed_at=now,
-                    lease_until=None,
-                ):
-                    return 0
-                await self.ledger.fail_payout(
-                    payout.user_id, payout.id, payout.amount, f"payout {payout.id} failed"
                 )
-                self.events.notify(
-                    payout.user_id,
-                    "payout.failed",
-                    f"Your payout of {amount} failed and was returned to your balance: "
-                    f"{result.failure_reason}",
-                    payout_id=payout.id,
-                )
-        return 1
 
-    async def _recover_deposits(self) -> None:
-        """Deposits left PENDING by a crash between the provider call and the posting."""
-        stale = await Deposit.filter(
-            status=DepositStatus.PENDING, created_at__lt=self.clock.now() - LEASE
-        ).only("id")
-        for deposit in stale:
-            await self.settle_deposit(deposit.id)
+    async def request_payout(
+        self,
+        user: User,
+        amount: Decimal,
+        method: PayoutMethod,
+        destination: str,
+        key: str | None,
+    ) -> Payout:
+        """Move the amount from available into the payout's own account; the processor pays it.
+
+        Suspended users may still withdraw what they already earned."""
+        cents = parse_amount(
+            amount,
+            ["input", "amount"],
+            minimum_cents=self.settings.min_payout_cents,
+            maximum_cents=self.settings.max_payout_cents,
+        )
+        address = check_destination(method, destination)
+
+        async def create() -> int:
+            payout = await Payout.create(
+                user_id=user.id,
+                amount=cents,
+                method=method,
+                destination=address,
+                created_at=self.clock.now(),
+            )
+            await self.ledger.hold_payout(
+                user.id, payout.id, cents, f"payout {payout.id} to {method.value}"
+            )
+            return int(payout.id)
+
+        payout_id, _ = await idempotency.once(
+            self.clock,
+            user_id=user.id,
+            key=key,
+            operation="requestPayout",
+            request={"amount": cents, "method": method.value, "destination": address},
+            create=create,
+        )
+        return await Payout.get(id=payout_id)
+
+
+async def _sum(query: QuerySet[Any], field: str) -> int:
+    """SUM(field) over the rows of `query`, 0 when there are none (one query)."""
+    rows = await query.annotate(total=Sum(field)).values("total")
+    return sum(int(row["total"] or 0) for row in rows)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from picotask.models.ledger import PayoutMethod
+from picotask.models.payouts import PayoutMethod
 
 
 @dataclass(frozen=True, slots=True)

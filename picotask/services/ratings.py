@@ -7,18 +7,13 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from picotask.models.marketplace import (
-    Rating,
-    RatingDirection,
-    Submission,
-    SubmissionStatus,
-    Task,
-)
+from picotask.models.submissions import Rating, RatingDirection, Submission, SubmissionStatus
+from picotask.models.tasks import Task
 from picotask.models.users import User
-from picotask.services.accounts import ensure_active
 from picotask.services.clock import Clock
 from picotask.services.errors import DomainError, ErrorCode
-from picotask.services.work import submission_not_found, wrong_status
+from picotask.services.transitions import can_review, not_found, wrong_status
+from picotask.services.users import ensure_active
 
 REVIEWED = (SubmissionStatus.APPROVED, SubmissionStatus.REJECTED, SubmissionStatus.DISPUTED)
 
@@ -39,8 +34,8 @@ class RatingService:
         _check_stars(stars)
         submission = await Submission.get_or_none(id=submission_id) if submission_id else None
         task = await Task.get_or_none(id=submission.task_id) if submission else None
-        if submission is None or task is None or task.employer_id != employer.id:
-            raise submission_not_found()
+        if submission is None or not can_review(task, employer.id):
+            raise not_found()
         if submission.status != SubmissionStatus.APPROVED:
             raise wrong_status(submission, "rated (only approved work is)")
         await self._rate(
@@ -55,7 +50,7 @@ class RatingService:
         _check_stars(stars)
         submission = await Submission.get_or_none(id=submission_id) if submission_id else None
         if submission is None or submission.worker_id != worker.id:
-            raise submission_not_found()
+            raise not_found()
         if submission.status not in REVIEWED:
             raise wrong_status(submission, "rated before a review")
         task = await Task.get(id=submission.task_id)

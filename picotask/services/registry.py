@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from picotask.server.settings import Settings
-from picotask.services.accounts import AccountService, PasswordService
+from picotask.services.bonuses import BonusService
 from picotask.services.clock import Clock
 from picotask.services.disputes import DisputeService
 from picotask.services.events import EventLog, Publisher
 from picotask.services.ledger import Ledger
 from picotask.services.moderation import ModerationService
-from picotask.services.payouts import PayoutProcessor
+from picotask.services.payout_processor import PayoutProcessor
+from picotask.services.payouts import PayoutService
 from picotask.services.providers import (
     PaymentProvider,
     PayoutProvider,
@@ -19,11 +19,13 @@ from picotask.services.providers import (
     SandboxPayoutProvider,
 )
 from picotask.services.ratings import RatingService
+from picotask.services.settlement import Settlement
+from picotask.services.submissions import SubmissionService
 from picotask.services.sweeper import Sweeper
 from picotask.services.tasks import TaskService
 from picotask.services.trust import TrustService
-from picotask.services.wallet import WalletService
-from picotask.services.work import WorkService
+from picotask.services.users import PasswordService, UserService
+from picotask.settings import Settings
 
 
 @dataclass(slots=True)
@@ -48,11 +50,13 @@ class Services:
     providers: Providers
     events: EventLog
     ledger: Ledger
-    accounts: AccountService
-    wallet: WalletService
-    payouts: PayoutProcessor
+    users: UserService
+    payouts: PayoutService
+    payout_processor: PayoutProcessor
     tasks: TaskService
-    work: WorkService
+    settlement: Settlement
+    submissions: SubmissionService
+    bonuses: BonusService
     disputes: DisputeService
     moderation: ModerationService
     ratings: RatingService
@@ -74,30 +78,32 @@ class Services:
         )
         events = EventLog(clock, publish)
         ledger = Ledger(clock)
-        wallet = WalletService(settings, clock, ledger, providers.payments)
+        payouts = PayoutService(settings, clock, ledger, providers.payments)
         tasks = TaskService(settings, clock, ledger, events)
-        work = WorkService(settings, clock, ledger, tasks, events)
+        settlement = Settlement(clock, ledger, tasks, events)
         return cls(
             settings=settings,
             clock=clock,
             providers=providers,
             events=events,
             ledger=ledger,
-            accounts=AccountService(passwords, clock, ledger, settings.session_ttl_seconds),
-            wallet=wallet,
-            payouts=PayoutProcessor(
+            users=UserService(passwords, clock, ledger, settings.session_ttl_seconds),
+            payouts=payouts,
+            payout_processor=PayoutProcessor(
                 clock,
                 ledger,
                 providers.payouts,
-                wallet.settle_deposit,
+                payouts.settle_deposit,
                 events,
                 poll_seconds=settings.payout_poll_seconds,
             ),
             tasks=tasks,
-            work=work,
-            disputes=DisputeService(clock, work, events),
+            settlement=settlement,
+            submissions=SubmissionService(settings, clock, settlement, events),
+            bonuses=BonusService(settings, clock, ledger, events),
+            disputes=DisputeService(clock, settlement, events),
             moderation=ModerationService(clock, events),
             ratings=RatingService(clock),
             trust=TrustService(clock, events, tasks),
-            sweeper=Sweeper(tasks, work, settings.sweep_interval_seconds),
+            sweeper=Sweeper(settings, clock, tasks, settlement, events),
         )

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from picotask.models.marketplace import ProofKind, TaskCategory
-from picotask.server.settings import Settings
+from picotask.models.tasks import ProofKind, TaskCategory
 from picotask.services.countries import COUNTRY_CODES
 from picotask.services.errors import DomainError, ErrorCode, Validator
 from picotask.services.money import parse_amount
+from picotask.settings import Settings
 
 MAX_TITLE = 120
 MAX_INSTRUCTIONS = 10_000

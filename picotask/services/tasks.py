@@ -6,29 +6,19 @@ requests and sweepers). Escrow always holds (slots - slots_resolved) * (reward +
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from tortoise.expressions import F
 
-from tortoise.expressions import F, Q, Subquery
-from tortoise.queryset import QuerySet
-
-from picotask.models.marketplace import Submission, Task, TaskCategory, TaskStatus
-from picotask.models.users import Block, User
-from picotask.server.settings import Settings
-from picotask.services.accounts import ensure_active
+from picotask.models.tasks import Task, TaskStatus
+from picotask.models.users import User
 from picotask.services.clock import Clock
 from picotask.services.errors import DomainError, ErrorCode, NotPermitted
 from picotask.services.events import EventLog
 from picotask.services.ledger import Ledger
 from picotask.services.task_specs import MAX_SLOTS, TaskSpec, check_task
+from picotask.services.users import ensure_active
+from picotask.settings import Settings
 
 LIVE = (TaskStatus.OPEN, TaskStatus.PAUSED)
-
-
-@dataclass(frozen=True, slots=True)
-class TaskFilter:
-    categories: list[TaskCategory] | None = None
-    min_reward_cents: int | None = None
-    search: str | None = None
 
 
 def not_found(field: str = "taskId") -> DomainError:
@@ -50,74 +40,9 @@ def can_see(task: Task | None, viewer_id: int | None) -> bool:
     return task.status != TaskStatus.DRAFT or task.employer_id == viewer_id
 
 
-def approval_rate(user: User) -> float | None:
-    reviewed = user.approved_count + user.rejected_count
-    return user.approved_count / reviewed if reviewed else None
-
-
-def eligibility_problem(task: Task, worker: User) -> str | None:
-    """Why `worker` may not take `task`, or None."""
-    return targeting_problem(
-        task.target_countries, task.min_approval_rate, task.min_approved_count, worker
-    )
-
-
-def targeting_problem(
-    countries: str, min_rate: float | None, min_count: int | None, worker: User
-) -> str | None:
-    """The targeting rules on plain values, so the live feed can apply them to an event's
-    snapshot without loading the task. New workers count as 100% approved."""
-    if countries and f",{worker.country}," not in countries:
-        return "This task is not offered in your country."
-    rate = approval_rate(worker)
-    if min_rate is not None and (1.0 if rate is None else rate) < min_rate:
-        return "Your approval rate is below what this task asks for."
-    if min_count is not None and worker.approved_count < min_count:
-        return "This task asks for more approved work than you have done so far."
-    return None
-
-
-def matches_filter(
-    title: str, instructions: str, category: str, reward: int, query: TaskFilter
-) -> bool:
-    if query.categories and category not in query.categories:
-        return False
-    if query.min_reward_cents is not None and reward < query.min_reward_cents:
-        return False
-    if query.search:
-        needle = query.search.casefold()
-        return needle in title.casefold() or needle in instructions.casefold()
-    return True
-
-
-def claimable_by(worker: User, query: TaskFilter | None = None) -> QuerySet[Task]:
-    """OPEN tasks `worker` can claim now: eligible, not their own, not taken before, a slot left.
-
-    One query, however many tasks match; used by `tasks` and by the live feed's catch-up."""
-    rate = approval_rate(worker)
-    tasks = (
-        Task.filter(
-            Q(target_countries="") | Q(target_countries__contains=f",{worker.country},"),
-            Q(min_approval_rate__isnull=True)
-            | Q(min_approval_rate__lte=rate if rate is not None else 1.0),
-            Q(min_approved_count__isnull=True) | Q(min_approved_count__lte=worker.approved_count),
-            status=TaskStatus.OPEN,
-            slots_used__lt=F("slots"),
-        )
-        .exclude(employer_id=worker.id)
-        .exclude(id__in=Subquery(Submission.filter(worker_id=worker.id).values("task_id")))
-        .exclude(employer_id__in=Subquery(Block.filter(worker_id=worker.id).values("employer_id")))
-    )
-    if query is not None:
-        if query.categories:
-            tasks = tasks.filter(category__in=query.categories)
-        if query.min_reward_cents is not None:
-            tasks = tasks.filter(reward__gte=query.min_reward_cents)
-        if query.search:
-            tasks = tasks.filter(
-                Q(title__icontains=query.search) | Q(instructions__icontains=query.search)
-            )
-    return tasks
+def slots_remaining(task: Task) -> int:
+    """Slots a worker could still claim; none once the task is no longer live."""
+    return task.slots - task.slots_used if task.status in LIVE else 0
 
 
 class TaskService:

@@ -5,15 +5,15 @@ from __future__ import annotations
 from tortoise.exceptions import IntegrityError
 from tortoise.queryset import QuerySet
 
-from picotask.models.marketplace import Submission, Task, TaskStatus
+from picotask.models.submissions import Submission
+from picotask.models.tasks import Task, TaskStatus
 from picotask.models.trust import Message, ReportReason, TaskReport
 from picotask.models.users import User
-from picotask.services.accounts import ensure_active
 from picotask.services.clock import Clock
-from picotask.services.errors import DomainError, ErrorCode, NotPermitted
+from picotask.services.errors import DomainError, ErrorCode, NotPermitted, checked_text
 from picotask.services.events import EventLog
 from picotask.services.tasks import LIVE, TaskService, can_see, not_found, wrong_status
-from picotask.services.work import checked_text
+from picotask.services.users import ensure_active
 
 MAX_MESSAGE = 2_000
 MAX_DETAILS = 1_000

@@ -10,7 +10,7 @@ from tortoise.queryset import QuerySet
 
 from picotask.models.events import Event, Stream
 from picotask.models.users import User
-from picotask.services.tasks import TaskFilter, matches_filter, targeting_problem
+from picotask.services.discovery import TaskFilter, matches_filter, targeting_problem
 from picotask.subscriptions.bus import OVERFLOW, RESYNC, EventBus, Message, to_message
 
 REPLAY_BATCH = 500

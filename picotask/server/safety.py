@@ -20,7 +20,7 @@ from strawberry.extensions import (
 )
 from strawberry.types import ExecutionContext
 
-from picotask.server.settings import Settings
+from picotask.settings import Settings
 
 log = logging.getLogger("picotask.graphql")
 MASKED_MESSAGE = "Internal server error."

@@ -7,7 +7,7 @@ from decimal import Decimal
 import strawberry
 
 from picotask.services.money import to_decimal
-from picotask.services.wallet import WalletSummary
+from picotask.services.payouts import WalletSummary
 
 
 @strawberry.type

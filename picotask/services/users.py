@@ -64,6 +64,22 @@ class PasswordService:
         return ok and password_hash is not None
 
 
+def approval_rate(approved: int, rejected: int) -> float | None:
+    """approved / (approved + rejected); None before any review. For workers (their work) and
+    employers (their reviews) alike."""
+    return approved / (approved + rejected) if approved + rejected else None
+
+
+def median_seconds(durations: list[float]) -> float | None:
+    if not durations:
+        return None
+    ordered = sorted(durations)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
 def is_email(value: str) -> bool:
     return len(value) <= MAX_EMAIL and bool(_EMAIL.match(value))
 
@@ -120,7 +136,7 @@ def _check_skills(v: Validator, skills: list[str]) -> list[str]:
     return cleaned
 
 
-class AccountService:
+class UserService:
     def __init__(
         self, passwords: PasswordService, clock: Clock, ledger: Ledger, session_ttl_seconds: int
     ) -> None:

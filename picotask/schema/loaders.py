@@ -7,10 +7,11 @@ from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
-from picotask.models.ledger import Payout
-from picotask.models.marketplace import Submission, SubmissionStatus, Task
+from picotask.models.payouts import Payout
+from picotask.models.submissions import Submission, SubmissionStatus
+from picotask.models.tasks import Task
 from picotask.models.users import User
-from picotask.services.work import median_seconds
+from picotask.services.users import median_seconds
 
 
 async def _users_by_id(keys: Sequence[int]) -> list[User | None]:

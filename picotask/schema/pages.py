@@ -8,10 +8,9 @@ from typing import TypeVar
 from tortoise.models import Model
 from tortoise.queryset import QuerySet
 
-from picotask.schema.errors import BadUserInput
+from picotask.schema.errors import refusals_as_errors
 from picotask.schema.relay import Connection
-from picotask.services.errors import DomainError
-from picotask.services.pagination import NEWEST_FIRST, SortKey, keyset_page
+from picotask.services.pagination import NEWEST_FIRST, Page, SortKey, keyset_page
 
 M = TypeVar("M", bound=Model)
 T = TypeVar("T")
@@ -24,8 +23,15 @@ async def connection(
     after: str | None,
     keys: Sequence[SortKey] = NEWEST_FIRST,
 ) -> Connection[T]:
-    try:
-        page = await keyset_page(query, keys, first, after)
-    except DomainError as e:
-        raise BadUserInput.from_domain(e) from None
-    return Connection.of(page, convert)
+    return Connection.of(await page_of(query, first, after, keys), convert)
+
+
+async def page_of(
+    query: QuerySet[M],
+    first: int | None,
+    after: str | None,
+    keys: Sequence[SortKey] = NEWEST_FIRST,
+) -> Page[M]:
+    """A page for a named connection class: `SubmissionConnection.of(await page_of(...), ...)`."""
+    with refusals_as_errors():
+        return await keyset_page(query, keys, first, after)

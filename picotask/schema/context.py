@@ -11,8 +11,8 @@ from starlette.responses import Response
 from starlette.websockets import WebSocket
 
 from picotask.models.users import Session, User
-from picotask.resolvers.loaders import Loaders
 from picotask.schema.errors import Unauthenticated
+from picotask.schema.loaders import Loaders
 from picotask.services.registry import Services
 from picotask.subscriptions.bus import EventBus
 

@@ -1,0 +1,150 @@
+"""Tasks: discovery, the employer's list, and the task lifecycle."""
+
+from __future__ import annotations
+
+import strawberry
+
+from picotask.models.tasks import Task, TaskStatus
+from picotask.schema.context import Info
+from picotask.schema.pages import connection
+from picotask.schema.relay import Node, pk_of
+from picotask.schema.tasks import (
+    AddSlotsInput,
+    CreateTaskInput,
+    CreateTaskPayload,
+    TaskActionInput,
+    TaskActionPayload,
+    TaskConnection,
+    TaskFilterInput,
+    TaskOrder,
+    TaskType,
+)
+from picotask.services.discovery import TaskFilter, check_filter, claimable_by
+from picotask.services.pagination import NEWEST_FIRST, SortKey
+from picotask.services.task_specs import ProofFieldSpec, TaskSpec
+from picotask.services.tasks import can_see
+
+ORDERS: dict[TaskOrder, tuple[SortKey, ...]] = {
+    TaskOrder.NEWEST: (SortKey("published_at", descending=True), SortKey("id", descending=True)),
+    TaskOrder.HIGHEST_REWARD: (SortKey("reward", descending=True), SortKey("id", descending=True)),
+    TaskOrder.BEST_PAY_PER_MINUTE: (
+        SortKey("pay_per_minute", descending=True),
+        SortKey("id", descending=True),
+    ),
+}
+
+
+def task_view(info: Info, task: Task) -> TaskType:
+    return TaskType.from_model(task, info.context.services.settings.currency)
+
+
+def task_filter(info: Info, given: TaskFilterInput | None) -> TaskFilter | None:
+    if given is None:
+        return None
+    settings = info.context.services.settings
+    return check_filter(given.categories, given.min_reward, given.search, settings)
+
+
+async def visible_task(info: Info, pk: int | None) -> Task | None:
+    task = await info.context.loaders.task_by_id.load(pk) if pk else None
+    viewer = info.context.viewer
+    return task if can_see(task, viewer.id if viewer else None) else None
+
+
+async def task_node(info: Info, pk: int) -> Node | None:
+    task = await visible_task(info, pk)
+    return task_view(info, task) if task else None
+
+
+@strawberry.type
+class TasksQuery:
+    @strawberry.field(description="A task by id; drafts only for their employer.")
+    async def task(self, info: Info, id: strawberry.ID) -> TaskType | None:
+        task = await visible_task(info, pk_of(id, "Task"))
+        return task_view(info, task) if task else None
+
+    @strawberry.field(description="OPEN tasks the viewer can claim now.")
+    async def tasks(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: TaskFilterInput | None = None,
+        order_by: TaskOrder | None = TaskOrder.NEWEST,
+    ) -> TaskConnection:
+        viewer = info.context.require_viewer()
+        query = claimable_by(viewer, task_filter(info, filter))
+        keys = ORDERS[order_by or TaskOrder.NEWEST]
+        return await connection(query, lambda t: task_view(info, t), first, after, keys)
+
+    @strawberry.field(description="Tasks the viewer posted, newest first.")
+    async def my_tasks(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        status: list[TaskStatus] | None = None,
+    ) -> TaskConnection:
+        viewer = info.context.require_viewer()
+        query = Task.filter(employer_id=viewer.id)
+        if status:
+            query = query.filter(status__in=status)
+        return await connection(query, lambda t: task_view(info, t), first, after, NEWEST_FIRST)
+
+
+@strawberry.type
+class TasksMutation:
+    @strawberry.mutation(description="Post a task; publishing (the default) funds its escrow.")
+    async def create_task(self, info: Info, input: CreateTaskInput) -> CreateTaskPayload:
+        viewer = info.context.require_viewer()
+        targeting = input.targeting
+        spec = TaskSpec(
+            title=input.title,
+            instructions=input.instructions,
+            category=input.category,
+            reward=input.reward,
+            slots=input.slots,
+            estimated_minutes=input.estimated_minutes,
+            proof_fields=[ProofFieldSpec(f.label, f.kind, f.required) for f in input.proof_fields],
+            claim_timeout_seconds=input.claim_timeout_seconds,
+            review_window_seconds=input.review_window_seconds,
+            expires_at=input.expires_at,
+            countries=targeting.countries if targeting else None,
+            min_approval_rate=targeting.min_approval_rate if targeting else None,
+            min_approved_count=targeting.min_approved_count if targeting else None,
+        )
+        task = await info.context.services.tasks.create(viewer, spec, publish=input.publish)
+        return CreateTaskPayload(task=task_view(info, task))
+
+    @strawberry.mutation(description="Fund and open a DRAFT task.")
+    async def publish_task(self, info: Info, input: TaskActionInput) -> TaskActionPayload:
+        viewer = info.context.require_viewer()
+        task = await info.context.services.tasks.publish(viewer, pk_of(input.task_id, "Task"))
+        return TaskActionPayload(task=task_view(info, task))
+
+    @strawberry.mutation(description="Stop new claims; work in flight goes on.")
+    async def pause_task(self, info: Info, input: TaskActionInput) -> TaskActionPayload:
+        viewer = info.context.require_viewer()
+        task = await info.context.services.tasks.pause(viewer, pk_of(input.task_id, "Task"))
+        return TaskActionPayload(task=task_view(info, task))
+
+    @strawberry.mutation
+    async def resume_task(self, info: Info, input: TaskActionInput) -> TaskActionPayload:
+        viewer = info.context.require_viewer()
+        task = await info.context.services.tasks.resume(viewer, pk_of(input.task_id, "Task"))
+        return TaskActionPayload(task=task_view(info, task))
+
+    @strawberry.mutation(
+        description="Close the task: unfilled slots are refunded now, work in flight resolves."
+    )
+    async def cancel_task(self, info: Info, input: TaskActionInput) -> TaskActionPayload:
+        viewer = info.context.require_viewer()
+        task = await info.context.services.tasks.cancel(viewer, pk_of(input.task_id, "Task"))
+        return TaskActionPayload(task=task_view(info, task))
+
+    @strawberry.mutation(description="Fund more slots (reopens a COMPLETED task).")
+    async def add_slots(self, info: Info, input: AddSlotsInput) -> TaskActionPayload:
+        viewer = info.context.require_viewer()
+        tasks = info.context.services.tasks
+        task = await tasks.add_slots(viewer, pk_of(input.task_id, "Task"), input.count)
+        return TaskActionPayload(task=task_view(info, task))

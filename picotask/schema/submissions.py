@@ -1,0 +1,195 @@
+"""Submissions as the API shows them, with the inputs and payloads of doing and reviewing work."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+import strawberry
+
+from picotask.models.submissions import (
+    DisputeResolution,
+    RejectionReason,
+    Submission,
+    SubmissionStatus,
+)
+from picotask.schema.context import Info
+from picotask.schema.errors import UserError
+from picotask.schema.money import Money
+from picotask.schema.relay import Connection, Node, to_global_id
+from picotask.schema.tasks import TaskType
+from picotask.schema.users import UserType
+from picotask.services.transitions import can_review
+
+strawberry.enum(SubmissionStatus, name="SubmissionStatus")
+strawberry.enum(RejectionReason, name="RejectionReason")
+strawberry.enum(DisputeResolution, name="DisputeResolution")
+
+
+@strawberry.type
+class ProofAnswer:
+    label: str
+    value: str
+
+
+@strawberry.type(name="Submission")
+class SubmissionType(Node):
+    status: SubmissionStatus
+    claimed_at: datetime
+    claim_expires_at: datetime | None
+    submitted_at: datetime | None
+    review_deadline: datetime | None = strawberry.field(
+        description="Approved automatically at this time unless reviewed before."
+    )
+    revision_deadline: datetime | None
+    answers: list[ProofAnswer]
+    feedback: str | None
+    rejection_reason: RejectionReason | None
+    rejection_comment: str | None
+    revision_comment: str | None
+    reviewed_at: datetime | None
+    dispute_deadline: datetime | None = strawberry.field(
+        description="A rejection becomes final, and its held money returns, at this time."
+    )
+    auto_approved: bool
+    dispute_statement: str | None
+    disputed_at: datetime | None
+    dispute_resolution: DisputeResolution | None
+    dispute_note: str | None
+    model: strawberry.Private[Submission]
+
+    @strawberry.field(
+        description="Labels whose answer another account already submitted on this task "
+        "(a sign of shared or bought proof); only the task's employer sees it."
+    )
+    async def reused_proof(self, info: Info) -> list[str]:
+        task = await info.context.loaders.task_by_id.load(self.model.task_id)
+        viewer = info.context.viewer
+        viewer_id = viewer.id if viewer else None
+        return list(self.model.reused_labels) if can_review(task, viewer_id) else []
+
+    @strawberry.field
+    async def task(self, info: Info) -> TaskType:
+        task = await info.context.loaders.task_by_id.load(self.model.task_id)
+        assert task is not None  # tasks are never deleted (RESTRICT)
+        return TaskType.from_model(task, info.context.services.settings.currency)
+
+    @strawberry.field
+    async def worker(self, info: Info) -> UserType:
+        user = await info.context.loaders.user_by_id.load(self.model.worker_id)
+        assert user is not None  # users with submissions are never deleted (RESTRICT)
+        return UserType.from_model(user)
+
+    @classmethod
+    def from_model(cls, submission: Submission) -> SubmissionType:
+        return cls(
+            id=to_global_id("Submission", submission.id),
+            status=submission.status,
+            claimed_at=submission.claimed_at,
+            claim_expires_at=submission.claim_expires_at,
+            submitted_at=submission.submitted_at,
+            review_deadline=submission.review_deadline,
+            revision_deadline=submission.revision_deadline,
+            answers=[ProofAnswer(label=a["label"], value=a["value"]) for a in submission.answers],
+            feedback=submission.feedback,
+            rejection_reason=submission.rejection_reason,
+            rejection_comment=submission.rejection_comment,
+            revision_comment=submission.revision_comment,
+            reviewed_at=submission.reviewed_at,
+            dispute_deadline=submission.dispute_deadline,
+            auto_approved=submission.auto_approved,
+            dispute_statement=submission.dispute_statement,
+            disputed_at=submission.disputed_at,
+            dispute_resolution=submission.dispute_resolution,
+            dispute_note=submission.dispute_note,
+            model=submission,
+        )
+
+
+@strawberry.type(name="SubmissionConnection")
+class SubmissionConnection(Connection[SubmissionType]):
+    """A named class, not an alias, so `Task.submissions` can refer to it lazily."""
+
+
+@strawberry.input
+class ClaimTaskInput:
+    task_id: strawberry.ID
+
+
+@strawberry.input
+class SubmissionActionInput:
+    submission_id: strawberry.ID
+
+
+@strawberry.input
+class ProofAnswerInput:
+    label: str
+    value: str
+
+
+@strawberry.input
+class SubmitProofInput:
+    submission_id: strawberry.ID
+    answers: list[ProofAnswerInput]
+
+
+@strawberry.input
+class ApproveSubmissionInput:
+    submission_id: strawberry.ID
+    feedback: str | None = None
+
+
+@strawberry.input
+class RejectSubmissionInput:
+    submission_id: strawberry.ID
+    reason: RejectionReason
+    comment: str
+    reopen_slot: bool = strawberry.field(
+        default=False, description="Fund a new slot so another worker can take it."
+    )
+
+
+@strawberry.input
+class RequestRevisionInput:
+    submission_id: strawberry.ID
+    comment: str
+
+
+@strawberry.input
+class DisputeRejectionInput:
+    submission_id: strawberry.ID
+    statement: str = strawberry.field(description="Why the rejection is wrong (up to 2,000).")
+
+
+@strawberry.input
+class ResolveDisputeInput:
+    submission_id: strawberry.ID
+    resolution: DisputeResolution
+    note: str | None = None
+
+
+@strawberry.input
+class SendBonusInput:
+    submission_id: strawberry.ID
+    amount: Decimal
+    reason: str
+    idempotency_key: str | None = None
+
+
+@strawberry.type
+class SubmissionPayload:
+    submission: SubmissionType | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class SendBonusPayload:
+    submission: SubmissionType | None = None
+    amount: Money | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class RateInput:
+    submission_id: strawberry.ID
+    stars: int = strawberry.field(description="1 to 5.")

@@ -1,0 +1,193 @@
+"""Tasks as the API shows them, with their inputs and payloads."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from enum import Enum
+from typing import TYPE_CHECKING, Annotated
+
+import strawberry
+
+from picotask.models.submissions import Submission, SubmissionStatus
+from picotask.models.tasks import ProofKind, Task, TaskCategory, TaskStatus
+from picotask.schema.context import Info
+from picotask.schema.errors import Forbidden, UserError
+from picotask.schema.money import Money
+from picotask.schema.pages import page_of
+from picotask.schema.relay import Connection, Node, to_global_id
+from picotask.schema.users import UserType
+from picotask.services.tasks import slots_remaining
+from picotask.services.transitions import can_review
+
+if TYPE_CHECKING:  # Task and Submission refer to each other: the way back is lazy
+    from picotask.schema.submissions import SubmissionConnection
+
+strawberry.enum(TaskCategory, name="TaskCategory")
+strawberry.enum(TaskStatus, name="TaskStatus")
+strawberry.enum(ProofKind, name="ProofKind")
+
+
+@strawberry.enum
+class TaskOrder(Enum):
+    NEWEST = "NEWEST"
+    HIGHEST_REWARD = "HIGHEST_REWARD"
+    BEST_PAY_PER_MINUTE = "BEST_PAY_PER_MINUTE"
+
+
+@strawberry.type
+class ProofField:
+    label: str
+    kind: ProofKind
+    required: bool
+
+
+@strawberry.type
+class Targeting:
+    countries: list[str] = strawberry.field(description="ISO codes; empty means everywhere.")
+    min_approval_rate: float | None
+    min_approved_count: int | None
+
+
+@strawberry.type(name="Task")
+class TaskType(Node):
+    title: str
+    instructions: str = strawberry.field(description="Markdown.")
+    category: TaskCategory
+    status: TaskStatus
+    reward: Money = strawberry.field(description="Paid to the worker for each approved slot.")
+    fee: Money = strawberry.field(description="Charged to the employer on top, per slot.")
+    slots: int
+    slots_remaining: int
+    estimated_minutes: int
+    claim_timeout_seconds: int
+    review_window_seconds: int
+    expires_at: datetime | None
+    proof_fields: list[ProofField]
+    targeting: Targeting
+    created_at: datetime
+    published_at: datetime | None
+    closed_at: datetime | None
+    model: strawberry.Private[Task]
+
+    @strawberry.field
+    async def employer(self, info: Info) -> UserType:
+        user = await info.context.loaders.user_by_id.load(self.model.employer_id)
+        assert user is not None  # a task's employer is never deleted (RESTRICT)
+        return UserType.from_model(user)
+
+    @strawberry.field(description="The task's submissions, newest first; its employer only.")
+    async def submissions(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        status: list[SubmissionStatus] | None = None,
+    ) -> Annotated[SubmissionConnection, strawberry.lazy("picotask.schema.submissions")]:
+        # The way back to submissions is lazy (see the top of the module).
+        from picotask.schema.submissions import SubmissionConnection, SubmissionType
+
+        viewer = info.context.require_viewer()
+        if not can_review(self.model, viewer.id):
+            raise Forbidden("Only the task's employer may list its submissions.")
+        query = Submission.filter(task_id=self.model.id)
+        if status:
+            query = query.filter(status__in=status)
+        page = await page_of(query, first, after)
+        return SubmissionConnection.of(page, SubmissionType.from_model)
+
+    @classmethod
+    def from_model(cls, task: Task, currency: str) -> TaskType:
+        return cls(
+            id=to_global_id("Task", task.id),
+            title=task.title,
+            instructions=task.instructions,
+            category=task.category,
+            status=task.status,
+            reward=Money.of(task.reward, currency),
+            fee=Money.of(task.fee, currency),
+            slots=task.slots,
+            slots_remaining=slots_remaining(task),
+            estimated_minutes=task.estimated_minutes,
+            claim_timeout_seconds=task.claim_timeout_seconds,
+            review_window_seconds=task.review_window_seconds,
+            expires_at=task.expires_at,
+            proof_fields=[
+                ProofField(label=f["label"], kind=ProofKind(f["kind"]), required=f["required"])
+                for f in task.proof_fields
+            ],
+            targeting=Targeting(
+                countries=[c for c in task.target_countries.split(",") if c],
+                min_approval_rate=task.min_approval_rate,
+                min_approved_count=task.min_approved_count,
+            ),
+            created_at=task.created_at,
+            published_at=task.published_at,
+            closed_at=task.closed_at,
+            model=task,
+        )
+
+
+TaskConnection = Connection[TaskType]
+
+
+@strawberry.input
+class ProofFieldInput:
+    label: str
+    kind: ProofKind
+    required: bool = True
+
+
+@strawberry.input
+class TargetingInput:
+    countries: list[str] | None = None
+    min_approval_rate: float | None = strawberry.field(default=None, description="0 to 1.")
+    min_approved_count: int | None = None
+
+
+@strawberry.input
+class CreateTaskInput:
+    title: str
+    instructions: str
+    category: TaskCategory
+    reward: Decimal
+    slots: int
+    estimated_minutes: int
+    proof_fields: list[ProofFieldInput]
+    claim_timeout_seconds: int | None = None
+    review_window_seconds: int | None = None
+    expires_at: datetime | None = None
+    targeting: TargetingInput | None = None
+    publish: bool = strawberry.field(
+        default=True, description="Fund escrow and open the task now; false keeps a DRAFT."
+    )
+
+
+@strawberry.input(name="TaskFilter")
+class TaskFilterInput:
+    categories: list[TaskCategory] | None = None
+    min_reward: Decimal | None = None
+    search: str | None = None
+
+
+@strawberry.input
+class TaskActionInput:
+    task_id: strawberry.ID
+
+
+@strawberry.input
+class AddSlotsInput:
+    task_id: strawberry.ID
+    count: int
+
+
+@strawberry.type
+class CreateTaskPayload:
+    task: TaskType | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.type
+class TaskActionPayload:
+    task: TaskType | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)

@@ -1,0 +1,92 @@
+"""The root schema, composed from the per-domain parts below it.
+
+Every root field gets its refusal mapping here (`resolvers/errors.py`), so no resolver can
+forget it: mutations answer broken rules with `userErrors`, queries with BAD_USER_INPUT.
+"""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry import Schema
+from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
+from strawberry.types.base import get_object_definition
+
+from picotask.resolvers.errors import Refusals, UserErrors
+from picotask.resolvers.events import EventsQuery, EventsSubscription
+from picotask.resolvers.moderation import ModerationMutation
+from picotask.resolvers.node import NodeQuery
+from picotask.resolvers.payouts import PayoutsMutation, PayoutsQuery
+from picotask.resolvers.submissions import SubmissionsMutation, SubmissionsQuery
+from picotask.resolvers.tasks import TasksMutation, TasksQuery
+from picotask.resolvers.trust import TrustMutation, TrustQuery
+from picotask.resolvers.users import UsersMutation, UsersQuery
+from picotask.schema.scalars import SCALAR_MAP
+from picotask.server.safety import extensions, log_errors
+from picotask.settings import Settings
+
+
+@strawberry.type
+class Query(
+    UsersQuery,
+    TasksQuery,
+    SubmissionsQuery,
+    PayoutsQuery,
+    EventsQuery,
+    TrustQuery,
+    NodeQuery,
+):
+    pass
+
+
+@strawberry.type
+class Mutation(
+    UsersMutation,
+    TasksMutation,
+    SubmissionsMutation,
+    PayoutsMutation,
+    ModerationMutation,
+    TrustMutation,
+):
+    pass
+
+
+@strawberry.type
+class Subscription(EventsSubscription):
+    pass
+
+
+def _refusals_on_every_root_field() -> None:
+    for root, extension in ((Query, Refusals), (Mutation, UserErrors)):
+        for field in get_object_definition(root, strict=True).fields:
+            if not any(isinstance(e, extension) for e in field.extensions):
+                field.extensions.append(extension())
+
+
+_refusals_on_every_root_field()
+
+
+class PicotaskSchema(Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        log_errors(errors, execution_context)
+
+
+def build_schema(settings: Settings | None = None) -> PicotaskSchema:
+    settings = settings or Settings()
+    return PicotaskSchema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        extensions=extensions(settings),
+        config=StrawberryConfig(
+            scalar_map=SCALAR_MAP,
+            # Suggestions would let anyone map the schema while introspection is off.
+            disable_field_suggestions=True,
+        ),
+    )
+
+
+schema = build_schema()

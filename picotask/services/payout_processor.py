@@ -1,0 +1,143 @@
+"""The payout processor: hands requested payouts to the provider and settles them once.
+
+A payout is claimed with a conditional update (REQUESTED → PROCESSING, or a PROCESSING one
+whose lease ran out after a crash), which gives one winner among processors. The provider is
+called with the payout id as its idempotency key, so a retried call never pays twice; the
+settlement is a conditional update PROCESSING → PAID | FAILED, so it is posted once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from tortoise.expressions import Q
+
+from picotask.models.payouts import Deposit, DepositStatus, Payout, PayoutStatus
+from picotask.services.clock import Clock
+from picotask.services.events import EventLog
+from picotask.services.ledger import Ledger
+from picotask.services.money import format_cents
+from picotask.services.providers import PayoutProvider, ProviderResult
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(seconds=60)
+BATCH = 50
+
+
+class PayoutProcessor:
+    def __init__(
+        self,
+        clock: Clock,
+        ledger: Ledger,
+        provider: PayoutProvider,
+        settle_deposit: Callable[[int], Awaitable[None]],
+        events: EventLog,
+        poll_seconds: float = 1.0,
+    ) -> None:
+        self.events = events
+        self.clock = clock
+        self.ledger = ledger
+        self.provider = provider
+        self.settle_deposit = settle_deposit
+        self.poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+
+    def wake(self) -> None:
+        """A payout was requested: process it now rather than at the next poll."""
+        self._wake.set()
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.process_due()
+            except Exception:  # keep the loop alive; each payout is retried after its lease
+                log.exception("payout processing failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            self._wake.clear()
+
+    async def process_due(self) -> int:
+        """Process every payout that is due now; returns how many were settled."""
+        now = self.clock.now()
+        due = (
+            await Payout.filter(
+                Q(status=PayoutStatus.REQUESTED)
+                | Q(status=PayoutStatus.PROCESSING, lease_until__lt=now)
+            )
+            .order_by("id")
+            .limit(BATCH)
+        )
+        settled = 0
+        for payout in due:
+            if await self._claim(payout):
+                settled += await self._pay(payout)
+        await self._recover_deposits()
+        return settled
+
+    async def _claim(self, payout: Payout) -> bool:
+        now = self.clock.now()
+        claimed = await Payout.filter(
+            id=payout.id, status=payout.status, attempts=payout.attempts
+        ).update(
+            status=PayoutStatus.PROCESSING, lease_until=now + LEASE, attempts=payout.attempts + 1
+        )
+        payout.attempts += 1
+        return claimed == 1
+
+    async def _pay(self, payout: Payout) -> int:
+        result = await self.provider.send(
+            f"payout-{payout.id}", payout.amount, payout.method, payout.destination
+        )
+        return await self._settle(payout, result)
+
+    async def _settle(self, payout: Payout, result: ProviderResult) -> int:
+        now = self.clock.now()
+        amount = f"{format_cents(payout.amount)} to {payout.method.value.title()}"
+        async with self.events.transaction():
+            processing = Payout.filter(id=payout.id, status=PayoutStatus.PROCESSING)
+            if result.ok:
+                if not await processing.update(
+                    status=PayoutStatus.PAID,
+                    provider_reference=result.reference,
+                    completed_at=now,
+                    lease_until=None,
+                ):
+                    return 0
+                await self.ledger.settle_payout(payout.id, payout.amount, f"payout {payout.id}")
+                self.events.notify(
+                    payout.user_id,
+                    "payout.paid",
+                    f"Your payout of {amount} was paid.",
+                    payout_id=payout.id,
+                )
+            else:
+                if not await processing.update(
+                    status=PayoutStatus.FAILED,
+                    failure_reason=result.failure_reason,
+                    completed_at=now,
+                    lease_until=None,
+                ):
+                    return 0
+                await self.ledger.fail_payout(
+                    payout.user_id, payout.id, payout.amount, f"payout {payout.id} failed"
+                )
+                self.events.notify(
+                    payout.user_id,
+                    "payout.failed",
+                    f"Your payout of {amount} failed and was returned to your balance: "
+                    f"{result.failure_reason}",
+                    payout_id=payout.id,
+                )
+        return 1
+
+    async def _recover_deposits(self) -> None:
+        """Deposits left PENDING by a crash between the provider call and the posting."""
+        stale = await Deposit.filter(
+            status=DepositStatus.PENDING, created_at__lt=self.clock.now() - LEASE
+        ).only("id")
+        for deposit in stale:
+            await self.settle_deposit(deposit.id)

@@ -1,0 +1,211 @@
+"""Doing and reviewing work: the request side of the submission state machine.
+
+    CLAIMED ─submit→ SUBMITTED ─approve / review window→ APPROVED
+       │               ├─request revision→ REVISION_REQUESTED ─resubmit→ SUBMITTED
+       │               │                        └─revision deadline→ REJECTED
+       │               └─reject→ REJECTED (money held until the dispute window closes)
+       ├─release→ RETURNED
+       └─claim timeout→ EXPIRED
+
+Each transition is a `transitions.move` (one winner per race); the money of a resolved slot is
+`settlement`'s, the time rules are the sweeper's, disputes are `disputes`'.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from tortoise.exceptions import IntegrityError
+from tortoise.expressions import F
+
+from picotask.models.submissions import RejectionReason, Submission, SubmissionStatus
+from picotask.models.tasks import Task, TaskStatus
+from picotask.models.users import Block, User
+from picotask.services.clock import Clock
+from picotask.services.discovery import eligibility_problem
+from picotask.services.errors import DomainError, ErrorCode, checked_text
+from picotask.services.events import EventLog
+from picotask.services.proofs import Answer, check_answers, record_proof
+from picotask.services.settlement import Settlement
+from picotask.services.tasks import can_see
+from picotask.services.transitions import for_review, move, of_worker, wrong_status
+from picotask.services.users import ensure_active
+from picotask.settings import Settings
+
+TASK_FIELD = ["input", "taskId"]
+SUBMIT_FROM = {
+    SubmissionStatus.CLAIMED: "claim_expires_at",
+    SubmissionStatus.REVISION_REQUESTED: "revision_deadline",
+}
+
+
+class SubmissionService:
+    def __init__(
+        self, settings: Settings, clock: Clock, settlement: Settlement, events: EventLog
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.settlement = settlement
+        self.events = events
+
+    # The worker's side.
+
+    async def claim(self, worker: User, task_id: int | None) -> Submission:
+        ensure_active(worker)
+        task = await Task.get_or_none(id=task_id) if task_id else None
+        if task is None or not can_see(task, None):  # claims are on published tasks only
+            raise DomainError(ErrorCode.NOT_FOUND, "No such task.", TASK_FIELD)
+        if task.employer_id == worker.id:
+            raise DomainError(ErrorCode.OWN_TASK, "You cannot claim your own task.", TASK_FIELD)
+        if task.status != TaskStatus.OPEN:
+            raise DomainError(
+                ErrorCode.INVALID_STATUS, f"The task is {task.status.value}, not OPEN.", TASK_FIELD
+            )
+        if problem := eligibility_problem(task, worker):
+            raise DomainError(ErrorCode.NOT_ELIGIBLE, problem, TASK_FIELD)
+        if await Block.exists(employer_id=task.employer_id, worker_id=worker.id):
+            raise DomainError(
+                ErrorCode.NOT_ELIGIBLE, "This employer does not accept your work.", TASK_FIELD
+            )
+        if await Submission.exists(task_id=task.id, worker_id=worker.id):
+            raise _already_claimed()
+        now = self.clock.now()
+        try:
+            async with self.events.transaction():
+                # A claim creates the submission; the slot counter is the conditional update.
+                if not await Task.filter(
+                    id=task.id, status=TaskStatus.OPEN, slots_used__lt=F("slots")
+                ).update(slots_used=F("slots_used") + 1):
+                    raise DomainError(ErrorCode.NO_SLOTS_LEFT, "Every slot is taken.", TASK_FIELD)
+                submission = await Submission.create(
+                    task_id=task.id,
+                    worker_id=worker.id,
+                    claimed_at=now,
+                    claim_expires_at=now + timedelta(seconds=task.claim_timeout_seconds),
+                    updated_at=now,
+                )
+                fresh = await Task.get(id=task.id)
+                self.events.submission(
+                    "CLAIMED", submission, fresh, f"{worker.display_name} claimed a slot"
+                )
+                self.events.task("UPDATED", fresh, f"A slot was taken: {fresh.title}")
+        except IntegrityError:
+            # A concurrent claim by the same worker won; ours rolled back with its slot.
+            raise _already_claimed() from None
+        return submission
+
+    async def release(self, worker: User, submission_id: int | None) -> Submission:
+        submission = await of_worker(worker.id, submission_id)
+        async with self.events.transaction():
+            if not await self.settlement.free_slot(submission, SubmissionStatus.RETURNED):
+                raise wrong_status(await Submission.get(id=submission.id), "released")
+        return await Submission.get(id=submission.id)
+
+    async def submit(
+        self, worker: User, submission_id: int | None, answers: list[Answer]
+    ) -> Submission:
+        """First proof of a claim, or the revision the employer asked for; before its deadline."""
+        ensure_active(worker)
+        submission = await of_worker(worker.id, submission_id)
+        task = await Task.get(id=submission.task_id)
+        stored = check_answers(task.proof_fields, answers)
+        deadline = SUBMIT_FROM.get(submission.status)
+        if deadline is None:
+            raise wrong_status(submission, "submitted")
+        now = self.clock.now()
+        async with self.events.transaction():
+            submitted = await move(
+                submission.id,
+                submission.status,
+                "submitted",
+                guard={f"{deadline}__gt": now},
+                guard_failed="The time to submit has run out.",
+                status=SubmissionStatus.SUBMITTED,
+                answers=stored,
+                submitted_at=now,
+                review_deadline=now + timedelta(seconds=task.review_window_seconds),
+                updated_at=now,
+                **{deadline: None},
+            )
+            await record_proof(submitted, stored)
+            fresh = await Submission.get(id=submission.id)
+            kind = (
+                "RESUBMITTED"
+                if submission.status == SubmissionStatus.REVISION_REQUESTED
+                else "SUBMITTED"
+            )
+            self.events.submission(kind, fresh, task, f"Proof {kind.lower()} for {task.title}")
+        return fresh
+
+    # The employer's side.
+
+    async def approve(
+        self, employer: User, submission_id: int | None, feedback: str | None
+    ) -> Submission:
+        ensure_active(employer)
+        submission, task = await for_review(employer.id, submission_id)
+        note = checked_text("feedback", feedback, required=False)
+        async with self.events.transaction():
+            if not await self.settlement.approve(submission, task, note, auto=False):
+                raise wrong_status(await Submission.get(id=submission.id), "approved")
+        return await Submission.get(id=submission.id)
+
+    async def reject(
+        self,
+        employer: User,
+        submission_id: int | None,
+        reason: RejectionReason,
+        comment: str,
+        reopen_slot: bool,
+    ) -> Submission:
+        ensure_active(employer)
+        submission, task = await for_review(employer.id, submission_id)
+        note = checked_text("comment", comment, required=True)
+        now = self.clock.now()
+        async with self.events.transaction():
+            rejected = await move(
+                submission.id,
+                SubmissionStatus.SUBMITTED,
+                "rejected",
+                status=SubmissionStatus.REJECTED,
+                rejection_reason=reason,
+                rejection_comment=note,
+                reviewed_at=now,
+                updated_at=now,
+                dispute_deadline=now + timedelta(seconds=self.settings.dispute_window_seconds),
+            )
+            self.settlement.rejected(rejected, task, note or "")
+            if reopen_slot:
+                await self.settlement.reopen_slot(task)
+        return rejected
+
+    async def request_revision(
+        self, employer: User, submission_id: int | None, comment: str
+    ) -> Submission:
+        ensure_active(employer)
+        submission, task = await for_review(employer.id, submission_id)
+        note = checked_text("comment", comment, required=True)
+        now = self.clock.now()
+        async with self.events.transaction():
+            sent_back = await move(
+                submission.id,
+                SubmissionStatus.SUBMITTED,
+                "sent back for revision",
+                status=SubmissionStatus.REVISION_REQUESTED,
+                revision_comment=note,
+                updated_at=now,
+                review_deadline=None,
+                revision_deadline=now + timedelta(seconds=self.settings.revision_deadline_seconds),
+            )
+            self.events.notify(
+                submission.worker_id,
+                "submission.revision_requested",
+                f"Revision requested on {task.title}: {note}",
+                task_id=task.id,
+                submission_id=submission.id,
+            )
+        return sent_back
+
+
+def _already_claimed() -> DomainError:
+    return DomainError(ErrorCode.ALREADY_CLAIMED, "You already took this task once.", TASK_FIELD)
