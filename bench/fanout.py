@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 SIGN_UP = """mutation($i: SignUpInput!) { signUp(input: $i) { token } }"""
 CREATE = """mutation($i: CreateTaskInput!) { createTask(input: $i) { userErrors { code } } }"""
@@ -165,7 +166,7 @@ async def run_picotask(subscribers: int, tasks: int) -> Result:
         async def subscriber() -> ClientConnection:
             conn = await connect(
                 f"ws://127.0.0.1:{port}/graphql",
-                subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]  # NewType of str
+                subprotocols=[Subprotocol("graphql-transport-ws")],
                 max_size=None,
                 ping_interval=None,
                 close_timeout=0.5,

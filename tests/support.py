@@ -21,6 +21,7 @@ import uvicorn
 from starlette.applications import Starlette
 from tortoise import Tortoise
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.typing import Subprotocol
 
 from picotask.models.ledger import Account
 from picotask.models.tasks import ProofKind, Task, TaskCategory
@@ -219,7 +220,8 @@ class Api:
 
     @contextlib.asynccontextmanager
     async def ws(self, token: str | None = None, *, init: bool = True) -> AsyncIterator[WsClient]:
-        async with connect(self.server.ws_url, subprotocols=["graphql-transport-ws"]) as conn:  # type: ignore[list-item]  # websockets types subprotocols as a NewType of str
+        protocols = [Subprotocol("graphql-transport-ws")]
+        async with connect(self.server.ws_url, subprotocols=protocols) as conn:
             client = WsClient(conn)
             if init:
                 await client.init(token)

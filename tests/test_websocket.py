@@ -8,6 +8,7 @@ import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.typing import Origin, Subprotocol
 
 from picotask.server.app import create_app
 from tests.support import Api, Backend, LiveServer, settings_for
@@ -71,7 +72,7 @@ async def test_ping_pong(api: Api) -> None:
 
 
 async def test_only_graphql_transport_ws_is_served(api: Api) -> None:
-    async with connect(api.server.ws_url, subprotocols=["graphql-ws"]) as conn:  # type: ignore[list-item]  # websockets types subprotocols as a NewType of str
+    async with connect(api.server.ws_url, subprotocols=[Subprotocol("graphql-ws")]) as conn:
         with pytest.raises(ConnectionClosed) as closed:
             await conn.recv()
         assert closed.value.rcvd is not None
@@ -90,8 +91,8 @@ async def origin_server(database_url: str, backend: Backend) -> AsyncIterator[Li
 async def test_allowed_origin_is_accepted(origin_server: LiveServer) -> None:
     async with connect(
         origin_server.ws_url,
-        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]  # NewType of str
-        origin="https://app.picotask.example",  # type: ignore[arg-type]  # NewType of str
+        subprotocols=[Subprotocol("graphql-transport-ws")],
+        origin=Origin("https://app.picotask.example"),
     ) as conn:
         assert conn.subprotocol == "graphql-transport-ws"
 
@@ -100,8 +101,8 @@ async def test_other_origin_is_refused(origin_server: LiveServer) -> None:
     with pytest.raises(InvalidStatus) as refused:
         async with connect(
             origin_server.ws_url,
-            subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]  # NewType of str
-            origin="https://evil.example",  # type: ignore[arg-type]  # NewType of str
+            subprotocols=[Subprotocol("graphql-transport-ws")],
+            origin=Origin("https://evil.example"),
         ):
             pass
     assert refused.value.response.status_code == 403

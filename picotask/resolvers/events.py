@@ -20,7 +20,8 @@ from picotask.schema.tasks import TaskFilterInput
 from picotask.services.moderation import blocked_by
 from picotask.services.pagination import ID_ORDER, decode_cursor
 from picotask.services.transitions import can_review
-from picotask.subscriptions.bus import EventBus, Message
+from picotask.subscriptions.bus import EventBus
+from picotask.subscriptions.messages import Message
 from picotask.subscriptions.streams import (
     Accepts,
     FellBehind,

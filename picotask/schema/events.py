@@ -14,7 +14,7 @@ from picotask.schema.submissions import SubmissionType
 from picotask.schema.tasks import TaskType
 from picotask.services.events import submission_from_snapshot, task_from_snapshot
 from picotask.services.pagination import encode_cursor
-from picotask.subscriptions.bus import Message
+from picotask.subscriptions.messages import Message
 
 
 def event_cursor(event_id: int) -> str:
@@ -50,16 +50,16 @@ class TaskFeedEvent:
     def of(cls, message: Message, currency: str) -> TaskFeedEvent:
         """Built once per event: the bus hands the same message to every subscriber, so the
         first one to render it leaves the result in the message for the others."""
-        cached = message.get(_RENDERED)
+        cached = message.rendered.get(_RENDERED)
         if isinstance(cached, TaskFeedEvent):
             return cached
-        task = task_from_snapshot(message["payload"]["task"])
+        task = task_from_snapshot(message.payload["task"])
         rendered = cls(
-            cursor=event_cursor(message["id"]),
-            kind=TaskFeedEventKind(message["payload"]["kind"]),
+            cursor=event_cursor(message.id),
+            kind=TaskFeedEventKind(message.payload["kind"]),
             task=TaskType.from_model(task, currency),
         )
-        message[_RENDERED] = rendered
+        message.rendered[_RENDERED] = rendered
         return rendered
 
 
@@ -76,10 +76,10 @@ class SubmissionEvent:
 
     @classmethod
     def of(cls, message: Message) -> SubmissionEvent:
-        submission = submission_from_snapshot(message["payload"]["submission"])
+        submission = submission_from_snapshot(message.payload["submission"])
         return cls(
-            cursor=event_cursor(message["id"]),
-            kind=SubmissionEventKind(message["payload"]["kind"]),
+            cursor=event_cursor(message.id),
+            kind=SubmissionEventKind(message.payload["kind"]),
             submission=SubmissionType.from_model(submission),
         )
 
@@ -134,11 +134,11 @@ class EventType:
     @classmethod
     def from_message(cls, message: Message) -> EventType:
         return cls(
-            cursor=event_cursor(message["id"]),
-            type=message["type"],
-            created_at=datetime.fromisoformat(message["created_at"]),
-            message=message["message"],
-            task_id=message["task_id"],
-            submission_id=message["submission_id"],
-            payout_id=message["payout_id"],
+            cursor=event_cursor(message.id),
+            type=message.type,
+            created_at=datetime.fromisoformat(message.created_at),
+            message=message.text,
+            task_id=message.task_id,
+            submission_id=message.submission_id,
+            payout_id=message.payout_id,
         )

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from tortoise.fields import DatetimeField
+from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
 from picotask.models.events import Event, Stream
@@ -30,97 +32,31 @@ _pending: contextvars.ContextVar[list[Event] | None] = contextvars.ContextVar(
     "picotask_pending_events", default=None
 )
 
-TASK_FIELDS = (
-    "id",
-    "employer_id",
-    "title",
-    "instructions",
-    "category",
-    "status",
-    "reward",
-    "fee",
-    "slots",
-    "slots_used",
-    "slots_resolved",
-    "estimated_minutes",
-    "pay_per_minute",
-    "claim_timeout_seconds",
-    "review_window_seconds",
-    "expires_at",
-    "proof_fields",
-    "target_countries",
-    "min_approval_rate",
-    "min_approved_count",
-    "created_at",
-    "published_at",
-    "closed_at",
-)
-SUBMISSION_FIELDS = (
-    "id",
-    "task_id",
-    "worker_id",
-    "status",
-    "claimed_at",
-    "claim_expires_at",
-    "submitted_at",
-    "review_deadline",
-    "revision_deadline",
-    "answers",
-    "feedback",
-    "rejection_reason",
-    "rejection_comment",
-    "revision_comment",
-    "reviewed_at",
-    "dispute_deadline",
-    "rejection_final",
-    "auto_approved",
-    "updated_at",
-    "reused_labels",
-    "dispute_statement",
-    "disputed_at",
-    "dispute_resolution",
-    "dispute_note",
-)
-_DATETIME_FIELDS = frozenset(
-    {
-        "expires_at",
-        "created_at",
-        "published_at",
-        "closed_at",
-        "claimed_at",
-        "claim_expires_at",
-        "submitted_at",
-        "review_deadline",
-        "revision_deadline",
-        "reviewed_at",
-        "dispute_deadline",
-        "updated_at",
-        "disputed_at",
-    }
-)
 
-
-def snapshot(row: Task | Submission, names: tuple[str, ...]) -> dict[str, Any]:
+def snapshot(row: Model) -> dict[str, Any]:
+    """Every stored column of the row, as JSON: taken from the model itself, so what the live
+    feed and the employer's stream render can never drift from what the database holds."""
     values: dict[str, Any] = {}
-    for name in names:
+    for name in row._meta.fields_db_projection:
         value = getattr(row, name)
         values[name] = value.isoformat() if isinstance(value, datetime) else value
     return values
 
 
-def restore(values: dict[str, Any]) -> dict[str, Any]:
+def restore(model: type[Model], values: dict[str, Any]) -> dict[str, Any]:
+    fields = model._meta.fields_map
     return {
-        k: datetime.fromisoformat(v) if k in _DATETIME_FIELDS and isinstance(v, str) else v
+        k: datetime.fromisoformat(v) if isinstance(fields.get(k), DatetimeField) and v else v
         for k, v in values.items()
     }
 
 
 def task_from_snapshot(values: dict[str, Any]) -> Task:
-    return Task(**restore(values))
+    return Task(**restore(Task, values))
 
 
 def submission_from_snapshot(values: dict[str, Any]) -> Submission:
-    return Submission(**restore(values))
+    return Submission(**restore(Submission, values))
 
 
 class EventLog:
@@ -169,7 +105,7 @@ class EventLog:
             type=f"task.{kind.lower()}",
             task_id=task.id,
             message=message,
-            payload={"kind": kind, "task": snapshot(task, TASK_FIELDS)},
+            payload={"kind": kind, "task": snapshot(task)},
         )
 
     def submission(self, kind: str, submission: Submission, task: Task, message: str) -> None:
@@ -182,7 +118,7 @@ class EventLog:
             task_id=task.id,
             submission_id=submission.id,
             message=message,
-            payload={"kind": kind, "submission": snapshot(submission, SUBMISSION_FIELDS)},
+            payload={"kind": kind, "submission": snapshot(submission)},
         )
 
     def notify(

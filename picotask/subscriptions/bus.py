@@ -27,26 +27,11 @@ from urllib.parse import urlparse
 from broadcaster import Broadcast
 
 from picotask.models.events import Event
+from picotask.subscriptions.messages import Message
 from picotask.subscriptions.redis_backend import RedisPubSubBackend
 
 log = logging.getLogger(__name__)
 CHANNEL = "picotask.events"
-Message = dict[str, Any]
-
-
-def to_message(event: Event) -> Message:
-    return {
-        "id": event.id,
-        "stream": event.stream.value,
-        "type": event.type,
-        "audience_id": event.audience_id,
-        "task_id": event.task_id,
-        "submission_id": event.submission_id,
-        "payout_id": event.payout_id,
-        "message": event.message,
-        "payload": event.payload,
-        "created_at": event.created_at.isoformat(),
-    }
 
 
 class Overflow:
@@ -165,7 +150,8 @@ class EventBus:
         if "heartbeat" in envelope:
             self.stats.last_heartbeat = time.monotonic()
             return
-        for message in envelope["events"]:
+        for data in envelope["events"]:
+            message = Message.from_wire(data)
             self.stats.received += 1
             for subscriber in list(self._subscribers):
                 was_dropped = subscriber.dropped
@@ -177,7 +163,7 @@ class EventBus:
         """Called after the events' transaction committed."""
         if self._broadcast is None:
             raise ConnectionError("the event bus is not connected")
-        envelope = {"events": [to_message(e) for e in events]}
+        envelope = {"events": [Message.of(e).to_wire() for e in events]}
         await self._broadcast.publish(CHANNEL, json.dumps(envelope, separators=(",", ":")))
         self.stats.published += len(events)
 

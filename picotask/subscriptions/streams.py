@@ -11,7 +11,8 @@ from tortoise.queryset import QuerySet
 from picotask.models.events import Event, Stream
 from picotask.models.users import User
 from picotask.services.discovery import TaskFilter, matches_filter, targeting_problem
-from picotask.subscriptions.bus import OVERFLOW, RESYNC, EventBus, Message, to_message
+from picotask.subscriptions.bus import OVERFLOW, RESYNC, EventBus
+from picotask.subscriptions.messages import Message
 
 REPLAY_BATCH = 500
 REMEMBERED = 10_000  # ids kept to drop duplicates between replay and live delivery
@@ -35,9 +36,9 @@ def feed_accepts(
     them (as of subscribing), matching their filter."""
 
     def accepts(message: Message) -> bool:
-        if message["stream"] != Stream.FEED:
+        if message.stream != Stream.FEED:
             return False
-        task = message["payload"]["task"]
+        task = message.payload["task"]
         if task["employer_id"] == worker.id or task["employer_id"] in blocked_by:
             return False
         if targeting_problem(
@@ -54,9 +55,9 @@ def feed_accepts(
 def audience_accepts(stream: Stream, user_id: int, task_id: int | None = None) -> Accepts:
     def accepts(message: Message) -> bool:
         return (
-            message["stream"] == stream
-            and message["audience_id"] == user_id
-            and (task_id is None or message["task_id"] == task_id)
+            message.stream == stream
+            and message.audience_id == user_id
+            and (task_id is None or message.task_id == task_id)
         )
 
     return accepts
@@ -104,7 +105,7 @@ async def follow(
                 while True:
                     rows = await replay(last).order_by("id").limit(REPLAY_BATCH)
                     for row in rows:
-                        message = to_message(row)
+                        message = Message.of(row)
                         last = max(last, row.id)
                         if accepts(message) and fresh(row.id):
                             yield message
@@ -117,7 +118,7 @@ async def follow(
             if item is RESYNC:
                 catch_up = True  # the bus reconnected: read what it may have missed
                 continue
-            assert isinstance(item, dict)
-            if fresh(item["id"]):
-                last = max(last, item["id"])
+            assert isinstance(item, Message)
+            if fresh(item.id):
+                last = max(last, item.id)
                 yield item
