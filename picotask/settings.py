@@ -69,6 +69,8 @@ class Settings:
     parser_cache_size: int = 512
     validation_cache_size: int = 512
     max_subscriptions_per_connection: int = 20
+    # JSON bodies, variables and websocket messages nested deeper than this are refused.
+    max_json_depth: int = 32
 
     # Real time.
     subscriber_queue_size: int = 1_000

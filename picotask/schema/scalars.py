@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.types.scalar import ScalarDefinition
 
 
@@ -13,12 +14,24 @@ def _serialize_datetime(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _shown(value: object) -> str:
+    """A client's value in an error message, bounded."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _parse_datetime(value: object) -> datetime:
-    if not isinstance(value, str):
-        raise ValueError("DateTime must be an ISO-8601 string")
-    parsed = datetime.fromisoformat(value)
+    """Errors are GraphQLErrors: a client's bad value, never a bug to mask (as variables and as
+    literals in the query text alike)."""
+    expected = "DateTime must be an ISO-8601 string with a time zone, such as 2026-01-31T12:00:00Z"
+    if not isinstance(value, str) or len(value) > 40:
+        raise GraphQLError(f"{expected}; got {_shown(value)}.")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise GraphQLError(f"{expected}; got {_shown(value)}.") from None
     if parsed.tzinfo is None:
-        raise ValueError("DateTime must carry a time zone (use Z for UTC)")
+        raise GraphQLError(f"{expected}; {_shown(value)} has no time zone (use Z for UTC).")
     return parsed.astimezone(UTC)
 
 
@@ -26,7 +39,9 @@ def _parse_decimal(value: object) -> Decimal:
     """Any string; one that is not a number parses to NaN, which the services reject as a
     userError naming the field (a scalar error could not name it)."""
     if not isinstance(value, str):
-        raise ValueError('Decimal must be given as a string, such as "0.50"')
+        raise GraphQLError(
+            f'Decimal must be given as a string, such as "0.50"; got {_shown(value)}.'
+        )
     try:
         return Decimal(value.strip())
     except InvalidOperation:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema import BaseSchema
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.execution import PreExecutionError
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
 from picotask.schema.context import Context
@@ -48,21 +52,23 @@ def is_request_error(result: ExecutionResult) -> bool:
     )
 
 
-def _clean_text(value: object) -> bool:
-    """No NUL (PostgreSQL refuses it) and no lone surrogate (no encoder accepts it)."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return False
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-        return True
-    if isinstance(value, dict):
-        return all(_clean_text(k) and _clean_text(v) for k, v in value.items())
-    if isinstance(value, list):
-        return all(_clean_text(v) for v in value)
-    return True
+class TooDeep(json.JSONDecodeError):
+    """JSON nested beyond the limit: refused before anything walks it."""
+
+    def __init__(self, max_depth: int) -> None:
+        super().__init__(f"JSON must not be nested deeper than {max_depth} levels", "", 0)
+
+
+def _depth_exceeds(value: object, max_depth: int) -> bool:
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth >= max_depth:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -114,9 +120,9 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub_response = await super().get_sub_response(request)
-        accept = request.headers.get("accept", "")
-        # Legacy `application/json` only for clients that ask for it and not for the new type.
-        if GRAPHQL_RESPONSE in accept or "application/json" not in accept:
+        # The new media type for clients that name it; `application/json` for the rest, as the
+        # GraphQL-over-HTTP spec asks for no Accept header and for `*/*`.
+        if GRAPHQL_RESPONSE in request.headers.get("accept", ""):
             sub_response.media_type = GRAPHQL_RESPONSE
         request.state.sub_response = sub_response
         return sub_response
@@ -133,13 +139,64 @@ class GraphQLView(GraphQL[Context, None]):
                 request.state.sub_response.status_code = 400
         return data
 
+    async def execute_single(  # strawberry's own signature
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Context,
+        root_value: None,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """Queries and mutations over HTTP (mutations by POST only); subscriptions are served
+        over the websocket, and asking for one over HTTP is a clear request error."""
+        allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except CannotGetOperationTypeError as e:
+            raise HTTPException(400, e.as_http_error_reason()) from e
+        except InvalidOperationTypeError as e:
+            message = (
+                "Subscriptions are served over the websocket on /graphql "
+                "(graphql-transport-ws), not over HTTP."
+                if e.operation_type == OperationType.SUBSCRIPTION
+                else f"{e.as_http_error_reason(request_adapter.method)}; use POST."
+            )
+            return PreExecutionError(data=None, errors=[GraphQLError(message)])
+        except MissingQueryError as e:
+            raise HTTPException(400, "No GraphQL query found in the request") from e
+
+    def decode_json(self, data: str | bytes) -> object:
+        """Every JSON that comes in, over HTTP and websockets: nested no deeper than the limit
+        (a websocket message that is not closes the socket with 4400). Its text is checked
+        where both transports meet, before execution (`safety.CleanInput`)."""
+        limit = self.services.settings.max_json_depth
+        try:
+            value = json.loads(data)
+        except RecursionError:
+            raise TooDeep(limit) from None
+        if _depth_exceeds(value, limit + 1):  # + 1: the body object around the variables
+            raise TooDeep(limit)
+        return value
+
     def parse_json(self, data: str | bytes) -> Any:
-        """JSON bodies and GET variables: an object (or batch), of text a database can store."""
-        value = super().parse_json(data)
+        """JSON bodies and GET variables: an object (or a batch)."""
+        try:
+            value = self.decode_json(data)
+        except TooDeep as e:
+            raise HTTPException(400, f"{e.msg}.") from None
+        except json.JSONDecodeError:
+            raise HTTPException(400, "Unable to parse request body as JSON") from None
         if not isinstance(value, dict | list):
             raise HTTPException(400, "The request body must be a JSON object.")
-        if not _clean_text(value):
-            raise HTTPException(400, "Strings must be valid Unicode without NUL characters.")
         return value
 
     def create_response(

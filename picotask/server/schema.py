@@ -23,7 +23,7 @@ from picotask.resolvers.tasks import TasksMutation, TasksQuery
 from picotask.resolvers.trust import TrustMutation, TrustQuery
 from picotask.resolvers.users import UsersMutation, UsersQuery
 from picotask.schema.scalars import SCALAR_MAP
-from picotask.server.safety import extensions, log_errors
+from picotask.server.safety import extensions, hide_suggestions, log_errors
 from picotask.settings import Settings
 
 
@@ -68,15 +68,19 @@ _refusals_on_every_root_field()
 
 
 class PicotaskSchema(Schema):
+    hides_suggestions = False
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
+        if self.hides_suggestions:
+            hide_suggestions(errors)
         log_errors(errors, execution_context)
 
 
 def build_schema(settings: Settings | None = None) -> PicotaskSchema:
     settings = settings or Settings()
-    return PicotaskSchema(
+    built = PicotaskSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -87,6 +91,9 @@ def build_schema(settings: Settings | None = None) -> PicotaskSchema:
             disable_field_suggestions=True,
         ),
     )
+    # Development keeps them (GraphiQL helps); production, with introspection off, does not.
+    built.hides_suggestions = settings.is_production
+    return built
 
 
 schema = build_schema()
