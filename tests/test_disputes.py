@@ -27,7 +27,7 @@ from tests.support import (
     refusal,
 )
 from tests.test_marketplace import PROOF, UNIT
-from tests.test_marketplace_api import CLAIM, REJECT, SUBMIT, create, employer
+from tests.test_marketplace_api import REJECT, submitted
 
 WEEK = 7 * 86_400
 
@@ -140,13 +140,7 @@ async def test_dispute_racing_the_end_of_the_window_has_one_outcome(
 
 
 async def test_disputes_through_the_api(api: Api) -> None:
-    boss = await employer(api)
-    task_id = (await create(api, boss))["task"]["id"]
-    worker = await api.sign_up()
-    sid = (await api.gql(CLAIM, {"id": task_id}, worker.token))["claimTask"]["submission"]["id"]
-    await api.gql(
-        SUBMIT, {"id": sid, "answers": [{"label": "Last word said", "value": "x"}]}, worker.token
-    )
+    boss, worker, sid = await submitted(api)
     await api.gql(REJECT, {"id": sid}, boss.token)
     dispute = """mutation($id: ID!) { disputeRejection(input: {submissionId: $id,
       statement: "I watched it all"}) { submission { status disputeStatement }

@@ -49,6 +49,18 @@ def task_input(**overrides: Any) -> dict[str, Any]:
     return {"input": values}
 
 
+async def submitted(api: Api) -> tuple[User, User, str]:
+    """An employer's task with one worker's proof submitted: (employer, worker, submission id)."""
+    boss = await employer(api)
+    task_id = (await create(api, boss))["task"]["id"]
+    worker = await api.sign_up()
+    sid = (await api.gql(CLAIM, {"id": task_id}, worker.token))["claimTask"]["submission"]["id"]
+    await api.gql(
+        SUBMIT, {"id": sid, "answers": [{"label": "Last word said", "value": "x"}]}, worker.token
+    )
+    return boss, worker, sid
+
+
 async def employer(api: Api, amount: str = "100.00", **kwargs: Any) -> User:
     user = await api.sign_up(**kwargs)
     data = await api.gql(

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from tests.support import Api
-from tests.test_marketplace_api import APPROVE, CLAIM, SUBMIT, create, employer
+from tests.test_marketplace_api import APPROVE, CLAIM, SUBMIT, create, employer, submitted
 
 RATE_WORKER = """mutation($id: ID!, $stars: Int!) { rateWorker(input: {submissionId: $id,
   stars: $stars}) { submission { id } userErrors { field code } } }"""
@@ -17,19 +15,8 @@ STATS = """query($id: ID!) { node(id: $id) { ... on User {
   workerStats { averageRating ratingCount } employerStats { averageRating ratingCount } } } }"""
 
 
-async def approved_submission(api: Api) -> tuple[Any, Any, str]:
-    boss = await employer(api)
-    task_id = (await create(api, boss))["task"]["id"]
-    worker = await api.sign_up()
-    sid = (await api.gql(CLAIM, {"id": task_id}, worker.token))["claimTask"]["submission"]["id"]
-    await api.gql(
-        SUBMIT, {"id": sid, "answers": [{"label": "Last word said", "value": "x"}]}, worker.token
-    )
-    return boss, worker, sid
-
-
 async def test_ratings_both_ways(api: Api) -> None:
-    boss, worker, sid = await approved_submission(api)
+    boss, worker, sid = await submitted(api)
     early = (await api.gql(RATE_WORKER, {"id": sid, "stars": 5}, boss.token))["rateWorker"]
     assert early["userErrors"][0]["code"] == "INVALID_STATUS"  # only approved work
     before_review = await api.gql(RATE_EMPLOYER, {"id": sid, "stars": 4}, worker.token)
@@ -55,7 +42,7 @@ async def test_ratings_both_ways(api: Api) -> None:
 
 @pytest.mark.parametrize("stars", [0, 6, -1])
 async def test_stars_outside_one_to_five(api: Api, stars: int) -> None:
-    boss, worker, sid = await approved_submission(api)
+    boss, worker, sid = await submitted(api)
     await api.gql(APPROVE, {"id": sid}, boss.token)
     result = (await api.gql(RATE_WORKER, {"id": sid, "stars": stars}, boss.token))["rateWorker"]
     assert result["userErrors"] == [{"field": ["input", "stars"], "code": "OUT_OF_RANGE"}]
