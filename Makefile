@@ -26,10 +26,20 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # SQLite and the memory bus always; PostgreSQL and Redis too when their URLs are set.
-# Each backend runs in its own process (tortoise keeps per-model SQL for one dialect).
+# Each backend runs in its own process (tortoise keeps per-model SQL for one dialect); the two
+# run side by side, each on its own core, and their reports are printed one after the other.
+SQLITE_ENV := env -u PICOTASK_TEST_DATABASE_URL -u PICOTASK_TEST_BROADCAST_URL
 pytest: $(STAMP)
-	env -u PICOTASK_TEST_DATABASE_URL -u PICOTASK_TEST_BROADCAST_URL $(BIN)/pytest
-	if [ -n "$$PICOTASK_TEST_DATABASE_URL" ]; then $(BIN)/pytest; fi
+	@if [ -z "$$PICOTASK_TEST_DATABASE_URL" ]; then exec $(SQLITE_ENV) $(BIN)/pytest; fi; \
+	logs=$$(mktemp -d); \
+	echo "pytest: SQLite and PostgreSQL passes side by side (reports follow when both end)"; \
+	$(SQLITE_ENV) $(BIN)/pytest > $$logs/sqlite.log 2>&1 & sqlite=$$!; \
+	$(BIN)/pytest > $$logs/postgres.log 2>&1 & postgres=$$!; \
+	wait $$sqlite; sqlite_rc=$$?; wait $$postgres; postgres_rc=$$?; \
+	echo "===== SQLite and the memory bus (exit $$sqlite_rc)"; cat $$logs/sqlite.log; \
+	echo "===== PostgreSQL and Redis (exit $$postgres_rc)"; cat $$logs/postgres.log; \
+	rm -rf $$logs; \
+	[ $$sqlite_rc -eq 0 ] && [ $$postgres_rc -eq 0 ]
 
 schema: $(STAMP)
 	$(BIN)/picotask export-schema --output schema.graphql
