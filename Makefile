@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck pytest schema migrations bench clean
+.PHONY: run test lint typecheck pytest schema migrations bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,8 +49,15 @@ migrations: $(STAMP)
 	$(BIN)/tortoise -c picotask.server.db.TORTOISE_ORM makemigrations
 	$(BIN)/python -m picotask.server.fix_migrations picotask/migrations
 
+# Fan-out to subscribers, then the HTTP pages against a bare Starlette baseline (SQLite, and
+# PostgreSQL + Redis when they answer). The load comes from Python: nothing to install.
 bench: $(STAMP)
 	$(BIN)/python -m bench.fanout
+	$(BIN)/python -m bench.http
+
+# CI: a short HTTP run that checks picotask and the baseline still answer the same data.
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.http --quick
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -68,6 +68,13 @@ class Settings:
     max_tokens: int = 2_000
     parser_cache_size: int = 512
     validation_cache_size: int = 512
+    # Automatic persisted queries (server/persisted.py): texts kept per instance (and in Redis,
+    # with a Redis bus, for this long), and the longest text kept.
+    persisted_queries_size: int = 2_000
+    persisted_query_max_chars: int = 32_768
+    persisted_query_ttl_seconds: int = 604_800
+    # Redis keys start with this (instances that share a Redis and a prefix share them).
+    redis_key_prefix: str = "picotask"
     max_subscriptions_per_connection: int = 20
     # JSON bodies, variables and websocket messages nested deeper than this are refused.
     max_json_depth: int = 32
@@ -103,6 +110,17 @@ class Settings:
         """Cross-field checks; raise `SettingsError` naming the variable."""
         checks: list[tuple[str, bool, str]] = [
             ("PORT", 0 <= self.port <= 65_535, "must be a port number"),
+            ("PERSISTED_QUERIES_SIZE", self.persisted_queries_size > 0, "must be positive"),
+            (
+                "PERSISTED_QUERY_MAX_CHARS",
+                0 < self.persisted_query_max_chars <= 1_048_576,
+                "must be 1..1048576",
+            ),
+            (
+                "PERSISTED_QUERY_TTL_SECONDS",
+                self.persisted_query_ttl_seconds > 0,
+                "must be positive",
+            ),
             ("PLATFORM_FEE_PERCENT", 0 <= self.platform_fee_percent <= 100, "must be 0..100"),
             ("MIN_REWARD_CENTS", 0 < self.min_reward_cents <= self.max_reward_cents, "bad range"),
             ("MIN_PAYOUT_CENTS", 0 < self.min_payout_cents <= self.max_payout_cents, "bad range"),

@@ -7,6 +7,7 @@ import strawberry
 from picotask.models.tasks import Task, TaskStatus
 from picotask.schema.context import Info
 from picotask.schema.pages import connection
+from picotask.schema.prefetch import prefetch, selects
 from picotask.schema.relay import Node, pk_of
 from picotask.schema.tasks import (
     AddSlotsInput,
@@ -75,7 +76,11 @@ class TasksQuery:
         viewer = info.context.require_viewer()
         query = claimable_by(viewer, task_filter(info, filter))
         keys = ORDERS[order_by or TaskOrder.NEWEST]
-        return await connection(query, lambda t: task_view(info, t), first, after, keys)
+        page = await connection(query, lambda t: task_view(info, t), first, after, keys)
+        if selects(info, "edges", "node", "employer"):
+            employers = (edge.node.model.employer_id for edge in page.edges)
+            await prefetch(info.context.loaders.user_by_id, employers)
+        return page
 
     @strawberry.field(description="Tasks the viewer posted, newest first.")
     async def my_tasks(

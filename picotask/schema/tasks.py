@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import datetime
 from decimal import Decimal
 from enum import Enum
@@ -11,10 +12,12 @@ import strawberry
 
 from picotask.models.submissions import Submission, SubmissionStatus
 from picotask.models.tasks import ProofKind, Task, TaskCategory, TaskStatus
+from picotask.models.users import User
 from picotask.schema.context import Info
 from picotask.schema.errors import Forbidden, UserError
 from picotask.schema.money import Money
 from picotask.schema.pages import page_of
+from picotask.schema.prefetch import loaded, then
 from picotask.schema.relay import Connection, Node, to_global_id
 from picotask.schema.users import UserType
 from picotask.services.tasks import slots_remaining
@@ -70,11 +73,10 @@ class TaskType(Node):
     closed_at: datetime | None
     model: strawberry.Private[Task]
 
-    @strawberry.field
-    async def employer(self, info: Info) -> UserType:
-        user = await info.context.loaders.user_by_id.load(self.model.employer_id)
-        assert user is not None  # a task's employer is never deleted (RESTRICT)
-        return UserType.from_model(user)
+    @strawberry.field(graphql_type=UserType)
+    def employer(self, info: Info) -> UserType | Awaitable[UserType]:
+        """At once when the list resolver prefetched the employers (`schema/prefetch.py`)."""
+        return then(loaded(info.context.loaders.user_by_id, self.model.employer_id), _employer)
 
     @strawberry.field(description="The task's submissions, newest first; its employer only.")
     async def submissions(
@@ -126,6 +128,11 @@ class TaskType(Node):
             closed_at=task.closed_at,
             model=task,
         )
+
+
+def _employer(user: User | None) -> UserType:
+    assert user is not None  # a task's employer is never deleted (RESTRICT)
+    return UserType.from_model(user)
 
 
 TaskConnection = Connection[TaskType]

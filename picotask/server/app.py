@@ -55,6 +55,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
                     worker.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
                 await bus.disconnect()
+                await view.persisted.close()
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

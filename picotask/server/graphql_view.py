@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
@@ -22,6 +23,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
 from picotask.schema.context import Context
+from picotask.server.persisted import PersistedQueries, PersistedQueryError
 from picotask.server.request_id import request_id_of
 from picotask.services.registry import Services
 from picotask.subscriptions.bus import EventBus
@@ -83,6 +85,8 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.services = services
         self.bus = bus
+        # Automatic persisted queries over HTTP: a hash instead of the text (server/persisted.py).
+        self.persisted = PersistedQueries(settings)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -152,8 +156,12 @@ class GraphQLView(GraphQL[Context, None]):
         over the websocket, and asking for one over HTTP is a clear request error."""
         allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
         try:
+            query = await self.persisted.query_for(request_data.query, request_data.extensions)
+        except PersistedQueryError as e:
+            return PreExecutionError(data=None, errors=[e.error])
+        try:
             return await self.schema.execute(
-                request_data.query,
+                query,
                 root_value=root_value,
                 variable_values=request_data.variables,
                 context_value=context,
@@ -173,6 +181,11 @@ class GraphQLView(GraphQL[Context, None]):
             return PreExecutionError(data=None, errors=[GraphQLError(message)])
         except MissingQueryError as e:
             raise HTTPException(400, "No GraphQL query found in the request") from e
+
+    def encode_json(self, data: object) -> str:
+        """Responses (and websocket messages: text frames, so a str) as orjson writes them:
+        the same JSON in a twentieth of the time json.dumps takes (bench/http.py)."""
+        return orjson.dumps(data).decode()
 
     def decode_json(self, data: str | bytes) -> object:
         """Every JSON that comes in, over HTTP and websockets: nested no deeper than the limit

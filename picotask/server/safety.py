@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import re
 import traceback
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Iterator
+from typing import Any, Generic, TypeVar
 
-from graphql import DocumentNode, GraphQLError, StringValueNode, Visitor, visit
+from graphql import (
+    ASTValidationRule,
+    DocumentNode,
+    GraphQLError,
+    GraphQLSchema,
+    StringValueNode,
+    Visitor,
+    parse,
+    visit,
+)
 from strawberry.extensions import (
     DisableIntrospection,
     MaskErrors,
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
-    ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
 
 from picotask.services.text import json_problem, text_problem
@@ -110,13 +119,138 @@ def literal_problem(document: DocumentNode) -> GraphQLError | None:
     return GraphQLError(f"A string in the query text {problem}.", nodes=[node])
 
 
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+Rules = tuple[type[ASTValidationRule], ...]
+
+
+class Lru(Generic[K, V]):
+    """A map that keeps its `size` most recently used entries."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def get(self, key: K) -> V | None:
+        value = self._items.get(key)
+        if value is not None:
+            self._items.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class Documents:
+    """What a document text always yields, worked out once per distinct text (per schema):
+    its parse (bounded by `max_tokens`), its validation (the schema's rules and the limits),
+    and the problem of its string literals. A page an app loads on every screen pays for none
+    of them after its first request. Keyed by the text, whose hash Python keeps: a
+    `DocumentNode` is a frozen dataclass that would hash its whole tree on every lookup.
+
+    The counters tell how often each was really done (tests prove the caching with them)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.max_tokens = settings.max_tokens
+        self.limits = limit_rules(settings)
+        self._parsed: Lru[str, DocumentNode] = Lru(settings.parser_cache_size)
+        self._validated: Lru[tuple[str, Rules], tuple[DocumentNode, list[GraphQLError]]] = Lru(
+            settings.validation_cache_size
+        )
+        self._literals: Lru[str, tuple[DocumentNode, GraphQLError | None]] = Lru(
+            settings.validation_cache_size
+        )
+        self.parses = 0
+        self.validations = 0
+        self.literal_checks = 0
+
+    def parse(self, text: str) -> DocumentNode:
+        """The parsed document; a GraphQLError (a syntax error, too many tokens) is raised
+        and not kept: strawberry then parses the text itself and answers that error."""
+        document = self._parsed.get(text)
+        if document is None:
+            self.parses += 1
+            document = parse(text, max_tokens=self.max_tokens)
+            self._parsed.put(text, document)
+        return document
+
+    def validate(
+        self, schema: GraphQLSchema, text: str | None, document: DocumentNode, rules: Rules
+    ) -> list[GraphQLError]:
+        """Validation errors (none: an empty list). The rule classes are part of the key, so
+        every rule must be a class made once, not one per request."""
+        if text is None:
+            self.validations += 1
+            return validate_document(schema, document, rules)
+        key = (text, rules)
+        known = self._validated.get(key)
+        if known is None or known[0] is not document:
+            self.validations += 1
+            known = (document, validate_document(schema, document, rules))
+            self._validated.put(key, known)
+        return list(known[1])
+
+    def literal_problem(self, text: str | None, document: DocumentNode) -> GraphQLError | None:
+        if text is None:
+            self.literal_checks += 1
+            return literal_problem(document)
+        known = self._literals.get(text)
+        if known is None or known[0] is not document:
+            self.literal_checks += 1
+            known = (document, literal_problem(document))
+            self._literals.put(text, known)
+        return known[1]
+
+
+class CachedDocuments(SchemaExtension):
+    """Parse and validate through `Documents`: once per distinct document text."""
+
+    def __init__(self, documents: Documents) -> None:
+        self.documents = documents
+
+    def on_parse(self) -> Iterator[None]:
+        run = self.execution_context
+        # The token limit holds for a text strawberry parses itself (one that failed here).
+        run.parse_options["max_tokens"] = self.documents.max_tokens
+        run.validation_rules = run.validation_rules + self.documents.limits
+        if run.graphql_document is None and run.query:
+            with contextlib.suppress(GraphQLError):
+                run.graphql_document = self.documents.parse(run.query)
+        yield
+
+    def on_validate(self) -> Iterator[None]:
+        run = self.execution_context
+        if run.pre_execution_errors is None and run.graphql_document is not None:
+            run.pre_execution_errors = self.documents.validate(
+                run.schema._schema, run.query, run.graphql_document, run.validation_rules
+            )
+        yield
+
+
+def limit_rules(settings: Settings) -> Rules:
+    """The depth and alias limits as validation rules, their classes made once per schema:
+    strawberry's `QueryDepthLimiter` and `MaxAliasesLimiter` make new classes for every
+    operation, which would make every request's rules differ and defeat the cache."""
+    return (
+        depth_rule(settings.max_query_depth, should_ignore=None),
+        aliases_rule(settings.max_aliases),
+    )
+
+
 class CleanInput(SchemaExtension):
     """Text that reaches a resolver is text every database stores: variables and the query's
     own string literals, checked once for HTTP and websockets alike, before anything runs.
     (Nesting depth is bounded earlier, where the JSON is decoded.)"""
 
-    def __init__(self, max_depth: int) -> None:
+    def __init__(self, max_depth: int, documents: Documents) -> None:
         self.max_depth = max_depth
+        self.documents = documents
 
     def on_validate(self) -> Iterator[None]:
         context = self.execution_context
@@ -126,7 +260,7 @@ class CleanInput(SchemaExtension):
         ):
             error = GraphQLError(f"Variable {problem.removeprefix('variables.')}")
         elif context.graphql_document is not None:
-            error = literal_problem(context.graphql_document)
+            error = self.documents.literal_problem(context.query, context.graphql_document)
         if error is not None:
             # Set before validation runs: strawberry then skips it and answers this error.
             context.pre_execution_errors = [error]
@@ -135,15 +269,14 @@ class CleanInput(SchemaExtension):
 
 def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Factories, not instances: strawberry builds one set per operation."""
+    # One per schema: every operation's extensions share what it knows of each document.
+    documents = Documents(settings)
     factories: list[Callable[..., Any]] = [
         MaskUnexpectedErrors,
-        functools.partial(ParserCache, maxsize=settings.parser_cache_size),
-        functools.partial(ValidationCache, maxsize=settings.validation_cache_size),
-        functools.partial(MaxTokensLimiter, max_token_count=settings.max_tokens),
-        functools.partial(QueryDepthLimiter, max_depth=settings.max_query_depth),
-        functools.partial(MaxAliasesLimiter, max_alias_count=settings.max_aliases),
-        # After ValidationCache, whose hook sets the validation result this may replace.
-        functools.partial(CleanInput, max_depth=settings.max_json_depth),
+        # Parse (token limit), validation (depth and alias limits): once per document text.
+        functools.partial(CachedDocuments, documents),
+        # After CachedDocuments, whose hook sets the validation result this may replace.
+        functools.partial(CleanInput, max_depth=settings.max_json_depth, documents=documents),
     ]
     if settings.is_production:
         factories.append(DisableIntrospection)

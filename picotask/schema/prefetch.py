@@ -1,0 +1,87 @@
+"""Fields that complete without an await when their data is already at hand.
+
+A list resolver that knows its items will need related rows (a task page and its employers)
+loads them through the request's dataloader in one batch, before it returns (`prefetch`, only
+when the selection asks for them). The item's field then takes the row from the loader at
+once (`loaded`) and the list completes synchronously: no coroutine, future and task per item.
+A field whose row was not prefetched still awaits the same loader, batched as before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+)
+from graphql import SelectionSetNode as Selections
+from strawberry.dataloader import DataLoader
+
+from picotask.schema.context import Info
+
+K = TypeVar("K")
+V = TypeVar("V")
+R = TypeVar("R")
+
+
+def loaded(loader: DataLoader[K, V], key: K) -> V | Awaitable[V]:
+    """The loader's value for `key` if it already has it, else the loader's awaitable."""
+    future = loader.cache_map.get(key) if loader.cache else None
+    done = future is not None and future.done() and not future.cancelled()
+    if done and future is not None and future.exception() is None:
+        return future.result()
+    return loader.load(key)
+
+
+def then(value: V | Awaitable[V], convert: Callable[[V], R]) -> R | Awaitable[R]:
+    """`convert(value)` now, or once the awaitable gives the value."""
+    if isinstance(value, Awaitable):
+
+        async def later() -> R:
+            return convert(await value)
+
+        return later()
+    return convert(value)
+
+
+async def prefetch(loader: DataLoader[K, Any], keys: Iterable[K]) -> None:
+    """Load `keys` in one batch now, so `loaded` finds them."""
+    await loader.load_many(list(dict.fromkeys(keys)))
+
+
+def _fields(
+    parents: Iterable[FieldNode], name: str, fragments: Mapping[str, FragmentDefinitionNode]
+) -> list[FieldNode]:
+    """The fields called `name` selected under `parents`, through fragments (once each)."""
+    found: list[FieldNode] = []
+    pending: list[Selections] = [p.selection_set for p in parents if p.selection_set]
+    seen: set[str] = set()
+    while pending:
+        for node in pending.pop().selections:
+            if isinstance(node, FieldNode):
+                if node.name.value == name:
+                    found.append(node)
+            elif isinstance(node, InlineFragmentNode):
+                pending.append(node.selection_set)
+            elif isinstance(node, FragmentSpreadNode) and node.name.value not in seen:
+                seen.add(node.name.value)
+                fragment = fragments.get(node.name.value)
+                if fragment is not None:
+                    pending.append(fragment.selection_set)
+    return found
+
+
+def selects(info: Info, *path: str) -> bool:
+    """Whether the current field's selection reaches `path` (field names, such as
+    `"edges", "node", "employer"`), through any fragment. @skip/@include count as selected."""
+    # graphql-core's own info: its field nodes and fragments as parsed (and cached), walked
+    # along `path` only; `info.selected_fields` would convert the whole selection first.
+    raw = info._raw_info
+    nodes: list[FieldNode] = list(raw.field_nodes)
+    for name in path:
+        nodes = _fields(nodes, name, raw.fragments)
+    return bool(nodes)

@@ -1,0 +1,283 @@
+"""The cost of a request above the database: parse and validation once per document, limits
+kept, list items completed without an await, and automatic persisted queries."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import secrets
+import socket
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from picotask.server.graphql_view import GraphQLView
+from picotask.server.persisted import PersistedQueries, PersistedQueryError
+from picotask.server.safety import CachedDocuments, Documents
+from tests.support import GRAPHQL_RESPONSE, Api, Backend, count_queries, settings_for
+from tests.test_marketplace_api import create, employer
+
+TASKS = """query($first: Int) { tasks(first: $first) { edges { node {
+  id title category reward { amount currency } slotsRemaining employer { displayName } } } } }"""
+
+
+def documents_of(api: Api) -> Documents:
+    """The schema's one `Documents`, as its extension factories hold it."""
+    for route in api.server.app.routes:
+        view = getattr(route, "app", None)
+        endpoint = getattr(route, "endpoint", None)
+        for candidate in (view, endpoint):
+            if isinstance(candidate, GraphQLView):
+                # `extensions` is on strawberry's Schema, not on the BaseSchema the view types.
+                for factory in candidate.schema.extensions:  # type: ignore[attr-defined]
+                    if isinstance(factory, functools.partial) and factory.func is CachedDocuments:
+                        documents: Documents = factory.args[0]
+                        return documents
+    raise AssertionError("no CachedDocuments extension")
+
+
+def counts(documents: Documents) -> tuple[int, int, int]:
+    return documents.parses, documents.validations, documents.literal_checks
+
+
+async def test_parse_and_validation_run_once_per_distinct_document(api: Api) -> None:
+    worker = await api.sign_up()
+    documents = documents_of(api)
+    before = counts(documents)
+    for first in (1, 2, 3, 4, 5):  # variables differ; the document does not
+        await api.gql(TASKS, {"first": first}, worker.token)
+    assert counts(documents) == (before[0] + 1, before[1] + 1, before[2] + 1)
+    await api.gql("{ me { id } }", None, worker.token)
+    await api.gql("{ me { id } }", None, worker.token)
+    assert counts(documents) == (before[0] + 2, before[1] + 2, before[2] + 2)
+
+
+def deep_query(levels: int) -> str:
+    """`mySubmissions` then `task { submissions { edges { node` again and again."""
+    inner = "id"
+    for _ in range(levels):
+        inner = f"task {{ submissions(first: 1) {{ edges {{ node {{ {inner} }} }} }} }}"
+    return f"{{ mySubmissions(first: 1) {{ edges {{ node {{ {inner} }} }} }} }}"
+
+
+@pytest.mark.parametrize(
+    ("document", "words"),
+    [
+        (deep_query(3), "exceeds maximum operation depth"),
+        ("{ " + " ".join(f"a{i}: me {{ id }}" for i in range(31)) + " }", "aliases"),
+        ("{ me { " + "id " * 2_100 + "} }", "token"),
+        ('{ tasks(filter: {search: "a\\u0000b"}) { totalCount } }', "NUL"),
+    ],
+)
+async def test_every_limit_still_refuses_every_time(api: Api, document: str, words: str) -> None:
+    """A refusal is cached with its document, and answered again on every request."""
+    worker = await api.sign_up()
+    for _ in range(3):
+        response = await api.post(document, token=worker.token)
+        assert response.status_code == 400
+        messages = " ".join(e["message"] for e in response.json()["errors"])
+        assert words.lower() in messages.lower(), messages
+
+
+async def test_within_the_limits_the_deep_query_runs(api: Api) -> None:
+    worker = await api.sign_up()
+    assert (await api.gql(deep_query(2), None, worker.token))["mySubmissions"]["edges"] == []
+
+
+async def test_a_page_of_tasks_loads_its_employers_in_one_query_without_awaits(
+    api: Api,
+) -> None:
+    bosses = [await employer(api) for _ in range(3)]
+    for boss in bosses:
+        for _ in range(2):
+            await create(api, boss)
+    worker = await api.sign_up()
+    with count_queries() as counter:
+        data = await api.gql(TASKS, {"first": 20}, worker.token)
+    names = {e["node"]["employer"]["displayName"] for e in data["tasks"]["edges"]}
+    assert len(data["tasks"]["edges"]) == 6
+    assert len(names) == 1  # every employer signed up as "Tester"
+    from_users = [s for s in counter.statements if 'FROM "users"' in s]
+    assert len(from_users) == 1, from_users
+
+    # Through a fragment the employers are still prefetched; without them, not loaded at all.
+    fragment = """query { tasks { edges { node { ...card } } } }
+      fragment card on Task { id employer { displayName } }"""
+    with count_queries() as counter:
+        await api.gql(fragment, None, worker.token)
+    assert len([s for s in counter.statements if 'FROM "users"' in s]) == 1
+    with count_queries() as counter:
+        await api.gql("{ tasks { edges { node { id title } } } }", None, worker.token)
+    assert not [s for s in counter.statements if 'FROM "users"' in s]
+
+
+async def test_an_employer_not_prefetched_is_still_loaded(api: Api) -> None:
+    boss = await employer(api)
+    task_id = (await create(api, boss))["task"]["id"]
+    worker = await api.sign_up()
+    query = "query($id: ID!) { task(id: $id) { employer { displayName } } }"
+    data = await api.gql(query, {"id": task_id}, worker.token)
+    assert data["task"]["employer"]["displayName"] == "Tester"
+
+
+# Automatic persisted queries.
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def apq(text: str) -> dict[str, Any]:
+    return {"persistedQuery": {"version": 1, "sha256Hash": sha256(text)}}
+
+
+async def post(
+    client: httpx.AsyncClient, body: dict[str, Any], token: str | None = None
+) -> httpx.Response:
+    headers = {"accept": GRAPHQL_RESPONSE}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    return await client.post("/graphql", json=body, headers=headers)
+
+
+def error_code(response: httpx.Response) -> str:
+    return str(response.json()["errors"][0]["extensions"]["code"])
+
+
+async def test_a_hash_alone_runs_once_its_text_was_sent(api: Api) -> None:
+    user = await api.sign_up()
+    text = "{ me { id email } } # " + secrets.token_hex(4)
+    unknown = await post(api.client, {"extensions": apq(text)}, user.token)
+    assert unknown.status_code == 400
+    assert unknown.json()["errors"][0]["message"] == "PersistedQueryNotFound"
+    assert error_code(unknown) == "PERSISTED_QUERY_NOT_FOUND"
+
+    first = await post(api.client, {"query": text, "extensions": apq(text)}, user.token)
+    assert first.json()["data"] == {"me": {"id": user.id, "email": user.email}}
+    again = await post(api.client, {"extensions": apq(text)}, user.token)
+    assert again.json()["data"] == first.json()["data"]
+
+    # Over GET, as Apollo Client's `useGETForHashedQueries` and urql send it.
+    params = {"extensions": json.dumps(apq(text))}
+    headers = {"accept": GRAPHQL_RESPONSE, "authorization": f"Bearer {user.token}"}
+    got = await api.client.get("/graphql", params=params, headers=headers)
+    assert got.status_code == 200
+    assert got.json()["data"] == first.json()["data"]
+
+
+async def test_a_stored_mutation_does_not_run_over_get(api: Api) -> None:
+    text = 'mutation { logIn(input: {email: "a@b.co", password: "x"}) { token } }'
+    await post(api.client, {"query": text, "extensions": apq(text)})
+    got = await api.client.get(
+        "/graphql",
+        params={"extensions": json.dumps(apq(text))},
+        headers={"accept": GRAPHQL_RESPONSE},
+    )
+    assert got.status_code in {400, 405}
+    assert "data" not in got.json()
+
+
+@pytest.mark.parametrize(
+    "extensions",
+    [
+        {"persistedQuery": {"version": 1, "sha256Hash": sha256("{ me { email } }")}},
+        {"persistedQuery": {"version": 2, "sha256Hash": sha256("{ me { id } }")}},
+        {"persistedQuery": {"version": 1, "sha256Hash": "not a hash"}},
+        {"persistedQuery": "yes"},
+    ],
+)
+async def test_a_wrong_hash_or_version_is_refused(api: Api, extensions: dict[str, Any]) -> None:
+    response = await post(api.client, {"query": "{ me { id } }", "extensions": extensions})
+    assert response.status_code == 400
+    assert error_code(response) == "BAD_USER_INPUT"
+    assert "data" not in response.json()
+    # Nothing was stored under the hash that came with the wrong text.
+    assert error_code(await post(api.client, {"extensions": extensions})) in {
+        "PERSISTED_QUERY_NOT_FOUND",
+        "BAD_USER_INPUT",
+    }
+    hashed = extensions.get("persistedQuery")
+    if isinstance(hashed, dict) and hashed.get("version") == 1 and len(hashed["sha256Hash"]) == 64:
+        assert error_code(await post(api.client, {"extensions": extensions})) == (
+            "PERSISTED_QUERY_NOT_FOUND"
+        )
+
+
+@contextlib.asynccontextmanager
+async def another_instance(api: Api) -> AsyncIterator[str]:
+    """`picotask serve` in its own process (one process holds one ORM): its base URL."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    settings = api.services.settings
+    env = {
+        **os.environ,
+        "PICOTASK_DATABASE_URL": settings.database_url,
+        "PICOTASK_BROADCAST_URL": settings.broadcast_url,
+        "PICOTASK_REDIS_KEY_PREFIX": settings.redis_key_prefix,
+        "PICOTASK_PORT": str(port),
+        "PICOTASK_BACKGROUND_WORKERS": "false",
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "picotask.server.cli",
+        "serve",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            for _ in range(300):  # bounded: start-up takes a few seconds at most
+                with contextlib.suppress(httpx.TransportError):
+                    if (await client.get("/readyz")).status_code == 200:
+                        break
+                await asyncio.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 10)
+
+
+async def test_instances_sharing_redis_share_the_store(api: Api, backend: Backend) -> None:
+    if not backend.broadcast.startswith("redis"):
+        pytest.skip("one instance only: the store is shared through Redis")
+    text = "{ me { id } } # " + secrets.token_hex(4)
+    async with (
+        another_instance(api) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as second,
+    ):
+        assert error_code(await post(second, {"extensions": apq(text)})) == (
+            "PERSISTED_QUERY_NOT_FOUND"
+        )
+        stored = await post(api.client, {"query": text, "extensions": apq(text)})
+        assert stored.json()["data"] == {"me": None}
+        shared = await post(second, {"extensions": apq(text)})
+        assert shared.status_code == 200, shared.json()
+        assert shared.json()["data"] == {"me": None}
+
+
+async def test_the_store_is_bounded() -> None:
+    settings = settings_for(
+        "sqlite://unused", "memory://", persisted_queries_size=2, persisted_query_max_chars=40
+    )
+    persisted = PersistedQueries(settings)
+    texts = [f"{{ me {{ id }} }} # {n}" for n in range(3)]
+    for text in texts:
+        assert await persisted.query_for(text, apq(text)) == text
+    with pytest.raises(PersistedQueryError):  # the oldest made room
+        await persisted.query_for(None, apq(texts[0]))
+    assert await persisted.query_for(None, apq(texts[2])) == texts[2]
+
+    long = "{ me { id } }" + " " * 40
+    assert await persisted.query_for(long, apq(long)) == long  # runs, but is not kept
+    with pytest.raises(PersistedQueryError):
+        await persisted.query_for(None, apq(long))
