@@ -83,6 +83,40 @@ class Settings:
     subscriber_queue_size: int = 1_000
     bus_heartbeat_seconds: float = 1.0
 
+    # Images: proof screenshots (private) and avatars (public), uploaded in two steps.
+    # Where the bytes live: `file://DIR` (one machine) or `s3://BUCKET/PREFIX` (several
+    # instances; the S3_* settings below, empty ones left to boto3's own configuration).
+    storage_url: str = "file://var/uploads"
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+    # Signs image links; every instance needs the same one. Empty: a random one per process
+    # (links die with the process, and one instance cannot check another's).
+    signing_secret: str = ""
+    # The scheme and host clients reach this server at, for upload and image links; empty:
+    # the host the request came to.
+    public_url: str = ""
+    max_image_bytes: int = 10_485_760
+    # Width x height; a larger image (or a small file claiming one: a decompression bomb) is
+    # refused before its pixels are decoded.
+    max_image_pixels: int = 40_000_000
+    max_images_per_answer: int = 5
+    max_pending_uploads_per_user: int = 50
+    upload_slot_seconds: int = 900  # time to send the bytes after createUpload
+    upload_unused_seconds: int = 86_400  # an image never used within this is removed
+    image_link_seconds: int = 900  # lifetime of a signed link to a proof image
+    thumbnail_pixels: int = 320  # longest side of a thumbnail
+    avatar_pixels: int = 512  # longest side of a stored avatar
+    image_workers: int = 2  # images decoded at once, per instance
+    # Proof images are removed this long after their task closed (once no review, revision
+    # or dispute can still need them).
+    image_retention_seconds: int = 15_552_000
+    # Near-duplicate proof images: at most this many differing bits of 128 is a match; the
+    # newest this-many proof images of the employer are compared with each new one.
+    image_match_max_distance: int = 20
+    image_match_candidates: int = 5_000
+
     @property
     def is_production(self) -> bool:
         return self.env == "production"
@@ -125,6 +159,39 @@ class Settings:
             ("MIN_REWARD_CENTS", 0 < self.min_reward_cents <= self.max_reward_cents, "bad range"),
             ("MIN_PAYOUT_CENTS", 0 < self.min_payout_cents <= self.max_payout_cents, "bad range"),
             ("SESSION_TTL_SECONDS", self.session_ttl_seconds > 0, "must be positive"),
+            (
+                "MAX_IMAGE_BYTES",
+                1_024 <= self.max_image_bytes <= 100 * 1_048_576,
+                "must be 1024..104857600",
+            ),
+            (
+                "MAX_IMAGE_PIXELS",
+                1 <= self.max_image_pixels <= 80_000_000,
+                "must be 1..80000000 (Pillow refuses more as a decompression bomb)",
+            ),
+            ("MAX_IMAGES_PER_ANSWER", 1 <= self.max_images_per_answer <= 50, "must be 1..50"),
+            (
+                "MAX_PENDING_UPLOADS_PER_USER",
+                self.max_pending_uploads_per_user > 0,
+                "must be positive",
+            ),
+            ("UPLOAD_SLOT_SECONDS", 10 <= self.upload_slot_seconds <= 86_400, "must be 10..86400"),
+            (
+                "UPLOAD_UNUSED_SECONDS",
+                self.upload_unused_seconds >= self.upload_slot_seconds,
+                "must be at least UPLOAD_SLOT_SECONDS",
+            ),
+            ("IMAGE_LINK_SECONDS", 10 <= self.image_link_seconds <= 604_800, "must be 10..604800"),
+            ("THUMBNAIL_PIXELS", 16 <= self.thumbnail_pixels <= 2_048, "must be 16..2048"),
+            ("AVATAR_PIXELS", 16 <= self.avatar_pixels <= 4_096, "must be 16..4096"),
+            ("IMAGE_WORKERS", 1 <= self.image_workers <= 64, "must be 1..64"),
+            ("IMAGE_RETENTION_SECONDS", self.image_retention_seconds > 0, "must be positive"),
+            (
+                "IMAGE_MATCH_MAX_DISTANCE",
+                0 <= self.image_match_max_distance <= 64,
+                "must be 0..64 (of 128 bits)",
+            ),
+            ("IMAGE_MATCH_CANDIDATES", self.image_match_candidates > 0, "must be positive"),
             (
                 "DEFAULT_CLAIM_TIMEOUT_SECONDS",
                 self.min_claim_timeout_seconds
@@ -198,6 +265,22 @@ def _parse_origins(raw: str) -> tuple[str, ...]:
     return origins
 
 
+def _parse_storage_url(raw: str) -> str:
+    parsed = urlparse(raw)
+    if parsed.scheme == "file" and (parsed.netloc or parsed.path):
+        return raw
+    if parsed.scheme == "s3" and parsed.netloc:
+        return raw
+    raise ValueError(f"expected file://DIRECTORY or s3://BUCKET/PREFIX, got {raw!r}")
+
+
+def _parse_public_url(raw: str) -> str:
+    parsed = urlparse(raw)
+    if raw and (parsed.scheme not in {"http", "https"} or not parsed.netloc):
+        raise ValueError(f"expected http(s)://HOST[:PORT], got {raw!r}")
+    return raw.rstrip("/")
+
+
 def _parse_cents(raw: str) -> int:
     """A money setting given as a decimal string (`"5.00"`)."""
     amount = Decimal(raw.strip())
@@ -211,6 +294,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "database_url": _parse_database_url,
     "broadcast_url": _parse_broadcast_url,
     "allowed_origins": _parse_origins,
+    "storage_url": _parse_storage_url,
+    "public_url": _parse_public_url,
     **{f.name: _parse_cents for f in dataclasses.fields(Settings) if f.name.endswith("_cents")},
 }
 

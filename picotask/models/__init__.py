@@ -8,4 +8,5 @@ MODEL_MODULES = [
     "picotask.models.submissions",
     "picotask.models.events",
     "picotask.models.trust",
+    "picotask.models.uploads",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 from tortoise import fields
 from tortoise.migrations.constraints import UniqueConstraint
@@ -52,7 +53,8 @@ class Submission(Model):
     submitted_at = fields.DatetimeField(null=True)
     review_deadline = fields.DatetimeField(null=True)
     revision_deadline = fields.DatetimeField(null=True)
-    answers: fields.Field[list[dict[str, str]]] = fields.JSONField(default=list)
+    # [{"label", "value"}], plus "images": [upload id, ...] for IMAGE fields
+    answers: fields.Field[list[dict[str, Any]]] = fields.JSONField(default=list)
     feedback = fields.TextField(null=True)
     rejection_reason = fields.CharEnumField(RejectionReason, max_length=32, null=True)
     rejection_comment = fields.TextField(null=True)

@@ -22,6 +22,8 @@ class User(Model):
     country = fields.CharField(max_length=2)
     skills: fields.Field[list[str]] = fields.JSONField(default=list)
     avatar_url = fields.CharField(max_length=500, null=True)
+    # An uploaded avatar (its storage key); served publicly. Replaces `avatar_url` when set.
+    avatar_key = fields.CharField(max_length=120, null=True)
     bio = fields.TextField(null=True)
     is_admin = fields.BooleanField(default=False)
     status = fields.CharEnumField(UserStatus, max_length=16, default=UserStatus.ACTIVE)

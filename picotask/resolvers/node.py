@@ -9,6 +9,7 @@ import strawberry
 from picotask.resolvers.payouts import deposit_node, payout_node
 from picotask.resolvers.submissions import submission_node
 from picotask.resolvers.tasks import task_node
+from picotask.resolvers.uploads import upload_node
 from picotask.schema.context import Info
 from picotask.schema.relay import Node, from_global_id
 from picotask.schema.users import UserType
@@ -26,6 +27,7 @@ NODE_RESOLVERS: dict[str, NodeResolver] = {
     "Deposit": deposit_node,
     "Task": task_node,
     "Submission": submission_node,
+    "Upload": upload_node,
 }
 
 

@@ -46,7 +46,7 @@ async def submission_node(info: Info, pk: int) -> Node | None:
     if submission is None or viewer is None:
         return None
     task = await info.context.loaders.task_by_id.load(submission.task_id)
-    return SubmissionType.from_model(submission) if can_see(submission, task, viewer.id) else None
+    return SubmissionType.from_model(submission) if can_see(submission, task, viewer) else None
 
 
 @strawberry.type
@@ -94,7 +94,10 @@ class SubmissionsMutation:
     @strawberry.mutation(description="Submit (or resubmit) proof for a claimed slot.")
     async def submit_proof(self, info: Info, input: SubmitProofInput) -> SubmissionPayload:
         viewer = info.context.require_viewer()
-        answers = [Answer(a.label, a.value) for a in input.answers]
+        answers = [
+            Answer(a.label, a.value, tuple(pk_of(u, "Upload") for u in a.upload_ids))
+            for a in input.answers
+        ]
         submissions = info.context.services.submissions
         return _payload(await submissions.submit(viewer, _sid(input.submission_id), answers))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from picotask.schema.context import Info
+from picotask.schema.relay import pk_of
 from picotask.schema.users import (
     AuthPayload,
     LogInInput,
@@ -66,6 +67,9 @@ class UsersMutation:
             country=input.country,
             bio=input.bio,
             avatar_url=input.avatar_url,
+            avatar_upload_id=None
+            if input.avatar_upload_id is None
+            else pk_of(input.avatar_upload_id, "Upload") or 0,
             skills=input.skills,
             current_password=input.current_password,
             new_password=input.new_password,

@@ -10,6 +10,7 @@ from strawberry.dataloader import DataLoader
 from picotask.models.payouts import Payout
 from picotask.models.submissions import Submission, SubmissionStatus
 from picotask.models.tasks import Task
+from picotask.models.uploads import ImageMatch, Upload
 from picotask.models.users import User
 from picotask.services.users import median_seconds
 
@@ -104,6 +105,28 @@ class ApprovedByCategoryLoader(DataLoader[int, dict[str, int]]):
         super().__init__(load_fn=_approved_by_category)
 
 
+async def _uploads_by_id(keys: Sequence[int]) -> list[Upload | None]:
+    rows = {u.id: u for u in await Upload.filter(id__in=list(keys))}
+    return [rows.get(k) for k in keys]
+
+
+class UploadByIdLoader(DataLoader[int, Upload | None]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=_uploads_by_id)
+
+
+async def _image_matches(keys: Sequence[int]) -> list[list[ImageMatch]]:
+    found: dict[int, list[ImageMatch]] = {k: [] for k in keys}
+    for match in await ImageMatch.filter(submission_id__in=list(keys)).order_by("distance", "id"):
+        found[match.submission_id].append(match)
+    return [found[k] for k in keys]
+
+
+class ImageMatchesBySubmissionLoader(DataLoader[int, list[ImageMatch]]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=_image_matches)
+
+
 class Loaders:
     """Made fresh per HTTP request and per subscription event: nothing is cached longer.
     Each loader is built on first use, so a fresh set costs nothing when unused (the live
@@ -132,3 +155,11 @@ class Loaders:
     @cached_property
     def median_review_seconds_by_employer(self) -> MedianReviewSecondsByEmployerLoader:
         return MedianReviewSecondsByEmployerLoader()
+
+    @cached_property
+    def upload_by_id(self) -> UploadByIdLoader:
+        return UploadByIdLoader()
+
+    @cached_property
+    def image_matches_by_submission(self) -> ImageMatchesBySubmissionLoader:
+        return ImageMatchesBySubmissionLoader()

@@ -13,13 +13,15 @@ from picotask.models.submissions import (
     Submission,
     SubmissionStatus,
 )
+from picotask.models.uploads import UploadStatus
 from picotask.schema.context import Info
 from picotask.schema.errors import UserError
 from picotask.schema.money import Money
 from picotask.schema.relay import Connection, Node, to_global_id
 from picotask.schema.tasks import TaskType
+from picotask.schema.uploads import ImageType
 from picotask.schema.users import UserType
-from picotask.services.transitions import can_review
+from picotask.services.transitions import can_review, can_see
 
 strawberry.enum(SubmissionStatus, name="SubmissionStatus")
 strawberry.enum(RejectionReason, name="RejectionReason")
@@ -29,7 +31,51 @@ strawberry.enum(DisputeResolution, name="DisputeResolution")
 @strawberry.type
 class ProofAnswer:
     label: str
-    value: str
+    value: str = strawberry.field(description="Empty for an IMAGE field: see images.")
+    _image_ids: strawberry.Private[list[int]]
+    _submission: strawberry.Private[Submission]
+
+    @strawberry.field(
+        description="An IMAGE field's uploaded images, with short-lived links; for those who "
+        "may see the submission (its worker, the task's employer, dispute moderators)."
+    )
+    async def images(self, info: Info) -> list[ImageType]:
+        if not self._image_ids:
+            return []
+        task = await info.context.loaders.task_by_id.load(self._submission.task_id)
+        if not can_see(self._submission, task, info.context.viewer):
+            return []
+        uploads = await info.context.loaders.upload_by_id.load_many(self._image_ids)
+        return [
+            ImageType.of(u, info)
+            for u in uploads
+            if u is not None
+            and u.status == UploadStatus.ATTACHED
+            and u.submission_id == self._submission.id
+        ]
+
+
+@strawberry.type(
+    name="ImageMatch",
+    description="An image of this proof that closely matches one another account submitted "
+    "earlier, on this task or another of the same employer's: a sign of one screenshot passed "
+    "between accounts.",
+)
+class ImageMatchType:
+    image: ImageType = strawberry.field(description="This submission's image.")
+    other_image: ImageType
+    distance: int = strawberry.field(
+        description="Bits that differ between their fingerprints, of 128: 0 is the same "
+        "picture; small numbers survive re-encoding, resizing and small crops."
+    )
+    same_task: bool
+    _other_submission_id: strawberry.Private[int]
+
+    @strawberry.field(description="The earlier submission, by another worker.")
+    async def other_submission(self, info: Info) -> SubmissionType:
+        other = await info.context.loaders.submission_by_id.load(self._other_submission_id)
+        assert other is not None  # submissions are never deleted (RESTRICT)
+        return SubmissionType.from_model(other)
 
 
 @strawberry.type(name="Submission")
@@ -68,6 +114,32 @@ class SubmissionType(Node):
         viewer_id = viewer.id if viewer else None
         return list(self.model.reused_labels) if can_review(task, viewer_id) else []
 
+    @strawberry.field(
+        description="Images of this proof that closely match images other accounts "
+        "submitted earlier on the employer's tasks, closest first; only the task's employer "
+        "sees them."
+    )
+    async def image_matches(self, info: Info) -> list[ImageMatchType]:
+        loaders = info.context.loaders
+        task = await loaders.task_by_id.load(self.model.task_id)
+        viewer = info.context.viewer
+        if not can_review(task, viewer.id if viewer else None):
+            return []
+        matches = await loaders.image_matches_by_submission.load(self.model.id)
+        ids = [pk for m in matches for pk in (m.image_id, m.other_image_id)]
+        uploads = {u.id: u for u in await loaders.upload_by_id.load_many(ids) if u is not None}
+        return [
+            ImageMatchType(
+                image=ImageType.of(uploads[m.image_id], info),
+                other_image=ImageType.of(uploads[m.other_image_id], info),
+                distance=m.distance,
+                same_task=m.same_task,
+                _other_submission_id=m.other_submission_id,
+            )
+            for m in matches
+            if m.image_id in uploads and m.other_image_id in uploads
+        ]
+
     @strawberry.field
     async def task(self, info: Info) -> TaskType:
         task = await info.context.loaders.task_by_id.load(self.model.task_id)
@@ -90,7 +162,15 @@ class SubmissionType(Node):
             submitted_at=submission.submitted_at,
             review_deadline=submission.review_deadline,
             revision_deadline=submission.revision_deadline,
-            answers=[ProofAnswer(label=a["label"], value=a["value"]) for a in submission.answers],
+            answers=[
+                ProofAnswer(
+                    label=a["label"],
+                    value=a["value"],
+                    _image_ids=[int(pk) for pk in a.get("images", ())],
+                    _submission=submission,
+                )
+                for a in submission.answers
+            ],
             feedback=submission.feedback,
             rejection_reason=submission.rejection_reason,
             rejection_comment=submission.rejection_comment,
@@ -124,7 +204,11 @@ class SubmissionActionInput:
 @strawberry.input
 class ProofAnswerInput:
     label: str
-    value: str
+    value: str = strawberry.field(default="", description="Every kind but IMAGE.")
+    upload_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list,
+        description="IMAGE fields: ids of uploaded proof images (createUpload), each used once.",
+    )
 
 
 @strawberry.input

@@ -11,6 +11,7 @@ from picotask.schema.context import Info
 from picotask.schema.errors import UserError
 from picotask.schema.money import Money, Wallet
 from picotask.schema.relay import Node, to_global_id
+from picotask.schema.uploads import base_url
 from picotask.services.users import approval_rate
 
 
@@ -59,10 +60,15 @@ class UserType(Node):
     display_name: str
     country: str
     skills: list[str]
-    avatar_url: str | None
     bio: str | None
     created_at: datetime
     _model: strawberry.Private[User]
+
+    @strawberry.field(description="The uploaded avatar's public link, or a link elsewhere.")
+    def avatar_url(self, info: Info) -> str | None:
+        if self._model.avatar_key:
+            return f"{base_url(info)}/{self._model.avatar_key}"
+        return self._model.avatar_url
 
     @strawberry.field
     def worker_stats(self, info: Info) -> WorkerStats:
@@ -98,7 +104,6 @@ class UserType(Node):
             display_name=user.display_name,
             country=user.country,
             skills=list(user.skills),
-            avatar_url=user.avatar_url,
             bio=user.bio,
             created_at=user.created_at,
             _model=user,
@@ -168,7 +173,10 @@ class UpdateProfileInput:
     country: str | None = None
     bio: str | None = None
     avatar_url: str | None = strawberry.field(
-        default=None, description="An http(s) URL; an empty string removes it."
+        default=None, description="An http(s) URL; an empty string removes the avatar."
+    )
+    avatar_upload_id: strawberry.ID | None = strawberry.field(
+        default=None, description="An uploaded avatar (createUpload with purpose AVATAR)."
     )
     skills: list[str] | None = None
     current_password: str | None = strawberry.field(

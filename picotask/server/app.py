@@ -16,6 +16,7 @@ from tortoise import connections
 from tortoise.contrib.starlette import RegisterTortoise
 
 from picotask.server import db
+from picotask.server.files import Files
 from picotask.server.graphql_view import GraphQLView
 from picotask.server.request_id import BodySizeLimitMiddleware, RequestIdMiddleware
 from picotask.server.schema import build_schema
@@ -55,6 +56,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
                     worker.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
                 await bus.disconnect()
+                await services.storage.close()
                 await view.persisted.close()
 
     async def healthz(request: Request) -> JSONResponse:
@@ -74,10 +76,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             Route("/readyz", readyz),
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
+            *Files(services).routes(),
         ],
         middleware=[
             Middleware(RequestIdMiddleware),
-            Middleware(BodySizeLimitMiddleware, max_bytes=MAX_BODY_BYTES),
+            Middleware(
+                BodySizeLimitMiddleware,
+                max_bytes=MAX_BODY_BYTES,
+                larger={"/uploads/": settings.max_image_bytes},
+            ),
         ],
         lifespan=lifespan,
     )

@@ -21,6 +21,7 @@ from picotask.resolvers.payouts import PayoutsMutation, PayoutsQuery
 from picotask.resolvers.submissions import SubmissionsMutation, SubmissionsQuery
 from picotask.resolvers.tasks import TasksMutation, TasksQuery
 from picotask.resolvers.trust import TrustMutation, TrustQuery
+from picotask.resolvers.uploads import UploadsMutation
 from picotask.resolvers.users import UsersMutation, UsersQuery
 from picotask.schema.scalars import SCALAR_MAP
 from picotask.server.safety import extensions, hide_suggestions, log_errors
@@ -48,6 +49,7 @@ class Mutation(
     PayoutsMutation,
     ModerationMutation,
     TrustMutation,
+    UploadsMutation,
 ):
     pass
 

@@ -8,10 +8,12 @@ from picotask.services.bonuses import BonusService
 from picotask.services.clock import Clock
 from picotask.services.disputes import DisputeService
 from picotask.services.events import EventLog, Publisher
+from picotask.services.image_links import LinkSigner
 from picotask.services.ledger import Ledger
 from picotask.services.moderation import ModerationService
 from picotask.services.payout_processor import PayoutProcessor
 from picotask.services.payouts import PayoutService
+from picotask.services.proof_images import ProofImages
 from picotask.services.providers import (
     PaymentProvider,
     PayoutProvider,
@@ -20,10 +22,12 @@ from picotask.services.providers import (
 )
 from picotask.services.ratings import RatingService
 from picotask.services.settlement import Settlement
+from picotask.services.storage import Storage, open_storage
 from picotask.services.submissions import SubmissionService
 from picotask.services.sweeper import Sweeper
 from picotask.services.tasks import TaskService
 from picotask.services.trust import TrustService
+from picotask.services.uploads import UploadService
 from picotask.services.users import PasswordService, UserService
 from picotask.settings import Settings
 
@@ -62,6 +66,9 @@ class Services:
     ratings: RatingService
     trust: TrustService
     sweeper: Sweeper
+    # Image bytes (a directory or S3; close on shutdown), and the uploads kept in it.
+    storage: Storage
+    uploads: UploadService
 
     @classmethod
     def build(
@@ -81,6 +88,14 @@ class Services:
         payouts = PayoutService(settings, clock, ledger, providers.payments)
         tasks = TaskService(settings, clock, ledger, events)
         settlement = Settlement(clock, ledger, tasks, events)
+        storage = open_storage(settings)
+        links = LinkSigner(
+            settings.signing_secret,
+            clock,
+            settings.image_link_seconds,
+            production=settings.is_production,
+        )
+        uploads = UploadService(settings, clock, storage, links)
         return cls(
             settings=settings,
             clock=clock,
@@ -99,11 +114,15 @@ class Services:
             ),
             tasks=tasks,
             settlement=settlement,
-            submissions=SubmissionService(settings, clock, settlement, events),
+            submissions=SubmissionService(
+                settings, clock, settlement, events, ProofImages(settings)
+            ),
             bonuses=BonusService(settings, clock, ledger, events),
             disputes=DisputeService(clock, settlement, events),
             moderation=ModerationService(clock, events),
             ratings=RatingService(clock),
             trust=TrustService(clock, events, tasks),
-            sweeper=Sweeper(settings, clock, tasks, settlement, events),
+            sweeper=Sweeper(settings, clock, tasks, settlement, events, uploads),
+            storage=storage,
+            uploads=uploads,
         )

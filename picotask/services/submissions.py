@@ -25,7 +25,8 @@ from picotask.services.clock import Clock
 from picotask.services.discovery import eligibility_problem
 from picotask.services.errors import DomainError, ErrorCode, checked_text
 from picotask.services.events import EventLog
-from picotask.services.proofs import Answer, check_answers, record_proof
+from picotask.services.proof_images import ProofImages
+from picotask.services.proofs import Answer, check_answers, image_ids, record_proof
 from picotask.services.settlement import Settlement
 from picotask.services.tasks import can_see
 from picotask.services.transitions import for_review, move, of_worker, wrong_status
@@ -41,12 +42,18 @@ SUBMIT_FROM = {
 
 class SubmissionService:
     def __init__(
-        self, settings: Settings, clock: Clock, settlement: Settlement, events: EventLog
+        self,
+        settings: Settings,
+        clock: Clock,
+        settlement: Settlement,
+        events: EventLog,
+        images: ProofImages,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.settlement = settlement
         self.events = events
+        self.images = images
 
     # The worker's side.
 
@@ -108,11 +115,12 @@ class SubmissionService:
         ensure_active(worker)
         submission = await of_worker(worker.id, submission_id)
         task = await Task.get(id=submission.task_id)
-        stored = check_answers(task.proof_fields, answers)
+        stored = check_answers(task.proof_fields, answers, self.settings.max_images_per_answer)
         deadline = SUBMIT_FROM.get(submission.status)
         if deadline is None:
             raise wrong_status(submission, "submitted")
         now = self.clock.now()
+        await self.images.check(worker.id, submission.id, answers, now)
         async with self.events.transaction():
             submitted = await move(
                 submission.id,
@@ -128,6 +136,7 @@ class SubmissionService:
                 **{deadline: None},
             )
             await record_proof(submitted, stored)
+            await self.images.attach(submitted, task, image_ids(stored), now)
             fresh = await Submission.get(id=submission.id)
             kind = (
                 "RESUBMITTED"

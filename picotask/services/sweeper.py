@@ -1,5 +1,6 @@
 """Time rules, run in every server process: claim timeouts, review windows, revision
-deadlines, dispute windows and task expiry. Each rule is the same conditional update a request
+deadlines, dispute windows, task expiry, and the removal of unused uploads and of proof
+images past their retention. Each rule is the same conditional update a request
 would make (`transitions.try_move`), so sweepers in several processes never act twice."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from picotask.services.events import EventLog
 from picotask.services.settlement import Settlement
 from picotask.services.tasks import TaskService
 from picotask.services.transitions import try_move
+from picotask.services.uploads import UploadService
 from picotask.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ class SweepResult:
     revisions_expired: int
     rejections_final: int
     tasks_expired: int
+    uploads_removed: int
 
 
 class Sweeper:
@@ -39,12 +42,14 @@ class Sweeper:
         tasks: TaskService,
         settlement: Settlement,
         events: EventLog,
+        uploads: UploadService,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.tasks = tasks
         self.settlement = settlement
         self.events = events
+        self.uploads = uploads
 
     async def sweep(self) -> SweepResult:
         return SweepResult(
@@ -54,6 +59,7 @@ class Sweeper:
             rejections_final=await self.finalize_rejections(),
             # Last: a task expiring now refunds what the rules above just freed.
             tasks_expired=await self.tasks.expire_due(),
+            uploads_removed=await self.uploads.sweep(),
         )
 
     async def run_forever(self) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from picotask.models.submissions import Submission, SubmissionStatus
 from picotask.models.tasks import Task
+from picotask.models.users import User
 from picotask.services.errors import DomainError, ErrorCode, NotPermitted
 
 FIELD = ["input", "submissionId"]
@@ -59,11 +60,14 @@ def can_review(task: Task | None, viewer_id: int | None) -> bool:
     return task is not None and viewer_id is not None and task.employer_id == viewer_id
 
 
-def can_see(submission: Submission, task: Task | None, viewer_id: int | None) -> bool:
-    """A submission (and its proof) is seen by its worker and the task's employer only."""
-    return (viewer_id is not None and submission.worker_id == viewer_id) or can_review(
-        task, viewer_id
-    )
+def can_see(submission: Submission, task: Task | None, viewer: User | None) -> bool:
+    """A submission (and its proof, images included) is seen by its worker, the task's
+    employer, and moderators while it is in dispute; by nobody else."""
+    if viewer is None:
+        return False
+    if submission.worker_id == viewer.id or can_review(task, viewer.id):
+        return True
+    return viewer.is_admin and submission.status == SubmissionStatus.DISPUTED
 
 
 def not_found() -> DomainError:

@@ -20,6 +20,7 @@ from picotask.services.clock import Clock
 from picotask.services.countries import COUNTRY_CODES
 from picotask.services.errors import DomainError, ErrorCode, Validator
 from picotask.services.ledger import Ledger
+from picotask.services.upload_use import attach_avatar, checked_avatar, drop_avatar
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200
@@ -211,11 +212,14 @@ class UserService:
         country: str | None = None,
         bio: str | None = None,
         avatar_url: str | None = None,
+        avatar_upload_id: int | None = None,
         skills: list[str] | None = None,
         current_password: str | None = None,
         new_password: str | None = None,
     ) -> tuple[User, str | None]:
-        """Apply the given fields; a password change revokes every session and opens a new one."""
+        """Apply the given fields; a password change revokes every session and opens a new one.
+        `avatar_upload_id` (an uploaded avatar; 0 for an id that names none) and `avatar_url`
+        (a link elsewhere, "" for none) each replace the avatar."""
         v = Validator()
         changes: dict[str, object] = {}
         if display_name is not None:
@@ -228,6 +232,11 @@ class UserService:
             changes["bio"] = v.text("bio", bio, max_length=MAX_BIO) or None
         if avatar_url is not None:
             changes["avatar_url"] = _check_url(v, "avatarUrl", avatar_url)
+            changes["avatar_key"] = None
+            if avatar_upload_id is not None:
+                v.add("avatarUploadId", ErrorCode.INVALID, "Give avatarUrl or avatarUploadId.")
+        elif avatar_upload_id is not None:
+            changes["avatar_url"] = None  # the upload replaces a link
         if skills is not None:
             changes["skills"] = _check_skills(v, skills)
         if new_password is not None:
@@ -235,6 +244,9 @@ class UserService:
             if current_password is None:
                 v.add("currentPassword", ErrorCode.INVALID, "currentPassword is required.")
         v.check()
+        avatar = None
+        if avatar_upload_id is not None:
+            avatar = await checked_avatar(user.id, avatar_upload_id, self.clock.now())
         if new_password is not None:
             if not await self.passwords.verify(user.password_hash, current_password or ""):
                 raise DomainError(
@@ -248,6 +260,10 @@ class UserService:
             if changes:
                 changes["updated_at"] = self.clock.now()
                 await User.filter(id=user.id).update(**changes)
+            if avatar is not None:
+                await attach_avatar(user.id, avatar, self.clock.now())
+            elif avatar_url is not None:
+                await drop_avatar(user.id)
             if new_password is not None:
                 await Session.filter(user_id=user.id, revoked_at=None).update(
                     revoked_at=self.clock.now()
