@@ -13,6 +13,7 @@ from picotask.services.errors import DomainError, ErrorCode
 from picotask.services.fingerprints import BITS, distance, fingerprints, parse
 from picotask.services.image_links import LinkSigner
 from picotask.services.images import ImageLimits, clean_image
+from picotask.services.proof_images import MATCHES_PER_IMAGE, closest
 from picotask.services.storage import LocalStorage, is_key
 from tests.images import (
     GPS_IFD,
@@ -179,3 +180,17 @@ def test_animated_and_paletted_images() -> None:
     transparent = Image.new("P", (10, 10))
     transparent.info["transparency"] = 0
     assert decoded(clean_image(encoded(transparent), LIMITS, fingerprint=False).data).mode == "RGBA"
+
+
+def test_the_closest_candidates_only() -> None:
+    whole = fingerprints(screenshot(40))
+    rows = [
+        {"id": i, "fingerprints": whole if i % 2 else fingerprints(screenshot(100 + i))}
+        for i in range(1, 31)
+    ]
+    found = closest([{"id": 99, "fingerprints": whole}], rows, max_distance=20)
+    assert len(found) == MATCHES_PER_IMAGE  # 15 exact copies, the first 10 by id
+    assert [(image, d, row["id"]) for image, d, row in found] == [
+        (99, 0, i) for i in range(1, 21, 2)
+    ]
+    assert closest([{"id": 99, "fingerprints": whole}], rows[1::2], max_distance=20) == []

@@ -9,7 +9,9 @@ in memory. The worker's own earlier images (a revision) are never a match.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
+from typing import Any
 
 from picotask.models.submissions import Submission
 from picotask.models.tasks import Task
@@ -105,26 +107,38 @@ class ProofImages:
             .limit(self.settings.image_match_candidates)
             .values("id", "submission_id", "task_id", "fingerprints")
         )
-        theirs = [(row, parse(row["fingerprints"])) for row in candidates]
-        limit = self.settings.image_match_max_distance
-        matches: list[ImageMatch] = []
-        for image in mine:
-            prints = parse(image["fingerprints"])
-            close = sorted(
-                (d, row["id"], row)
-                for row, other in theirs
-                if (d := distance(prints, other)) <= limit
+        # Pure CPU (a few XORs per candidate): off the event loop.
+        close = await asyncio.to_thread(
+            closest, mine, candidates, self.settings.image_match_max_distance
+        )
+        matches = [
+            ImageMatch(
+                submission_id=submission.id,
+                image_id=image_id,
+                other_submission_id=row["submission_id"],
+                other_image_id=row["id"],
+                same_task=row["task_id"] == task.id,
+                distance=d,
             )
-            matches.extend(
-                ImageMatch(
-                    submission_id=submission.id,
-                    image_id=image["id"],
-                    other_submission_id=row["submission_id"],
-                    other_image_id=row["id"],
-                    same_task=row["task_id"] == task.id,
-                    distance=d,
-                )
-                for d, _, row in close[:MATCHES_PER_IMAGE]
-            )
+            for image_id, d, row in close
+        ]
         if matches:
             await ImageMatch.bulk_create(matches)
+
+
+def closest(
+    mine: list[dict[str, Any]], candidates: list[dict[str, Any]], max_distance: int
+) -> list[tuple[int, int, dict[str, Any]]]:
+    """(image id, distance, candidate row) of the candidates within `max_distance` of each
+    of `mine`, the closest `MATCHES_PER_IMAGE` per image."""
+    theirs = [(row, parse(row["fingerprints"])) for row in candidates]
+    found: list[tuple[int, int, dict[str, Any]]] = []
+    for image in mine:
+        prints = parse(image["fingerprints"])
+        near = sorted(
+            ((d, row["id"]), row)
+            for row, other in theirs
+            if (d := distance(prints, other)) <= max_distance
+        )
+        found.extend((image["id"], d, row) for (d, _), row in near[:MATCHES_PER_IMAGE])
+    return found
