@@ -82,6 +82,12 @@ class Settings:
     # Real time.
     subscriber_queue_size: int = 1_000
     bus_heartbeat_seconds: float = 1.0
+    # Each instance reads the event log this often for events its bus did not bring (a failed
+    # publish, an instance that died before publishing, an outage): one query per instance.
+    bus_log_poll_seconds: float = 0.5
+    # An event that arrives ahead of a missing id waits this long for the bus to bring the
+    # missing one before the log is read (which tells whether it will ever commit).
+    bus_gap_grace_seconds: float = 0.1
 
     # Images: proof screenshots (private) and avatars (public), uploaded in two steps.
     # Where the bytes live: `file://DIR` (one machine) or `s3://BUCKET/PREFIX` (several
@@ -159,6 +165,12 @@ class Settings:
             ("MIN_REWARD_CENTS", 0 < self.min_reward_cents <= self.max_reward_cents, "bad range"),
             ("MIN_PAYOUT_CENTS", 0 < self.min_payout_cents <= self.max_payout_cents, "bad range"),
             ("SESSION_TTL_SECONDS", self.session_ttl_seconds > 0, "must be positive"),
+            ("BUS_LOG_POLL_SECONDS", 0 < self.bus_log_poll_seconds <= 60, "must be 0..60"),
+            (
+                "BUS_GAP_GRACE_SECONDS",
+                0 <= self.bus_gap_grace_seconds <= self.bus_log_poll_seconds,
+                "must be 0..BUS_LOG_POLL_SECONDS",
+            ),
             (
                 "MAX_IMAGE_BYTES",
                 1_024 <= self.max_image_bytes <= 100 * 1_048_576,

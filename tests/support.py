@@ -9,7 +9,7 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import AsyncIterator, Awaitable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -33,6 +33,7 @@ from picotask.services.ledger import audit
 from picotask.services.registry import Services
 from picotask.services.task_specs import ProofFieldSpec, TaskSpec
 from picotask.settings import Settings
+from picotask.subscriptions import sequencer
 
 TEST_DATABASE_URL = os.environ.get("PICOTASK_TEST_DATABASE_URL", "")
 TEST_BROADCAST_URL = os.environ.get("PICOTASK_TEST_BROADCAST_URL", "")
@@ -348,13 +349,19 @@ async def assert_escrow_matches(task_id: int) -> None:
 
 
 class QueryCounter(logging.Handler):
-    """Counts the SQL statements tortoise sends while installed."""
+    """Counts the SQL statements tortoise sends while installed, but for the event log reads
+    of the bus's sequencer: one per instance on its own clock, never per request or subscriber
+    (they would make counts depend on timing)."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.statements: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(RuntimeError):  # no running loop: not the sequencer
+            task = asyncio.current_task()
+            if task is not None and task.get_name() == sequencer.TASK_NAME:
+                return
         self.statements.append(record.getMessage())
 
     @property
@@ -396,3 +403,13 @@ async def nothing_more(ws: WsClient, within: float = 0.3) -> bool:
     except TimeoutError:
         return True
     return False
+
+
+async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    """Wait (bounded) for the server to get there, as real network delivery takes a moment;
+    never for a deadline rule (those run on the injected clock)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not condition():
+        assert loop.time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)

@@ -23,7 +23,7 @@ from picotask.server.schema import build_schema
 from picotask.services.clock import Clock, SystemClock
 from picotask.services.registry import Services
 from picotask.settings import Settings
-from picotask.subscriptions.bus import EventBus
+from picotask.subscriptions.bus import EventBus, channel_for
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_048_576
@@ -32,8 +32,11 @@ MAX_BODY_BYTES = 1_048_576
 def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     bus = EventBus(
         settings.broadcast_url,
+        channel=channel_for(settings.database_url),
         queue_size=settings.subscriber_queue_size,
         heartbeat_seconds=settings.bus_heartbeat_seconds,
+        log_poll_seconds=settings.bus_log_poll_seconds,
+        gap_grace_seconds=settings.bus_gap_grace_seconds,
     )
     services = Services.build(settings, clock or SystemClock(), publish=bus.publish)
     view = GraphQLView(build_schema(settings), services, bus)

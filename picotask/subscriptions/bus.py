@@ -7,8 +7,10 @@ around its known weaknesses:
 - each client gets its own bounded queue; a client that falls too far behind is dropped with a
   reason instead of growing memory (broadcaster's queues are unbounded);
 - a watchdog sends a heartbeat through the backend and, when it does not come back (a lost
-  Redis or PostgreSQL connection is never re-established by broadcaster), reconnects and tells
-  every client to catch up from the event log, so nothing is lost across the outage.
+  Redis or PostgreSQL connection is never re-established by broadcaster), reconnects.
+What the bus brings goes through the process's sequencer (sequencer.py) before any client sees
+it: in id order, once each, and completed from the event log with whatever the bus did not
+bring (a failed publish, an instance that died before publishing, an outage).
 """
 
 from __future__ import annotations
@@ -29,27 +31,32 @@ from broadcaster import Broadcast
 from picotask.models.events import Event
 from picotask.subscriptions.messages import Message
 from picotask.subscriptions.redis_backend import RedisPubSubBackend
+from picotask.subscriptions.sequencer import Sequencer
 
 log = logging.getLogger(__name__)
 CHANNEL = "picotask.events"
+
+
+def channel_for(database_url: str) -> str:
+    """One channel per database: deployments (or test runs) that share a Redis never see each
+    other's events, whose ids would collide."""
+    return f"{CHANNEL}.{urlparse(database_url).path.rsplit('/', 1)[-1]}"
 
 
 class Overflow:
     """Put in a client's queue in place of what it could not take."""
 
 
-class Resync:
-    """Put in every client's queue after a reconnect: catch up from the event log."""
-
-
 OVERFLOW = Overflow()
-RESYNC = Resync()
 
 
 @dataclass(eq=False)
 class Subscriber:
     accepts: Callable[[Message], bool]
-    queue: asyncio.Queue[Message | Overflow | Resync]
+    queue: asyncio.Queue[Message | Overflow]
+    # The events it is offered are exactly those after this id (the bus's position when it
+    # subscribed); the ones up to it are in the log.
+    position: int = 0
     dropped: bool = False
 
     def offer(self, message: Message) -> None:
@@ -67,14 +74,6 @@ class Subscriber:
             self.queue.get_nowait()
         self.queue.put_nowait(OVERFLOW)
 
-    def resync(self) -> None:
-        if self.dropped:
-            return
-        try:
-            self.queue.put_nowait(RESYNC)
-        except asyncio.QueueFull:
-            self.drop()
-
 
 @dataclass
 class BusStats:
@@ -91,13 +90,20 @@ class EventBus:
         self,
         url: str,
         *,
+        channel: str = CHANNEL,
         queue_size: int = 1_000,
         heartbeat_seconds: float = 1.0,
+        log_poll_seconds: float = 0.5,
+        gap_grace_seconds: float = 0.1,
     ) -> None:
         self.url = url
+        self.channel = channel
         self.queue_size = queue_size
         self.heartbeat_seconds = heartbeat_seconds
         self.stats = BusStats()
+        self.sequencer = Sequencer(
+            self._fan_out, grace_seconds=gap_grace_seconds, poll_seconds=log_poll_seconds
+        )
         self._subscribers: set[Subscriber] = set()
         self._broadcast: Broadcast | None = None
         self._listener: asyncio.Task[None] | None = None
@@ -105,7 +111,13 @@ class EventBus:
         self._ready = asyncio.Event()
         self._beats = itertools.count()
 
+    @property
+    def position(self) -> int:
+        """Every event up to this id has reached this process's subscribers (or never commits)."""
+        return self.sequencer.position
+
     async def connect(self) -> None:
+        await self.sequencer.start()
         await self._open()
         self._watchdog = asyncio.create_task(self._watch())
 
@@ -115,6 +127,7 @@ class EventBus:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+        await self.sequencer.stop()
         await self._close_broadcast()
 
     async def _open(self) -> None:
@@ -136,7 +149,7 @@ class EventBus:
             self._broadcast = None
 
     async def _listen(self, broadcast: Broadcast) -> None:
-        async with broadcast.subscribe(CHANNEL) as subscription:
+        async with broadcast.subscribe(self.channel) as subscription:
             self._ready.set()
             async for event in subscription:  # type: ignore[union-attr]  # broadcaster types __aiter__ as Optional
                 if event is None:
@@ -151,25 +164,29 @@ class EventBus:
             self.stats.last_heartbeat = time.monotonic()
             return
         for data in envelope["events"]:
-            message = Message.from_wire(data)
             self.stats.received += 1
-            for subscriber in list(self._subscribers):
-                was_dropped = subscriber.dropped
-                subscriber.offer(message)
-                if subscriber.dropped and not was_dropped:
-                    self.stats.dropped_clients += 1
+            self.sequencer.arrive(Message.from_wire(data))
+
+    def _fan_out(self, message: Message) -> None:
+        """The sequencer's output: each event once, in id order."""
+        for subscriber in list(self._subscribers):
+            was_dropped = subscriber.dropped
+            subscriber.offer(message)
+            if subscriber.dropped and not was_dropped:
+                self.stats.dropped_clients += 1
 
     async def publish(self, events: list[Event]) -> None:
         """Called after the events' transaction committed."""
         if self._broadcast is None:
             raise ConnectionError("the event bus is not connected")
         envelope = {"events": [Message.of(e).to_wire() for e in events]}
-        await self._broadcast.publish(CHANNEL, json.dumps(envelope, separators=(",", ":")))
+        await self._broadcast.publish(self.channel, json.dumps(envelope, separators=(",", ":")))
         self.stats.published += len(events)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, accepts: Callable[[Message], bool]) -> AsyncIterator[Subscriber]:
-        subscriber = Subscriber(accepts, asyncio.Queue(self.queue_size))
+        # Registered at the position in the same step: no event can fall between the two.
+        subscriber = Subscriber(accepts, asyncio.Queue(self.queue_size), self.position)
         self._subscribers.add(subscriber)
         self.stats.subscribers = len(self._subscribers)
         try:
@@ -192,7 +209,7 @@ class EventBus:
     async def _heartbeat(self) -> None:
         assert self._broadcast is not None
         beat = json.dumps({"heartbeat": next(self._beats)})
-        await self._broadcast.publish(CHANNEL, beat)
+        await self._broadcast.publish(self.channel, beat)
 
     async def _watch(self) -> None:
         while True:
@@ -217,5 +234,4 @@ class EventBus:
             log.warning("event bus %s still unreachable", self.url, exc_info=True)
             return
         self.stats.reconnects += 1
-        for subscriber in list(self._subscribers):
-            subscriber.resync()
+        self.sequencer.read_soon()  # what was published while the bus was away

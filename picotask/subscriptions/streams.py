@@ -1,9 +1,8 @@
 """Subscription streams: replay the event log after a cursor, then go live, with no gap and
-no duplicate; catch up again after a bus reconnect; stop a client that fell too far behind."""
+no duplicate; stop a client that fell too far behind."""
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import AsyncIterator, Callable
 
 from tortoise.queryset import QuerySet
@@ -11,11 +10,10 @@ from tortoise.queryset import QuerySet
 from picotask.models.events import Event, Stream
 from picotask.models.users import User
 from picotask.services.discovery import TaskFilter, matches_filter, targeting_problem
-from picotask.subscriptions.bus import OVERFLOW, RESYNC, EventBus
+from picotask.subscriptions.bus import OVERFLOW, EventBus
 from picotask.subscriptions.messages import Message
 
 REPLAY_BATCH = 500
-REMEMBERED = 10_000  # ids kept to drop duplicates between replay and live delivery
 
 Accepts = Callable[[Message], bool]
 Replay = Callable[[int], QuerySet[Event]]
@@ -78,47 +76,29 @@ def audience_replay(stream: Stream, user_id: int, task_id: int | None = None) ->
 async def follow(
     bus: EventBus, accepts: Accepts, replay: Replay, after: int | None
 ) -> AsyncIterator[Message]:
-    """Every accepted event after `after` (or from now), oldest first, then live."""
+    """Every accepted event after `after` (or from now), oldest first, then live: in strictly
+    increasing id order, each once. After each event, every event up to it that this
+    subscriber may see has been delivered, so resuming after its cursor is exact."""
     async with bus.subscribe(accepts) as subscriber:
-        # Subscribed before reading the log: whatever commits meanwhile is queued, not lost.
-        if after is None:
-            newest = await Event.all().order_by("-id").first().only("id")
-            after = newest.id if newest else 0
-            catch_up = False
-        else:
-            catch_up = True
-        seen: deque[int] = deque(maxlen=REMEMBERED)
-        seen_set: set[int] = set()
-        last = after
-
-        def fresh(event_id: int) -> bool:
-            if event_id in seen_set:
-                return False
-            if len(seen) == seen.maxlen:
-                seen_set.discard(seen[0])
-            seen.append(event_id)
-            seen_set.add(event_id)
-            return True
-
+        # The bus offers this subscriber every event after `live`, in order; the log holds
+        # all of them up to it.
+        live = subscriber.position
+        last = live if after is None else after
+        while last < live:
+            rows = await replay(last).filter(id__lte=live).order_by("id").limit(REPLAY_BATCH)
+            for row in rows:
+                last = row.id
+                message = Message.of(row)
+                if accepts(message):
+                    yield message
+            if len(rows) < REPLAY_BATCH:
+                last = live
         while True:
-            if catch_up:
-                while True:
-                    rows = await replay(last).order_by("id").limit(REPLAY_BATCH)
-                    for row in rows:
-                        message = Message.of(row)
-                        last = max(last, row.id)
-                        if accepts(message) and fresh(row.id):
-                            yield message
-                    if len(rows) < REPLAY_BATCH:
-                        break
-                catch_up = False
             item = await subscriber.queue.get()
             if item is OVERFLOW:
                 raise FellBehind(last)
-            if item is RESYNC:
-                catch_up = True  # the bus reconnected: read what it may have missed
-                continue
             assert isinstance(item, Message)
-            if fresh(item.id):
-                last = max(last, item.id)
+            # A client that resumed with a cursor from an instance further ahead had these.
+            if item.id > last:
+                last = item.id
                 yield item
