@@ -61,6 +61,13 @@ class Settings:
     payout_provider_fails: bool = False
     payout_poll_seconds: float = 1.0
     sweep_interval_seconds: float = 5.0
+    # A provider call that raises is retried with the same idempotency key after
+    # base * 2^(attempt - 1) seconds; after the last attempt the payout fails and is refunded.
+    payout_max_attempts: int = 5
+    payout_retry_base_seconds: float = 60.0
+    # A provider call taking longer counts as one that raised. Below the processor's 60 s lease,
+    # so no two calls for one payout are ever in flight at once.
+    payout_call_timeout_seconds: float = 30.0
 
     # GraphQL safety limits.
     max_query_depth: int = 12
@@ -170,6 +177,17 @@ class Settings:
                 "BUS_GAP_GRACE_SECONDS",
                 0 <= self.bus_gap_grace_seconds <= self.bus_log_poll_seconds,
                 "must be 0..BUS_LOG_POLL_SECONDS",
+            ),
+            ("PAYOUT_MAX_ATTEMPTS", 1 <= self.payout_max_attempts <= 20, "must be 1..20"),
+            (
+                "PAYOUT_RETRY_BASE_SECONDS",
+                0 < self.payout_retry_base_seconds <= 86_400,
+                "must be more than 0 and at most 86400",
+            ),
+            (
+                "PAYOUT_CALL_TIMEOUT_SECONDS",
+                0 < self.payout_call_timeout_seconds < 60,
+                "must be more than 0 and less than the payout lease (60)",
             ),
             (
                 "MAX_IMAGE_BYTES",

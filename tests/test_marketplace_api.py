@@ -119,6 +119,7 @@ async def test_post_claim_submit_approve(api: Api) -> None:
             "query($id: ID!) { node(id: $id) { ... on User { workerStats {"
             " approvedCount approvalRate earned { amount } } } } }",
             {"id": worker.id},
+            worker.token,  # earnings are shown to the user only (tests/test_privacy.py)
         )
     )["node"]["workerStats"]
     assert stats == {"approvedCount": 1, "approvalRate": 1.0, "earned": {"amount": "0.50"}}
@@ -127,6 +128,7 @@ async def test_post_claim_submit_approve(api: Api) -> None:
             "query($id: ID!) { node(id: $id) { ... on User { employerStats {"
             " tasksPosted approvedCount totalPaid { amount } medianReviewSeconds } } } }",
             {"id": boss.id},
+            boss.token,
         )
     )["node"]
     assert boss_stats["employerStats"] == {

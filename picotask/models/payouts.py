@@ -62,8 +62,14 @@ class Payout(Model):
     attempts = fields.IntField(default=0)
     provider_reference = fields.CharField(max_length=100, null=True)
     failure_reason = fields.CharField(max_length=200, null=True)
+    # What the provider raised the last time, for moderators (never shown to the user).
+    last_error = fields.CharField(max_length=500, null=True)
+    # Failed because every attempt raised: the provider never said "paid" or "refused", so
+    # moderators reconcile it with the provider (payoutIncidents).
+    attempts_exhausted = fields.BooleanField(default=False)
     created_at = fields.DatetimeField()
     completed_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "payouts"
+        indexes = (("attempts_exhausted", "id"),)

@@ -6,7 +6,7 @@ import strawberry
 
 from picotask.models.payouts import Deposit, Payout
 from picotask.schema.context import Info
-from picotask.schema.errors import user_errors
+from picotask.schema.errors import Forbidden, user_errors
 from picotask.schema.pages import connection
 from picotask.schema.payouts import (
     CreateDepositInput,
@@ -20,6 +20,7 @@ from picotask.schema.payouts import (
 )
 from picotask.schema.relay import Node
 from picotask.schema.users import Viewer
+from picotask.services.payout_processor import payout_incidents
 from picotask.services.payouts import deposit_problem
 
 
@@ -36,6 +37,21 @@ class PayoutsQuery:
             lambda p: PayoutType.from_model(p, currency),
             first,
             after,
+        )
+
+    @strawberry.field(
+        description="Moderators: payouts that failed because every provider call raised, "
+        "newest first; each needs reconciling with the provider under its key payout-<id>."
+    )
+    async def payout_incidents(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> PayoutConnection:
+        viewer = info.context.require_viewer()
+        if not viewer.is_admin:
+            raise Forbidden("Only moderators see payout incidents.")
+        currency = info.context.services.settings.currency
+        return await connection(
+            payout_incidents(), lambda p: PayoutType.from_model(p, currency), first, after
         )
 
     @strawberry.field(description="The viewer's deposits, newest first.")

@@ -8,10 +8,11 @@ from decimal import Decimal
 import strawberry
 
 from picotask.models.payouts import Deposit, DepositStatus, Payout, PayoutMethod, PayoutStatus
+from picotask.schema.context import Info
 from picotask.schema.errors import UserError
 from picotask.schema.money import Money
 from picotask.schema.relay import Connection, Node, to_global_id
-from picotask.schema.users import Viewer
+from picotask.schema.users import UserType, Viewer
 
 strawberry.enum(PayoutMethod, name="PayoutMethod")
 strawberry.enum(PayoutStatus, name="PayoutStatus")
@@ -27,6 +28,21 @@ class PayoutType(Node):
     created_at: datetime
     completed_at: datetime | None
     failure_reason: str | None
+    attempts: int = strawberry.field(description="Calls made to the payout provider so far.")
+    _model: strawberry.Private[Payout]
+
+    @strawberry.field(description="Who asked for it.")
+    async def user(self, info: Info) -> UserType:
+        user = await info.context.loaders.user_by_id.load(self._model.user_id)
+        assert user is not None  # a payout's user is never deleted (RESTRICT)
+        return UserType.from_model(user)
+
+    @strawberry.field(
+        description="Moderators: what the provider raised on the last call; null for others."
+    )
+    def last_error(self, info: Info) -> str | None:
+        viewer = info.context.viewer
+        return self._model.last_error if viewer is not None and viewer.is_admin else None
 
     @classmethod
     def from_model(cls, payout: Payout, currency: str) -> PayoutType:
@@ -39,6 +55,8 @@ class PayoutType(Node):
             created_at=payout.created_at,
             completed_at=payout.completed_at,
             failure_reason=payout.failure_reason,
+            attempts=payout.attempts,
+            _model=payout,
         )
 
 

@@ -12,7 +12,7 @@ from picotask.schema.errors import UserError
 from picotask.schema.money import Money, Wallet
 from picotask.schema.relay import Node, to_global_id
 from picotask.schema.uploads import base_url
-from picotask.services.users import approval_rate
+from picotask.services.users import approval_rate, may_see_money
 
 
 @strawberry.type(description="A user's record as a worker: what an employer checks.")
@@ -22,7 +22,10 @@ class WorkerStats:
     approval_rate: float | None = strawberry.field(
         description="approved / (approved + rejected); null before any review."
     )
-    earned: Money
+    earned: Money | None = strawberry.field(
+        description="Lifetime rewards and bonuses; only the user and moderators see it, "
+        "null for everyone else."
+    )
     average_rating: float | None = strawberry.field(description="Stars from employers, 1 to 5.")
     rating_count: int
     _worker_id: strawberry.Private[int]
@@ -45,7 +48,10 @@ class EmployerStats:
     approved_count: int
     rejected_count: int
     approval_rate: float | None
-    total_paid: Money
+    total_paid: Money | None = strawberry.field(
+        description="Lifetime rewards and bonuses paid to workers; only the user and "
+        "moderators see it, null for everyone else."
+    )
     average_rating: float | None = strawberry.field(description="Stars from workers, 1 to 5.")
     rating_count: int
     _employer_id: strawberry.Private[int]
@@ -55,7 +61,11 @@ class EmployerStats:
         return await info.context.loaders.median_review_seconds_by_employer.load(self._employer_id)
 
 
-@strawberry.type(name="User", description="A public profile: what others may see of a user.")
+@strawberry.type(
+    name="User",
+    description="A public profile: what anyone may see of a user. Money figures only for the "
+    "user and moderators; never the email.",
+)
 class UserType(Node):
     display_name: str
     country: str
@@ -70,6 +80,11 @@ class UserType(Node):
             return f"{base_url(info)}/{self._model.avatar_key}"
         return self._model.avatar_url
 
+    def _money(self, info: Info, cents: int) -> Money | None:
+        if not may_see_money(info.context.viewer, self._model):
+            return None
+        return Money.of(cents, info.context.services.settings.currency)
+
     @strawberry.field
     def worker_stats(self, info: Info) -> WorkerStats:
         u = self._model
@@ -77,7 +92,7 @@ class UserType(Node):
             approved_count=u.approved_count,
             rejected_count=u.rejected_count,
             approval_rate=approval_rate(u.approved_count, u.rejected_count),
-            earned=Money.of(u.earned, info.context.services.settings.currency),
+            earned=self._money(info, u.earned),
             average_rating=u.worker_stars / u.worker_ratings if u.worker_ratings else None,
             rating_count=u.worker_ratings,
             _worker_id=u.id,
@@ -91,7 +106,7 @@ class UserType(Node):
             approved_count=u.approvals_given,
             rejected_count=u.rejections_given,
             approval_rate=approval_rate(u.approvals_given, u.rejections_given),
-            total_paid=Money.of(u.paid_out, info.context.services.settings.currency),
+            total_paid=self._money(info, u.paid_out),
             average_rating=u.employer_stars / u.employer_ratings if u.employer_ratings else None,
             rating_count=u.employer_ratings,
             _employer_id=u.id,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import StrEnum
 
+from picotask.services.user_text import TextKind, describe, first_refused, normalize
+
 
 class ErrorCode(StrEnum):
     INVALID = "INVALID"
@@ -77,8 +79,19 @@ class Validator:
         base = self.prefix if prefix is None else list(prefix)
         self.problems.append(Problem(code, message, [*base, field]))
 
-    def text(self, field: str, value: str, *, max_length: int, min_length: int = 0) -> str:
-        stripped = value.strip()
+    def text(
+        self,
+        field: str,
+        value: str,
+        *,
+        max_length: int,
+        min_length: int = 0,
+        kind: TextKind = TextKind.LINE,
+    ) -> str:
+        """`value` normalized for its kind (services/user_text.py); TOO_SHORT, TOO_LONG, or
+        INVALID for a character that draws nothing or hides or reorders text."""
+        stripped = normalize(value, kind)
+        refused = first_refused(stripped, kind)
         if len(stripped) < min_length:
             if min_length == 1:
                 self.add(field, ErrorCode.TOO_SHORT, f"{field} must not be empty.")
@@ -88,6 +101,8 @@ class Validator:
                 )
         elif len(stripped) > max_length:
             self.add(field, ErrorCode.TOO_LONG, f"{field} must be at most {max_length} characters.")
+        elif refused is not None:
+            self.add(field, ErrorCode.INVALID, refused_message(field, refused))
         return stripped
 
     def check(self) -> None:
@@ -98,11 +113,25 @@ class Validator:
 MAX_COMMENT = 2_000
 
 
+def refused_message(field: str, ch: str) -> str:
+    return (
+        f"{field} must not contain invisible, control or direction-changing characters "
+        f"(found {describe(ch)})."
+    )
+
+
 def checked_text(
     name: str, value: str | None, *, required: bool, limit: int = MAX_COMMENT
 ) -> str | None:
-    """Free text from the user, stripped; TOO_SHORT / TOO_LONG naming the field."""
+    """Free text from the user (prose: several lines), normalized; TOO_SHORT / TOO_LONG /
+    INVALID naming the field."""
     v = Validator()
-    text = v.text(name, value or "", min_length=1 if required else 0, max_length=limit)
+    text = v.text(
+        name,
+        value or "",
+        min_length=1 if required else 0,
+        max_length=limit,
+        kind=TextKind.PROSE,
+    )
     v.check()
     return text or None

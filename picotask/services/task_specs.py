@@ -10,6 +10,7 @@ from picotask.models.tasks import ProofKind, TaskCategory
 from picotask.services.countries import COUNTRY_CODES
 from picotask.services.errors import DomainError, ErrorCode, Validator
 from picotask.services.money import parse_amount
+from picotask.services.user_text import TextKind
 from picotask.settings import Settings
 
 MAX_TITLE = 120
@@ -78,7 +79,11 @@ def check_task(spec: TaskSpec, settings: Settings, now: datetime) -> CheckedTask
     v = Validator()
     title = v.text("title", spec.title, min_length=1, max_length=MAX_TITLE)
     instructions = v.text(
-        "instructions", spec.instructions, min_length=1, max_length=MAX_INSTRUCTIONS
+        "instructions",
+        spec.instructions,
+        min_length=1,
+        max_length=MAX_INSTRUCTIONS,
+        kind=TextKind.PROSE,
     )
     reward = 0
     try:

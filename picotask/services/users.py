@@ -18,9 +18,10 @@ from tortoise.transactions import in_transaction
 from picotask.models.users import Session, User, UserStatus
 from picotask.services.clock import Clock
 from picotask.services.countries import COUNTRY_CODES
-from picotask.services.errors import DomainError, ErrorCode, Validator
+from picotask.services.errors import DomainError, ErrorCode, Validator, refused_message
 from picotask.services.ledger import Ledger
 from picotask.services.upload_use import attach_avatar, checked_avatar, drop_avatar
+from picotask.services.user_text import TextKind, first_refused, normalize
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 200
@@ -71,6 +72,13 @@ def approval_rate(approved: int, rejected: int) -> float | None:
     return approved / (approved + rejected) if approved + rejected else None
 
 
+def may_see_money(viewer: User | None, user: User) -> bool:
+    """Money on a profile (lifetime earnings, total paid out) is the user's own business: only
+    they and moderators see it. Counts, approval rates and ratings are public, because workers
+    and employers choose each other by them."""
+    return viewer is not None and (viewer.id == user.id or viewer.is_admin)
+
+
 def median_seconds(durations: list[float]) -> float | None:
     if not durations:
         return None
@@ -90,7 +98,9 @@ def hash_token(token: str) -> str:
 
 
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    """NFKC, then lower case: a full-width or otherwise look-alike spelling of an address is
+    the same address, at sign-up (EMAIL_TAKEN) and at log-in (the same account)."""
+    return normalize(email, TextKind.NAME).lower()
 
 
 def _check_email(v: Validator, email: str) -> str:
@@ -99,6 +109,8 @@ def _check_email(v: Validator, email: str) -> str:
         v.add("email", ErrorCode.TOO_LONG, f"email must be at most {MAX_EMAIL} characters.")
     elif not _EMAIL.match(normalized):
         v.add("email", ErrorCode.INVALID, "email is not a valid email address.")
+    elif (refused := first_refused(normalized, TextKind.NAME)) is not None:
+        v.add("email", ErrorCode.INVALID, refused_message("email", refused))
     return normalized
 
 
@@ -125,15 +137,21 @@ def _check_url(v: Validator, field: str, url: str) -> str | None:
         v.add(field, ErrorCode.TOO_LONG, f"{field} must be at most {MAX_URL} characters.")
     elif parsed.scheme not in {"http", "https"} or not parsed.netloc:
         v.add(field, ErrorCode.INVALID, f"{field} must be an http(s) URL.")
+    elif (refused := first_refused(url, TextKind.NAME)) is not None:
+        v.add(field, ErrorCode.INVALID, refused_message(field, refused))
     return url
 
 
 def _check_skills(v: Validator, skills: list[str]) -> list[str]:
-    cleaned = list(dict.fromkeys(s.strip() for s in skills if s.strip()))
+    normalized = (normalize(s, TextKind.NAME) for s in skills)
+    cleaned = list(dict.fromkeys(s for s in normalized if s))
+    refused = next((ch for s in cleaned if (ch := first_refused(s, TextKind.NAME))), None)
     if len(cleaned) > MAX_SKILLS:
         v.add("skills", ErrorCode.TOO_LONG, f"skills may list at most {MAX_SKILLS} entries.")
     elif any(len(s) > MAX_SKILL for s in cleaned):
         v.add("skills", ErrorCode.TOO_LONG, f"each skill must be at most {MAX_SKILL} characters.")
+    elif refused is not None:
+        v.add("skills", ErrorCode.INVALID, refused_message("skills", refused))
     return cleaned
 
 
@@ -152,7 +170,13 @@ class UserService:
         v = Validator()
         normalized = _check_email(v, email)
         _check_password(v, "password", password)
-        name = v.text("displayName", display_name, min_length=1, max_length=MAX_DISPLAY_NAME)
+        name = v.text(
+            "displayName",
+            display_name,
+            min_length=1,
+            max_length=MAX_DISPLAY_NAME,
+            kind=TextKind.NAME,
+        )
         code = _check_country(v, country)
         v.check()
         if await User.filter(email=normalized).exists():
@@ -224,12 +248,16 @@ class UserService:
         changes: dict[str, object] = {}
         if display_name is not None:
             changes["display_name"] = v.text(
-                "displayName", display_name, min_length=1, max_length=MAX_DISPLAY_NAME
+                "displayName",
+                display_name,
+                min_length=1,
+                max_length=MAX_DISPLAY_NAME,
+                kind=TextKind.NAME,
             )
         if country is not None:
             changes["country"] = _check_country(v, country)
         if bio is not None:
-            changes["bio"] = v.text("bio", bio, max_length=MAX_BIO) or None
+            changes["bio"] = v.text("bio", bio, max_length=MAX_BIO, kind=TextKind.PROSE) or None
         if avatar_url is not None:
             changes["avatar_url"] = _check_url(v, "avatarUrl", avatar_url)
             changes["avatar_key"] = None
