@@ -89,6 +89,17 @@ class Settings:
     # Real time.
     subscriber_queue_size: int = 1_000
     bus_heartbeat_seconds: float = 1.0
+
+    # Websockets; the limits are counted per instance.
+    ws_init_timeout_seconds: float = 5.0  # until `connection_init` (else closed with 4408)
+    max_sockets_per_user: int = 20  # authenticated sockets of one account (else 4429)
+    max_sockets_per_address: int = 100  # sockets from one client address (else 4429)
+    max_ws_message_bytes: int = 1_048_576  # the largest message, as for HTTP bodies (else 1009)
+    # How often open sockets are checked for sessions that expired or must be re-read.
+    session_check_seconds: float = 0.5
+    # How long a socket acts on what it knows of its session without reading the database
+    # again, while the bus (which brings revocations at once) has been up all along.
+    session_trust_seconds: float = 5.0
     # Each instance reads the event log this often for events its bus did not bring (a failed
     # publish, an instance that died before publishing, an outage): one query per instance.
     bus_log_poll_seconds: float = 0.5
@@ -172,6 +183,24 @@ class Settings:
             ("MIN_REWARD_CENTS", 0 < self.min_reward_cents <= self.max_reward_cents, "bad range"),
             ("MIN_PAYOUT_CENTS", 0 < self.min_payout_cents <= self.max_payout_cents, "bad range"),
             ("SESSION_TTL_SECONDS", self.session_ttl_seconds > 0, "must be positive"),
+            (
+                "WS_INIT_TIMEOUT_SECONDS",
+                0 < self.ws_init_timeout_seconds <= 60,
+                "must be more than 0 and at most 60",
+            ),
+            ("MAX_SOCKETS_PER_USER", self.max_sockets_per_user > 0, "must be positive"),
+            ("MAX_SOCKETS_PER_ADDRESS", self.max_sockets_per_address > 0, "must be positive"),
+            (
+                "MAX_WS_MESSAGE_BYTES",
+                1_024 <= self.max_ws_message_bytes <= 64 * 1_048_576,
+                "must be 1024..67108864",
+            ),
+            (
+                "SESSION_CHECK_SECONDS",
+                0 < self.session_check_seconds <= 10,
+                "must be more than 0 and at most 10",
+            ),
+            ("SESSION_TRUST_SECONDS", 0 <= self.session_trust_seconds <= 300, "must be 0..300"),
             ("BUS_LOG_POLL_SECONDS", 0 < self.bus_log_poll_seconds <= 60, "must be 0..60"),
             (
                 "BUS_GAP_GRACE_SECONDS",

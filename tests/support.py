@@ -21,12 +21,14 @@ import uvicorn
 from starlette.applications import Starlette
 from tortoise import Tortoise
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
 from picotask.models.ledger import Account
 from picotask.models.tasks import ProofKind, Task, TaskCategory
 from picotask.models.users import User as UserModel
 from picotask.server import db
+from picotask.server.cli import serving
 from picotask.services.clock import ManualClock
 from picotask.services.errors import DomainError, ErrorCode
 from picotask.services.ledger import audit
@@ -115,8 +117,8 @@ class LiveServer:
                 host="127.0.0.1",
                 port=0,
                 lifespan="on",
-                ws="websockets-sansio",
                 log_level="warning",
+                **serving(app.state.services.settings),
             )
         )
         self._task: asyncio.Task[None] | None = None
@@ -260,6 +262,18 @@ class WsClient:
         raw = await asyncio.wait_for(self.conn.recv(), within)
         message: dict[str, Any] = json.loads(raw)
         return message
+
+    async def close_code(self, within: float = 5.0) -> int:
+        """The code the server closes the socket with; fails if a message comes first, if
+        nothing comes within `within` seconds, or if the connection drops without a close."""
+        try:
+            message = await self.receive(within)
+        except ConnectionClosed as closed:
+            frame = closed.rcvd
+        else:
+            raise AssertionError(f"a message came instead of the close: {message}")
+        assert frame is not None, "dropped without a close frame"
+        return frame.code
 
     async def init(self, token: str | None) -> None:
         payload = {"authorization": f"Bearer {token}"} if token else {}

@@ -40,6 +40,11 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     )
     services = Services.build(settings, clock or SystemClock(), publish=bus.publish)
     view = GraphQLView(build_schema(settings), services, bus)
+    # Ended sessions close their sockets here first (before the bus can echo the news back, so
+    # a logOut sent over a socket still gets its answer), then on every other instance.
+    services.revocations.listen(view.sockets.revoke)
+    services.revocations.listen(bus.announce)
+    bus.on_revoked(view.sockets.revoke)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -47,7 +52,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             await db.apply_migrations(settings.database_url)
         async with RegisterTortoise(app, config=db.tortoise_config(settings.database_url)):
             await bus.connect()
-            workers: list[asyncio.Task[None]] = []
+            # Not a background worker: open sockets must end with their sessions in every process.
+            workers = [asyncio.create_task(view.sockets.run_forever())]
             if settings.background_workers:
                 workers.append(asyncio.create_task(services.payout_processor.run_forever()))
                 workers.append(asyncio.create_task(services.sweeper.run_forever()))

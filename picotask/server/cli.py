@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from picotask.settings import Settings, SettingsError
 
@@ -59,16 +60,20 @@ def main(argv: list[str] | None = None) -> int:
 
     from picotask.server.app import create_app
 
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        ws="websockets-sansio",
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **serving(settings))
+    return 0
+
+
+def serving(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for the app, in `serve` and the tests' live server alike."""
+    return {
+        "ws": "websockets-sansio",
         # Task events are small JSON; compressing each one for every subscriber costs more
         # CPU than it saves on the wire.
-        ws_per_message_deflate=False,
-    )
-    return 0
+        "ws_per_message_deflate": False,
+        # A bigger message is refused (1009) before it is buffered or parsed.
+        "ws_max_size": settings.max_ws_message_bytes,
+    }
 
 
 async def _make_admin(settings: Settings, email: str) -> int:

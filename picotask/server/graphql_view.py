@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -25,6 +26,8 @@ from strawberry.types.unset import UnsetType
 from picotask.schema.context import Context
 from picotask.server.persisted import PersistedQueries, PersistedQueryError
 from picotask.server.request_id import request_id_of
+from picotask.server.sockets import Sockets
+from picotask.server.ws_handler import SocketHandler
 from picotask.services.registry import Services
 from picotask.subscriptions.bus import EventBus
 
@@ -74,6 +77,9 @@ def _depth_exceeds(value: object, max_depth: int) -> bool:
 
 
 class GraphQLView(GraphQL[Context, None]):
+    # Sockets counted, closed when their session ends, operations authorized one by one.
+    graphql_transport_ws_handler_class = SocketHandler
+
     def __init__(self, schema: BaseSchema, services: Services, bus: EventBus) -> None:
         settings = services.settings
         super().__init__(
@@ -82,9 +88,11 @@ class GraphQLView(GraphQL[Context, None]):
             subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
             max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
             allowed_origins=settings.allowed_origins,
+            connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_seconds),
         )
         self.services = services
         self.bus = bus
+        self.sockets = Sockets(settings, services.clock, bus)
         # Automatic persisted queries over HTTP: a hash instead of the text (server/persisted.py).
         self.persisted = PersistedQueries(settings)
 
@@ -107,8 +115,9 @@ class GraphQLView(GraphQL[Context, None]):
         params = context.connection_params or {}
         if "authorization" in params:
             await self._authenticate(context, params["authorization"])
-            if context.viewer is None:
+            if context.viewer is None or context.session is None:
                 raise ConnectionRejectionError()
+            self.sockets.bind(context, context.viewer, context.session)
         return None
 
     async def _authenticate(self, context: Context, header: Any) -> None:

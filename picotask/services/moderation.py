@@ -10,6 +10,7 @@ from picotask.models.users import Block, User, UserStatus
 from picotask.services.clock import Clock
 from picotask.services.errors import DomainError, ErrorCode, NotPermitted, checked_text
 from picotask.services.events import EventLog
+from picotask.services.sessions import Revocation, Revocations
 
 MAX_REASON = 500
 
@@ -25,9 +26,10 @@ async def blocked_by(worker_id: int) -> set[int]:
 
 
 class ModerationService:
-    def __init__(self, clock: Clock, events: EventLog) -> None:
+    def __init__(self, clock: Clock, events: EventLog, revocations: Revocations) -> None:
         self.clock = clock
         self.events = events
+        self.revocations = revocations
 
     async def set_suspended(
         self, admin: User, user_id: int | None, suspended: bool, reason: str | None
@@ -62,6 +64,9 @@ class ModerationService:
                 else "Your account was reinstated."
             )
             self.events.notify(user.id, f"account.{new.value.lower()}", message)
+        if suspended:
+            # Open connections still hold the user as they were: they must reconnect.
+            await self.revocations.announce(Revocation(user.id, None, "The account was suspended."))
         return await User.get(id=user.id)
 
     async def block(self, employer: User, worker_id: int | None) -> User:

@@ -21,6 +21,7 @@ from picotask.services.providers import (
     SandboxPayoutProvider,
 )
 from picotask.services.ratings import RatingService
+from picotask.services.sessions import Revocations
 from picotask.services.settlement import Settlement
 from picotask.services.storage import Storage, open_storage
 from picotask.services.submissions import SubmissionService
@@ -53,6 +54,7 @@ class Services:
     clock: Clock
     providers: Providers
     events: EventLog
+    revocations: Revocations
     ledger: Ledger
     users: UserService
     payouts: PayoutService
@@ -84,6 +86,7 @@ class Services:
             settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
         )
         events = EventLog(clock, publish)
+        revocations = Revocations()
         ledger = Ledger(clock)
         payouts = PayoutService(settings, clock, ledger, providers.payments)
         tasks = TaskService(settings, clock, ledger, events)
@@ -101,8 +104,9 @@ class Services:
             clock=clock,
             providers=providers,
             events=events,
+            revocations=revocations,
             ledger=ledger,
-            users=UserService(passwords, clock, ledger, settings.session_ttl_seconds),
+            users=UserService(passwords, clock, ledger, settings.session_ttl_seconds, revocations),
             payouts=payouts,
             payout_processor=PayoutProcessor(
                 clock,
@@ -122,7 +126,7 @@ class Services:
             ),
             bonuses=BonusService(settings, clock, ledger, events),
             disputes=DisputeService(clock, settlement, events),
-            moderation=ModerationService(clock, events),
+            moderation=ModerationService(clock, events, revocations),
             ratings=RatingService(clock),
             trust=TrustService(clock, events, tasks),
             sweeper=Sweeper(settings, clock, tasks, settlement, events, uploads),

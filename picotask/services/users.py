@@ -20,6 +20,7 @@ from picotask.services.clock import Clock
 from picotask.services.countries import COUNTRY_CODES
 from picotask.services.errors import DomainError, ErrorCode, Validator, refused_message
 from picotask.services.ledger import Ledger
+from picotask.services.sessions import Revocation, Revocations
 from picotask.services.upload_use import attach_avatar, checked_avatar, drop_avatar
 from picotask.services.user_text import TextKind, first_refused, normalize
 
@@ -157,12 +158,18 @@ def _check_skills(v: Validator, skills: list[str]) -> list[str]:
 
 class UserService:
     def __init__(
-        self, passwords: PasswordService, clock: Clock, ledger: Ledger, session_ttl_seconds: int
+        self,
+        passwords: PasswordService,
+        clock: Clock,
+        ledger: Ledger,
+        session_ttl_seconds: int,
+        revocations: Revocations,
     ) -> None:
         self.passwords = passwords
         self.clock = clock
         self.ledger = ledger
         self.session_ttl = timedelta(seconds=session_ttl_seconds)
+        self.revocations = revocations
 
     async def sign_up(
         self, *, email: str, password: str, display_name: str, country: str
@@ -194,7 +201,7 @@ class UserService:
                     updated_at=now,
                 )
                 await self.ledger.user_account(user.id)
-                token = await self._open_session(user)
+                token, _ = await self._open_session(user)
         except IntegrityError:
             # Lost a race with a concurrent sign-up for the same email.
             raise _email_taken() from None
@@ -208,7 +215,7 @@ class UserService:
         ok = await self.passwords.verify(user.password_hash if user else None, password)
         if user is None or not ok:
             raise DomainError(ErrorCode.INVALID_CREDENTIALS, _WRONG_LOGIN, ["input"])
-        token = await self._open_session(user)
+        token, _ = await self._open_session(user)
         return AuthResult(user, token)
 
     async def log_out(self, session: Session, *, everywhere: bool) -> None:
@@ -218,6 +225,8 @@ class UserService:
             await sessions.filter(user_id=session.user_id).update(revoked_at=now)
         else:
             await sessions.filter(id=session.id).update(revoked_at=now)
+        ended = None if everywhere else (session.id,)
+        await self.revocations.announce(Revocation(session.user_id, ended, "Logged out."))
 
     async def authenticate(self, token: str) -> tuple[User, Session] | None:
         """The live session and its user for a bearer token, or None."""
@@ -284,6 +293,7 @@ class UserService:
                 )
             changes["password_hash"] = await self.passwords.hash(new_password)
         token: str | None = None
+        kept: int | None = None
         async with in_transaction():
             if changes:
                 changes["updated_at"] = self.clock.now()
@@ -296,20 +306,25 @@ class UserService:
                 await Session.filter(user_id=user.id, revoked_at=None).update(
                     revoked_at=self.clock.now()
                 )
-                token = await self._open_session(user)
+                token, kept = await self._open_session(user)
+        if token is not None:
+            await self.revocations.announce(
+                Revocation(user.id, None, "The password was changed.", keep=kept)
+            )
         await user.refresh_from_db()
         return user, token
 
-    async def _open_session(self, user: User) -> str:
+    async def _open_session(self, user: User) -> tuple[str, int]:
+        """A new session's token and id."""
         token = secrets.token_urlsafe(32)
         now = self.clock.now()
-        await Session.create(
+        session = await Session.create(
             user=user,
             token_hash=hash_token(token),
             created_at=now,
             expires_at=now + self.session_ttl,
         )
-        return token
+        return token, session.id
 
 
 def ensure_active(user: User) -> None:

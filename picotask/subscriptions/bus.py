@@ -29,6 +29,7 @@ from urllib.parse import urlparse
 from broadcaster import Broadcast
 
 from picotask.models.events import Event
+from picotask.services.sessions import Revocation
 from picotask.subscriptions.messages import Message
 from picotask.subscriptions.redis_backend import RedisPubSubBackend
 from picotask.subscriptions.sequencer import Sequencer
@@ -110,6 +111,7 @@ class EventBus:
         self._watchdog: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
         self._beats = itertools.count()
+        self._revocation_listeners: list[Callable[[Revocation], None]] = []
 
     @property
     def position(self) -> int:
@@ -163,6 +165,9 @@ class EventBus:
         if "heartbeat" in envelope:
             self.stats.last_heartbeat = time.monotonic()
             return
+        if "revoked" in envelope:
+            self._hear_revocation(envelope["revoked"])
+            return
         for data in envelope["events"]:
             self.stats.received += 1
             self.sequencer.arrive(Message.from_wire(data))
@@ -182,6 +187,34 @@ class EventBus:
         envelope = {"events": [Message.of(e).to_wire() for e in events]}
         await self._broadcast.publish(self.channel, json.dumps(envelope, separators=(",", ":")))
         self.stats.published += len(events)
+
+    # Sessions that ended: their own envelope kind, beside the events, for every instance's
+    # open connections (services/sessions.py). Never stored, so never replayed: an instance
+    # that misses one learns it from the database (server/sockets.py).
+
+    async def announce(self, revocation: Revocation) -> None:
+        if self._broadcast is None:
+            raise ConnectionError("the event bus is not connected")
+        r = revocation
+        wire = {"user": r.user_id, "sessions": r.sessions, "keep": r.keep, "reason": r.reason}
+        envelope = json.dumps({"revoked": wire}, separators=(",", ":"))
+        await asyncio.wait_for(
+            self._broadcast.publish(self.channel, envelope), 3 * self.heartbeat_seconds
+        )
+
+    def on_revoked(self, listener: Callable[[Revocation], None]) -> None:
+        self._revocation_listeners.append(listener)
+
+    def _hear_revocation(self, wire: dict[str, Any]) -> None:
+        sessions = wire["sessions"]
+        revocation = Revocation(
+            user_id=int(wire["user"]),
+            sessions=None if sessions is None else tuple(int(s) for s in sessions),
+            reason=str(wire["reason"]),
+            keep=None if wire["keep"] is None else int(wire["keep"]),
+        )
+        for listener in self._revocation_listeners:
+            listener(revocation)
 
     @contextlib.asynccontextmanager
     async def subscribe(self, accepts: Callable[[Message], bool]) -> AsyncIterator[Subscriber]:
