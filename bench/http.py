@@ -280,11 +280,17 @@ class Load:
     failures: int = 0
     seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
+    cpu_seconds: float = 0.0  # the server process's CPU time over the measured window
     quantiles: dict[float, float] = field(default_factory=dict)  # as wrk reports them
 
     @property
     def rate(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_ms(self) -> float:
+        """Server CPU per request: unlike req/s, barely moved by other work on the machine."""
+        return 1000 * self.cpu_seconds / self.requests if self.requests else 0.0
 
     def p(self, q: float) -> float:
         if q in self.quantiles:
@@ -326,14 +332,29 @@ async def one_connection(port: int, request: bytes, start: float, stop: float, l
         writer.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process (every thread), from /proc."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def python_load(
-    port: int, request: bytes, connections: int, seconds: float, warmup: float
+    pid: int, port: int, request: bytes, connections: int, seconds: float, warmup: float
 ) -> Load:
     load = Load(seconds=seconds)
     start = time.perf_counter() + warmup
     stop = start + seconds
+
+    async def cpu_window() -> None:
+        await asyncio.sleep(warmup)
+        before = cpu_seconds(pid)
+        await asyncio.sleep(max(0.0, stop - time.perf_counter()))
+        load.cpu_seconds = cpu_seconds(pid) - before
+
     await asyncio.gather(
-        *(one_connection(port, request, start, stop, load) for _ in range(connections))
+        cpu_window(),
+        *(one_connection(port, request, start, stop, load) for _ in range(connections)),
     )
     return load
 
@@ -403,6 +424,15 @@ class Measured:
     @property
     def ratio(self) -> float:
         return self.rate(self.picotask) / max(self.rate(self.bare), 1e-9)
+
+    def cpu_ms(self, loads: list[Load]) -> float:
+        return statistics.median(load.cpu_ms for load in loads)
+
+    @property
+    def cpu_ratio(self) -> float:
+        """The baseline's CPU per request over picotask's: the req/s ratio the two would
+        have on an otherwise idle core."""
+        return self.cpu_ms(self.bare) / max(self.cpu_ms(self.picotask), 1e-9)
 
 
 def same_data(ours: Any, theirs: Any) -> bool:
@@ -476,6 +506,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Measured]:
                             with pid_file(pid):
                                 if args.load == "wrk":
                                     await asyncio.sleep(args.warmup)
+                                    before = cpu_seconds(pid)
                                     load = await asyncio.to_thread(
                                         wrk_load,
                                         port,
@@ -485,17 +516,24 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Measured]:
                                         args.connections,
                                         args.seconds,
                                     )
+                                    load.cpu_seconds = cpu_seconds(pid) - before
                                 else:
                                     request = request_bytes(port, path, body, token)
                                     load = await python_load(
-                                        port, request, args.connections, args.seconds, args.warmup
+                                        pid,
+                                        port,
+                                        request,
+                                        args.connections,
+                                        args.seconds,
+                                        args.warmup,
                                     )
                             if load.failures:
                                 raise SystemExit(f"{side} {page.name}: {load.failures} failures")
                             loads.append(load)
                             print(
                                 f"  {backend:8} {page.name:8} {side:8} {load.rate:8.1f} req/s "
-                                f"p50 {load.p(0.5):6.1f} ms  p99 {load.p(0.99):6.1f} ms",
+                                f"p50 {load.p(0.5):6.1f} ms  p99 {load.p(0.99):6.1f} ms  "
+                                f"CPU {load.cpu_ms:5.2f} ms/request",
                                 flush=True,
                             )
                     results.append(measured)
@@ -505,13 +543,17 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Measured]:
 
 def report(results: list[Measured]) -> None:
     print()
-    print(f"{'backend':10} {'page':8} {'picotask req/s':>15} {'bare req/s':>11} {'ratio':>7}")
+    print(
+        f"{'backend':10} {'page':8} {'picotask req/s':>15} {'bare req/s':>11} {'ratio':>7}"
+        f" {'picotask CPU ms':>16} {'bare CPU ms':>12} {'CPU ratio':>10}"
+    )
     for m in results:
         if not m.picotask or not m.bare:
             continue
         print(
             f"{m.backend:10} {m.page:8} {m.rate(m.picotask):>15.1f} {m.rate(m.bare):>11.1f} "
-            f"{m.ratio:>6.2f}x"
+            f"{m.ratio:>6.2f}x {m.cpu_ms(m.picotask):>16.2f} {m.cpu_ms(m.bare):>12.2f} "
+            f"{m.cpu_ratio:>9.2f}x"
         )
 
 
@@ -525,11 +567,15 @@ def postgres_reachable() -> bool:
 
 
 def picotask_app() -> Any:
-    """The app as `picotask serve` builds it (uvicorn --factory)."""
+    """The app as `picotask serve` builds and serves it (uvicorn --factory)."""
     from picotask.server.app import create_app
+    from picotask.server.runtime import tune_gc
     from picotask.settings import Settings
 
-    return create_app(Settings.from_env())
+    settings = Settings.from_env()
+    app = create_app(settings)
+    tune_gc(settings.gc_threshold)
+    return app
 
 
 async def main() -> None:

@@ -80,6 +80,9 @@ class Settings:
     persisted_queries_size: int = 2_000
     persisted_query_max_chars: int = 32_768
     persisted_query_ttl_seconds: int = 604_800
+    # A serving process collects its youngest objects after this many allocations (Python's
+    # default is 700, costly for the many short-lived objects of each request); 0 keeps it.
+    gc_threshold: int = 20_000
     # Redis keys start with this (instances that share a Redis and a prefix share them).
     redis_key_prefix: str = "picotask"
     max_subscriptions_per_connection: int = 20
@@ -169,6 +172,11 @@ class Settings:
         checks: list[tuple[str, bool, str]] = [
             ("PORT", 0 <= self.port <= 65_535, "must be a port number"),
             ("PERSISTED_QUERIES_SIZE", self.persisted_queries_size > 0, "must be positive"),
+            (
+                "GC_THRESHOLD",
+                self.gc_threshold == 0 or 100 <= self.gc_threshold <= 10_000_000,
+                "must be 0 (Python's default) or 100..10000000",
+            ),
             (
                 "PERSISTED_QUERY_MAX_CHARS",
                 0 < self.persisted_query_max_chars <= 1_048_576,

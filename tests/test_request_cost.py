@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import inspect
 import json
 import os
 import secrets
@@ -18,10 +19,21 @@ from typing import Any
 import httpx
 import pytest
 
+from picotask.models.users import User
+from picotask.schema.loaders import UserByIdLoader
+from picotask.schema.prefetch import loaded, prefetch
 from picotask.server.graphql_view import GraphQLView
 from picotask.server.persisted import PersistedQueries, PersistedQueryError
 from picotask.server.safety import CachedDocuments, Documents
-from tests.support import GRAPHQL_RESPONSE, Api, Backend, count_queries, settings_for
+from picotask.services.registry import Services
+from tests.support import (
+    GRAPHQL_RESPONSE,
+    Api,
+    Backend,
+    count_queries,
+    new_user,
+    settings_for,
+)
 from tests.test_marketplace_api import create, employer
 
 TASKS = """query($first: Int) { tasks(first: $first) { edges { node {
@@ -281,3 +293,18 @@ async def test_the_store_is_bounded() -> None:
     assert await persisted.query_for(long, apq(long)) == long  # runs, but is not kept
     with pytest.raises(PersistedQueryError):
         await persisted.query_for(None, apq(long))
+
+
+async def test_a_loaded_row_converts_at_once_even_though_models_are_awaitable(
+    services: Services,
+) -> None:
+    user = await new_user(services)
+    loader = UserByIdLoader()
+    await prefetch(loader, [user.id, user.id])
+    view = loaded(loader, user.id, lambda u: u)
+    assert not inspect.iscoroutine(view)  # the row itself, converted at once
+    assert isinstance(view, User)
+    assert view.id == user.id
+    pending = loaded(UserByIdLoader(), user.id, lambda u: u)
+    assert inspect.iscoroutine(pending)  # not loaded yet: the loader's batch brings it
+    assert await pending == user

@@ -28,24 +28,19 @@ V = TypeVar("V")
 R = TypeVar("R")
 
 
-def loaded(loader: DataLoader[K, V], key: K) -> V | Awaitable[V]:
-    """The loader's value for `key` if it already has it, else the loader's awaitable."""
+def loaded(loader: DataLoader[K, V], key: K, convert: Callable[[V], R]) -> R | Awaitable[R]:
+    """`convert` of the loader's value for `key`: at once if the loader already has it, else
+    once the loader's batch brings it. (Not told apart by `isinstance(value, Awaitable)`: a
+    tortoise model is awaitable.)"""
     future = loader.cache_map.get(key) if loader.cache else None
     done = future is not None and future.done() and not future.cancelled()
     if done and future is not None and future.exception() is None:
-        return future.result()
-    return loader.load(key)
+        return convert(future.result())
 
+    async def later() -> R:
+        return convert(await loader.load(key))
 
-def then(value: V | Awaitable[V], convert: Callable[[V], R]) -> R | Awaitable[R]:
-    """`convert(value)` now, or once the awaitable gives the value."""
-    if isinstance(value, Awaitable):
-
-        async def later() -> R:
-            return convert(await value)
-
-        return later()
-    return convert(value)
+    return later()
 
 
 async def prefetch(loader: DataLoader[K, Any], keys: Iterable[K]) -> None:

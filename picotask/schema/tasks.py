@@ -17,7 +17,7 @@ from picotask.schema.context import Info
 from picotask.schema.errors import Forbidden, UserError
 from picotask.schema.money import Money
 from picotask.schema.pages import page_of
-from picotask.schema.prefetch import loaded, then
+from picotask.schema.prefetch import loaded
 from picotask.schema.relay import Connection, Node, to_global_id
 from picotask.schema.users import UserType
 from picotask.services.tasks import slots_remaining
@@ -52,6 +52,21 @@ class Targeting:
     min_approved_count: int | None
 
 
+def proof_fields_of(task: Task) -> list[ProofField]:
+    return [
+        ProofField(label=f["label"], kind=ProofKind(f["kind"]), required=f["required"])
+        for f in task.proof_fields
+    ]
+
+
+def targeting_of(task: Task) -> Targeting:
+    return Targeting(
+        countries=[c for c in task.target_countries.split(",") if c],
+        min_approval_rate=task.min_approval_rate,
+        min_approved_count=task.min_approved_count,
+    )
+
+
 @strawberry.type(name="Task")
 class TaskType(Node):
     title: str
@@ -59,24 +74,34 @@ class TaskType(Node):
     category: TaskCategory
     status: TaskStatus
     reward: Money = strawberry.field(description="Paid to the worker for each approved slot.")
-    fee: Money = strawberry.field(description="Charged to the employer on top, per slot.")
+    # Built only when asked for (a page of tasks rarely shows them), from the model.
+    fee: Money = strawberry.field(
+        resolver=lambda root: Money.of(root.model.fee, root.currency),
+        graphql_type=Money,
+        description="Charged to the employer on top, per slot.",
+    )
     slots: int
     slots_remaining: int
     estimated_minutes: int
     claim_timeout_seconds: int
     review_window_seconds: int
     expires_at: datetime | None
-    proof_fields: list[ProofField]
-    targeting: Targeting
+    proof_fields: list[ProofField] = strawberry.field(
+        resolver=lambda root: proof_fields_of(root.model), graphql_type=list[ProofField]
+    )
+    targeting: Targeting = strawberry.field(
+        resolver=lambda root: targeting_of(root.model), graphql_type=Targeting
+    )
     created_at: datetime
     published_at: datetime | None
     closed_at: datetime | None
     model: strawberry.Private[Task]
+    currency: strawberry.Private[str]
 
     @strawberry.field(graphql_type=UserType)
     def employer(self, info: Info) -> UserType | Awaitable[UserType]:
         """At once when the list resolver prefetched the employers (`schema/prefetch.py`)."""
-        return then(loaded(info.context.loaders.user_by_id, self.model.employer_id), _employer)
+        return loaded(info.context.loaders.user_by_id, self.model.employer_id, _employer)
 
     @strawberry.field(description="The task's submissions, newest first; its employer only.")
     async def submissions(
@@ -107,26 +132,17 @@ class TaskType(Node):
             category=task.category,
             status=task.status,
             reward=Money.of(task.reward, currency),
-            fee=Money.of(task.fee, currency),
             slots=task.slots,
             slots_remaining=slots_remaining(task),
             estimated_minutes=task.estimated_minutes,
             claim_timeout_seconds=task.claim_timeout_seconds,
             review_window_seconds=task.review_window_seconds,
             expires_at=task.expires_at,
-            proof_fields=[
-                ProofField(label=f["label"], kind=ProofKind(f["kind"]), required=f["required"])
-                for f in task.proof_fields
-            ],
-            targeting=Targeting(
-                countries=[c for c in task.target_countries.split(",") if c],
-                min_approval_rate=task.min_approval_rate,
-                min_approved_count=task.min_approved_count,
-            ),
             created_at=task.created_at,
             published_at=task.published_at,
             closed_at=task.closed_at,
             model=task,
+            currency=currency,
         )
 
 

@@ -59,8 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from picotask.server.app import create_app
+    from picotask.server.runtime import tune_gc
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, **serving(settings))
+    app = create_app(settings)
+    tune_gc(settings.gc_threshold)  # after the imports and the app, which it sets aside
+    uvicorn.run(app, host=settings.host, port=settings.port, **serving(settings))
     return 0
 
 
