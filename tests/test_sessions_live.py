@@ -197,6 +197,21 @@ async def test_operations_cost_no_query_while_the_session_is_known(api: Api) -> 
         assert counter.count == 0
 
 
+async def started(process: asyncio.subprocess.Process, port: int, within: float = 60) -> None:
+    """Wait (bounded) for a server process to listen: it imports and migrates first, which
+    takes a few seconds on a busy machine."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while True:
+        assert process.returncode is None, "the other instance exited"
+        with contextlib.suppress(OSError):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        assert loop.time() < deadline, f"nothing listens on {port}"
+        await asyncio.sleep(0.1)
+
+
 @pytest.mark.skipif(
     not os.environ.get("PICOTASK_TEST_DATABASE_URL"),
     reason="several processes share one database only on PostgreSQL (SQLite is one process)",
@@ -225,7 +240,7 @@ async def test_a_log_out_on_one_instance_closes_a_socket_on_another(
         stderr=subprocess.DEVNULL,
     )
     try:
-        await wait_for_port(port)
+        await started(other, port)
         # Trusting what it knows for a minute, this instance can only learn it from the bus.
         async with api_with(
             database_url, backend.broadcast, clock=SystemClock(), session_trust_seconds=60
