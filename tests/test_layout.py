@@ -45,6 +45,8 @@ def _import_alone(module: str) -> tuple[str, int, str]:
     return module, done.returncode, done.stderr[-2_000:]
 
 
+# One fresh interpreter per module: ~15 s on an idle 2-core machine, far more on a busy one.
+@pytest.mark.timeout(900)
 def test_every_module_imports_alone_in_a_fresh_interpreter() -> None:
     modules = _modules()
     assert "picotask.server.graphql_view" in modules
