@@ -55,9 +55,11 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.fanout
 	$(BIN)/python -m bench.http
 
-# CI: a short HTTP run that checks picotask and the baseline still answer the same data.
+# CI: a short run of each benchmark, so none of them rots (the HTTP one also checks that
+# picotask and its baseline answer the same data).
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.http --quick
+	$(BIN)/python -m bench.fanout --subscribers 20 --tasks 2
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
