@@ -178,8 +178,11 @@ def redis_server(port: int, directory: Path) -> Any:
         process.wait(10)
 
 
-async def wait_for_port(port: int) -> None:
-    for _ in range(100):
+async def wait_for_port(port: int, within: float = 60.0) -> None:
+    """Until something listens on `port`; a whole `picotask serve` (imports, migrations) can
+    take many seconds to start on a busy 2-core machine, so the bound is generous."""
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
         with contextlib.suppress(OSError):
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.close()
