@@ -69,6 +69,11 @@ class Settings:
     # so no two calls for one payout are ever in flight at once.
     payout_call_timeout_seconds: float = 30.0
 
+    # Statements and dashboards: the longest date range one report covers (statement filters,
+    # totals, CSV exports, employer analytics), and the most rows one CSV export holds.
+    report_max_range_days: int = 366
+    statement_csv_max_rows: int = 10_000
+
     # GraphQL safety limits.
     max_query_depth: int = 12
     max_aliases: int = 30
@@ -191,6 +196,8 @@ class Settings:
             ("MIN_REWARD_CENTS", 0 < self.min_reward_cents <= self.max_reward_cents, "bad range"),
             ("MIN_PAYOUT_CENTS", 0 < self.min_payout_cents <= self.max_payout_cents, "bad range"),
             ("SESSION_TTL_SECONDS", self.session_ttl_seconds > 0, "must be positive"),
+            ("REPORT_MAX_RANGE_DAYS", self.report_max_range_days > 0, "must be positive"),
+            ("STATEMENT_CSV_MAX_ROWS", self.statement_csv_max_rows > 0, "must be positive"),
             (
                 "WS_INIT_TIMEOUT_SECONDS",
                 0 < self.ws_init_timeout_seconds <= 60,

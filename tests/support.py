@@ -24,7 +24,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 from websockets.typing import Subprotocol
 
-from picotask.models.ledger import Account
+from picotask.models.ledger import Account, AccountKind, LedgerEntry
 from picotask.models.tasks import ProofKind, Task, TaskCategory
 from picotask.models.users import User as UserModel
 from picotask.server import db
@@ -33,6 +33,8 @@ from picotask.services.clock import ManualClock
 from picotask.services.errors import DomainError, ErrorCode
 from picotask.services.ledger import audit
 from picotask.services.registry import Services
+from picotask.services.statement import StatementFilter, StatementService
+from picotask.services.statement_rows import StatementKind, StatementRow
 from picotask.services.task_specs import ProofFieldSpec, TaskSpec
 from picotask.settings import Settings
 from picotask.subscriptions import sequencer
@@ -320,6 +322,30 @@ async def funded_user(services: Services, cents: int, **kwargs: Any) -> UserMode
 async def assert_ledger_balanced() -> None:
     report = await audit()
     assert report.ok, report.describe()
+    await assert_statements_reconcile()
+
+
+async def assert_statements_reconcile() -> None:
+    """Every user's statement, read whole, steps from 0 to their balance row by row, one row
+    per entry of their balance (and one per payout paid)."""
+    statements = StatementService(Settings())
+    for account in await Account.filter(kind=AccountKind.USER):
+        assert account.owner_id is not None
+        rows: list[StatementRow] = []
+        after = None
+        while True:
+            page = await statements.page(account.owner_id, 100, after, StatementFilter())
+            rows += [row for _, row in page.rows]
+            if not page.has_next_page:
+                break
+            after = page.rows[-1][0]
+        balance = 0
+        for row in reversed(rows):
+            balance += row.amount
+            assert row.balance_after == balance, (account.ref, row)
+        assert balance == account.balance, account.ref
+        moves = [row for row in rows if row.kind != StatementKind.PAYOUT_PAID]
+        assert len(moves) == await LedgerEntry.filter(account_id=account.id).count()
 
 
 async def refusal(awaitable: Awaitable[object]) -> ErrorCode | None:

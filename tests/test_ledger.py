@@ -9,7 +9,6 @@ import sys
 
 import pytest
 from tortoise.exceptions import IntegrityError, OperationalError
-from tortoise.transactions import in_transaction
 
 from picotask.models.ledger import Account, AccountKind, LedgerEntry, TransactionKind
 from picotask.services.errors import DomainError, ErrorCode
@@ -29,18 +28,18 @@ async def test_deposit_credits_the_user_from_the_outside_world(services: Service
 async def test_every_posting_kind_balances(services: Services) -> None:
     employer = await funded_user(services, 10_000)
     worker = await new_user(services)
-    ledger = services.ledger
-    async with in_transaction():
-        await ledger.fund_escrow(employer.id, 7, 2_200, "task 7: 2 slots")
-    async with in_transaction():
+    ledger, postings = services.ledger, services.events.transaction
+    async with postings():
+        await ledger.fund_escrow(employer.id, 7, 2_200, "task 7: 2 slots", fee=200)
+    async with postings():
         await ledger.release_escrow(7, worker.id, 1_000, 100, "slot 1 approved")
-    async with in_transaction():
-        await ledger.refund_escrow(7, employer.id, 1_100, "slot 2 unfilled")
-    async with in_transaction():
+    async with postings():
+        await ledger.refund_escrow(7, employer.id, 1_100, "slot 2 unfilled", fee=100)
+    async with postings():
         await ledger.bonus(employer.id, worker.id, 50, "great work")
-    async with in_transaction():
+    async with postings():
         await ledger.hold_payout(worker.id, 1, 1_050, "payout 1")
-    async with in_transaction():
+    async with postings():
         await ledger.settle_payout(1, 1_050, "payout 1")
 
     assert await services.payouts.balance(employer.id) == 10_000 - 2_200 + 1_100 - 50
@@ -65,8 +64,8 @@ async def test_a_debit_beyond_the_balance_writes_nothing(services: Services) -> 
     employer = await funded_user(services, 500)
     entries_before = await LedgerEntry.all().count()
     with pytest.raises(DomainError) as refused:
-        async with in_transaction():
-            await services.ledger.fund_escrow(employer.id, 1, 501, "too much")
+        async with services.events.transaction():
+            await services.ledger.fund_escrow(employer.id, 1, 501, "too much", fee=0)
     assert refused.value.problems[0].code == ErrorCode.INSUFFICIENT_FUNDS
     assert await services.payouts.balance(employer.id) == 500
     assert await LedgerEntry.all().count() == entries_before

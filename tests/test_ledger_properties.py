@@ -18,7 +18,6 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
-from tortoise.transactions import in_transaction
 
 from picotask.models.payouts import Payout, PayoutMethod, PayoutStatus
 from picotask.models.users import User
@@ -94,8 +93,10 @@ class LedgerMachine(RuleBasedStateMachine):
         task_id = LedgerMachine.take_task_id()
 
         async def fund() -> None:
-            async with in_transaction():
-                await self.services.ledger.fund_escrow(user.id, task_id, cents, "task")
+            async with self.services.events.transaction():
+                await self.services.ledger.fund_escrow(
+                    user.id, task_id, cents, "task", fee=cents // 11
+                )
 
         code = self.run(refusal(fund()))
         if code is not None:
@@ -115,13 +116,15 @@ class LedgerMachine(RuleBasedStateMachine):
         fee = cents // 11  # the rest is the reward
 
         async def close() -> None:
-            async with in_transaction():
+            async with self.services.events.transaction():
                 if approve:
                     await self.services.ledger.release_escrow(
                         task_id, worker_id, cents - fee, fee, "approved"
                     )
                 else:
-                    await self.services.ledger.refund_escrow(task_id, employer_id, cents, "refund")
+                    await self.services.ledger.refund_escrow(
+                        task_id, employer_id, cents, "refund", fee=fee
+                    )
 
         self.run(close())
         if approve:

@@ -13,6 +13,7 @@ class Stream(StrEnum):
     FEED = "FEED"  # task posted / updated / closed: filtered per worker in memory
     SUBMISSIONS = "SUBMISSIONS"  # claims, submissions, returns... for the task's employer
     NOTIFICATIONS = "NOTIFICATIONS"  # a user's own notifications
+    STATEMENT = "STATEMENT"  # a user's new statement rows (myEvents on request)
 
 
 class Event(Model):

@@ -37,6 +37,8 @@ class Account(Model):
 
     class Meta:
         table = "ledger_accounts"
+        # A user's statement reads their own accounts (balance and payouts in flight).
+        indexes = (("owner_id", "kind"),)
         constraints = (
             CheckConstraint(
                 check="kind IN ('PLATFORM_FEES', 'EXTERNAL') OR balance >= 0",
@@ -61,9 +63,21 @@ class LedgerTransaction(Model):
     kind = fields.CharEnumField(TransactionKind, max_length=24)
     memo = fields.CharField(max_length=200, default="")
     created_at = fields.DatetimeField()
+    # What the posting came from, written by the posting functions (statements and analytics
+    # read these, never the memo). Plain columns, not foreign keys: the ledger stands alone.
+    task_id = fields.BigIntField(null=True)
+    submission_id = fields.BigIntField(null=True)
+    payout_id = fields.BigIntField(null=True)
+    deposit_id = fields.BigIntField(null=True)
+    # Of the money moved, the platform fee (cents, >= 0): escrow funded or refunded holds
+    # reward + fee per slot, an approval sends the fee to the platform.
+    fee = fields.BigIntField(default=0)
+    # Posted by a moderator's decision on a dispute (overturned: paid; upheld: refunded).
+    dispute_outcome = fields.BooleanField(default=False)
 
     class Meta:
         table = "ledger_transactions"
+        indexes = (("task_id", "id"),)
 
 
 class LedgerEntry(Model):
@@ -81,6 +95,8 @@ class LedgerEntry(Model):
 
     class Meta:
         table = "ledger_entries"
+        # An account's history in posting order: statements and their running balances.
+        indexes = (("account_id", "transaction_id"),)
 
 
 # The first result of a money mutation, keyed per user.

@@ -74,4 +74,5 @@ class Task(Model):
 
     class Meta:
         table = "tasks"
-        indexes = (("status", "published_at"),)
+        # The feed; an employer's own tasks (their list, their dashboard).
+        indexes = (("status", "published_at"), ("employer_id", "id"))

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
+from tortoise.queryset import QuerySet
 
 from picotask.models.events import Event, Stream
 from picotask.models.tasks import Task
@@ -32,6 +34,24 @@ from picotask.subscriptions.streams import (
     feed_replay,
     follow,
 )
+
+
+def _streams(include_statement: bool) -> list[Stream]:
+    """A user's own streams: notifications, and their statement rows if they ask."""
+    return [Stream.NOTIFICATIONS, *([Stream.STATEMENT] if include_statement else [])]
+
+
+def _with_statement(notifications: Accepts, user_id: int) -> tuple[Accepts, Replay]:
+    """The user's notifications and their statement rows, merged in event order."""
+    statement = audience_accepts(Stream.STATEMENT, user_id)
+
+    def accepts(message: Message) -> bool:
+        return notifications(message) or statement(message)
+
+    def replay(after: int) -> QuerySet[Event]:
+        return Event.filter(stream__in=_streams(True), audience_id=user_id, id__gt=after)
+
+    return accepts, replay
 
 
 class SlowConsumer(GraphQLError):
@@ -67,10 +87,16 @@ async def _messages(
 class EventsQuery:
     @strawberry.field(description="The viewer's notifications, oldest first.")
     async def events(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        include_statement: Annotated[
+            bool, strawberry.argument(description="Also the viewer's statement rows.")
+        ] = False,
     ) -> Connection[EventType]:
         viewer = info.context.require_viewer()
-        query = Event.filter(stream=Stream.NOTIFICATIONS, audience_id=viewer.id)
+        query = Event.filter(stream__in=_streams(include_statement), audience_id=viewer.id)
         return await connection(query, EventType.of, first, after, ID_ORDER)
 
 
@@ -92,7 +118,7 @@ class EventsSubscription:
             yield TaskFeedEvent.of(message, currency)
 
     @strawberry.subscription(
-        description="Claims, submissions, returns and expiries on the viewer's tasks."
+        description="Every change of a submission's status on the viewer's tasks."
     )
     async def task_submissions(
         self, info: Info, task_id: strawberry.ID | None = None, after: str | None = None
@@ -112,11 +138,22 @@ class EventsSubscription:
 
     @strawberry.subscription(description="The viewer's own notifications.")
     async def my_events(
-        self, info: Info, after: str | None = None
+        self,
+        info: Info,
+        after: str | None = None,
+        include_statement: Annotated[
+            bool,
+            strawberry.argument(
+                description="Also each new row of the viewer's statement as it is posted "
+                "(type statement.row, with `statementRow`)."
+            ),
+        ] = False,
     ) -> AsyncGenerator[EventType, None]:
         viewer = info.context.require_viewer()
         start = _after(after)
         accepts = audience_accepts(Stream.NOTIFICATIONS, viewer.id)
         replay = audience_replay(Stream.NOTIFICATIONS, viewer.id)
+        if include_statement:
+            accepts, replay = _with_statement(accepts, viewer.id)
         async for message in _messages(info, accepts, replay, start):
             yield EventType.from_message(message)

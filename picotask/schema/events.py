@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 import strawberry
 
 from picotask.models.events import Event
 from picotask.schema.context import Info
 from picotask.schema.payouts import PayoutType
+from picotask.schema.statement import StatementRowType
 from picotask.schema.submissions import SubmissionType
 from picotask.schema.tasks import TaskType
 from picotask.services.events import submission_from_snapshot, task_from_snapshot
 from picotask.services.pagination import encode_cursor
+from picotask.services.statement_rows import StatementRow
 from picotask.subscriptions.messages import Message
 
 
@@ -38,6 +41,9 @@ class SubmissionEventKind(Enum):
     EXPIRED = "EXPIRED"
     APPROVED = "APPROVED"
     REJECTED = "REJECTED"
+    REVISION_REQUESTED = "REVISION_REQUESTED"
+    DISPUTED = "DISPUTED"
+    DISPUTE_UPHELD = "DISPUTE_UPHELD"
 
 
 @strawberry.type
@@ -88,13 +94,25 @@ class SubmissionEvent:
 class EventType:
     cursor: str
     type: str = strawberry.field(
-        description="e.g. submission.approved, submission.rejected, bonus.received, payout.paid"
+        description="e.g. submission.approved, submission.rejected, bonus.received, "
+        "payout.paid; statement.row for a new row of the viewer's statement"
     )
     created_at: datetime
     message: str
     task_id: strawberry.Private[int | None]
     submission_id: strawberry.Private[int | None]
     payout_id: strawberry.Private[int | None]
+    payload: strawberry.Private[dict[str, Any]]
+
+    @strawberry.field(
+        description="statement.row events: the row (with the balance after it); null for others."
+    )
+    def statement_row(self, info: Info) -> StatementRowType | None:
+        row = self.payload.get("row")
+        if not isinstance(row, dict):
+            return None
+        currency = info.context.services.settings.currency
+        return StatementRowType.of(StatementRow.from_json(row), currency)
 
     @strawberry.field
     async def task(self, info: Info) -> TaskType | None:
@@ -129,6 +147,7 @@ class EventType:
             task_id=event.task_id,
             submission_id=event.submission_id,
             payout_id=event.payout_id,
+            payload=event.payload,
         )
 
     @classmethod
@@ -141,4 +160,5 @@ class EventType:
             task_id=message.task_id,
             submission_id=message.submission_id,
             payout_id=message.payout_id,
+            payload=message.payload,
         )

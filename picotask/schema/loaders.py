@@ -7,7 +7,7 @@ from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
-from picotask.models.payouts import Payout
+from picotask.models.payouts import Deposit, Payout
 from picotask.models.submissions import Submission, SubmissionStatus
 from picotask.models.tasks import Task
 from picotask.models.uploads import ImageMatch, Upload
@@ -87,6 +87,16 @@ class PayoutByIdLoader(DataLoader[int, Payout | None]):
         super().__init__(load_fn=_payouts_by_id)
 
 
+async def _deposits_by_id(keys: Sequence[int]) -> list[Deposit | None]:
+    rows = {d.id: d for d in await Deposit.filter(id__in=list(keys))}
+    return [rows.get(k) for k in keys]
+
+
+class DepositByIdLoader(DataLoader[int, Deposit | None]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=_deposits_by_id)
+
+
 async def _approved_by_category(keys: Sequence[int]) -> list[dict[str, int]]:
     """Approved submissions per task category, for each worker; one query for the batch."""
     rows = await Submission.filter(
@@ -147,6 +157,10 @@ class Loaders:
     @cached_property
     def payout_by_id(self) -> PayoutByIdLoader:
         return PayoutByIdLoader()
+
+    @cached_property
+    def deposit_by_id(self) -> DepositByIdLoader:
+        return DepositByIdLoader()
 
     @cached_property
     def approved_by_category(self) -> ApprovedByCategoryLoader:

@@ -13,11 +13,13 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 from strawberry.types.base import get_object_definition
 
+from picotask.resolvers.analytics import AnalyticsQuery, AnalyticsSubscription
 from picotask.resolvers.errors import Refusals, UserErrors
 from picotask.resolvers.events import EventsQuery, EventsSubscription
 from picotask.resolvers.moderation import ModerationMutation
 from picotask.resolvers.node import NodeQuery
 from picotask.resolvers.payouts import PayoutsMutation, PayoutsQuery
+from picotask.resolvers.statement import StatementQuery
 from picotask.resolvers.submissions import SubmissionsMutation, SubmissionsQuery
 from picotask.resolvers.tasks import TasksMutation, TasksQuery
 from picotask.resolvers.trust import TrustMutation, TrustQuery
@@ -36,6 +38,8 @@ class Query(
     PayoutsQuery,
     EventsQuery,
     TrustQuery,
+    StatementQuery,
+    AnalyticsQuery,
     NodeQuery,
 ):
     pass
@@ -55,7 +59,7 @@ class Mutation(
 
 
 @strawberry.type
-class Subscription(EventsSubscription):
+class Subscription(EventsSubscription, AnalyticsSubscription):
     pass
 
 

@@ -63,6 +63,8 @@ class BonusService:
                 submission.worker_id,
                 cents,
                 f"bonus on submission {submission.id}: {note}",
+                task_id=submission.task_id,
+                submission_id=submission.id,
             )
             await User.filter(id=submission.worker_id).update(earned=F("earned") + cents)
             await User.filter(id=employer.id).update(paid_out=F("paid_out") + cents)

@@ -45,7 +45,7 @@ class DisputeService:
         text = checked_text("statement", statement, required=True, limit=MAX_STATEMENT)
         now = self.clock.now()
         async with self.events.transaction():
-            await move(
+            disputed = await move(
                 submission.id,
                 SubmissionStatus.REJECTED,
                 "disputed",
@@ -57,6 +57,7 @@ class DisputeService:
                 updated_at=now,
             )
             task = await Task.get(id=submission.task_id)
+            self.events.submission("DISPUTED", disputed, task, f"Disputed: {task.title}")
             self.events.notify(
                 task.employer_id,
                 "dispute.opened",
@@ -92,12 +93,15 @@ class DisputeService:
         else:
             changes.update(status=SubmissionStatus.REJECTED, rejection_final=True)
         async with self.events.transaction():
-            await move(submission.id, SubmissionStatus.DISPUTED, "resolved", **changes)
+            resolved = await move(submission.id, SubmissionStatus.DISPUTED, "resolved", **changes)
             task = await Task.get(id=submission.task_id)
             if overturned:
-                await self.settlement.settle_approved(submission, task)
+                await self.settlement.settle_approved(submission, task, dispute_outcome=True)
             else:
-                await self.settlement.settle_rejected(submission, task)
+                await self.settlement.settle_rejected(submission, task, dispute_outcome=True)
+                self.events.submission(
+                    "DISPUTE_UPHELD", resolved, task, f"Dispute upheld: {task.title}"
+                )
             verdict = "overturned: the work is approved and paid" if overturned else "upheld"
             for user_id in (submission.worker_id, task.employer_id):
                 self.events.notify(

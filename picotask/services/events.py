@@ -109,8 +109,9 @@ class EventLog:
         )
 
     def submission(self, kind: str, submission: Submission, task: Task, message: str) -> None:
-        """CLAIMED, SUBMITTED, RESUBMITTED, RETURNED, EXPIRED, APPROVED or REJECTED, to the
-        task's employer."""
+        """CLAIMED, SUBMITTED, RESUBMITTED, RETURNED, EXPIRED, REVISION_REQUESTED, APPROVED,
+        REJECTED, DISPUTED or DISPUTE_UPHELD (an overturned dispute is APPROVED), to the task's
+        employer: every change of a submission's status."""
         self._emit(
             stream=Stream.SUBMISSIONS,
             type=f"submission.{kind.lower()}",
@@ -140,4 +141,18 @@ class EventLog:
             submission_id=submission_id,
             payout_id=payout_id,
             message=message[:300],
+        )
+
+    def statement(self, user_id: int, row: dict[str, Any], message: str) -> None:
+        """A new row of one user's statement (`statement_rows.StatementRow.to_json()`): on
+        `myEvents` for clients that ask for statement rows."""
+        self._emit(
+            stream=Stream.STATEMENT,
+            type="statement.row",
+            audience_id=user_id,
+            task_id=row["task_id"],
+            submission_id=row["submission_id"],
+            payout_id=row["payout_id"],
+            message=message[:300],
+            payload={"row": row},
         )

@@ -5,6 +5,10 @@ balance updates of its accounts. Callers run postings inside their own database 
 the posting commits or rolls back with the state change that caused it. A debit of an account
 that must not go negative is a conditional update whose row count is checked (and a CHECK
 constraint backs it): `select_for_update` would do nothing on SQLite.
+
+Each posting also records what it came from (`Refs`: task, submission, payout, deposit, the fee
+part, a dispute's outcome) and, for every user whose statement it adds a row to, emits that row
+(stream STATEMENT), so postings must run inside `EventLog.transaction()`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,14 @@ from picotask.models.ledger import Account, AccountKind, LedgerEntry, LedgerTran
 from picotask.models.ledger import TransactionKind as Kind
 from picotask.services.clock import Clock
 from picotask.services.errors import DomainError, ErrorCode
+from picotask.services.events import EventLog
+from picotask.services.statement_rows import (
+    StatementRow,
+    on_statement,
+    row_amount,
+    row_fee,
+    rule_for,
+)
 
 # Accounts that may go below zero: they mirror money outside the user balances.
 _UNBOUNDED = frozenset({AccountKind.PLATFORM_FEES, AccountKind.EXTERNAL})
@@ -45,9 +57,25 @@ class InsufficientFunds(DomainError):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Refs:
+    """What a posting came from, stored on its transaction."""
+
+    task_id: int | None = None
+    submission_id: int | None = None
+    payout_id: int | None = None
+    deposit_id: int | None = None
+    fee: int = 0  # of the money moved, the platform fee (cents)
+    dispute_outcome: bool = False
+
+
+NO_REFS = Refs()
+
+
 class Ledger:
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, events: EventLog) -> None:
         self.clock = clock
+        self.events = events
 
     async def account(self, kind: AccountKind, ref: str, owner_id: int | None = None) -> Account:
         """The account with this natural key, created if missing; safe under concurrency
@@ -67,9 +95,10 @@ class Ledger:
         legs: Sequence[tuple[Account, int]],
         memo: str = "",
         *,
+        refs: Refs = NO_REFS,
         shortfall_field: Sequence[str] | None = None,
     ) -> LedgerTransaction:
-        """Write one balanced posting. Must run inside the caller's database transaction."""
+        """Write one balanced posting. Must run inside the caller's `EventLog.transaction()`."""
         if sum(amount for _, amount in legs) != 0:
             raise ValueError(f"unbalanced posting {kind}: {legs}")
         legs = [(account, amount) for account, amount in legs if amount != 0]
@@ -81,7 +110,15 @@ class Ledger:
             if await rows.update(balance=F("balance") + amount) != 1:
                 raise InsufficientFunds(shortfall_field)
         transaction = await LedgerTransaction.create(
-            kind=kind, memo=memo[:200], created_at=self.clock.now()
+            kind=kind,
+            memo=memo[:200],
+            created_at=self.clock.now(),
+            task_id=refs.task_id,
+            submission_id=refs.submission_id,
+            payout_id=refs.payout_id,
+            deposit_id=refs.deposit_id,
+            fee=refs.fee,
+            dispute_outcome=refs.dispute_outcome,
         )
         await LedgerEntry.bulk_create(
             [
@@ -89,47 +126,124 @@ class Ledger:
                 for account, amount in legs
             ]
         )
+        for account, amount in legs:
+            if on_statement(account.kind, kind):
+                await self._push_row(transaction, account, amount)
         return transaction
+
+    async def _push_row(self, transaction: LedgerTransaction, account: Account, leg: int) -> None:
+        """The row this posting adds to the account owner's statement, on their myEvents. The
+        balance is read after this transaction's own update (which holds the row's lock)."""
+        owner_id = account.owner_id
+        assert owner_id is not None  # user and payout accounts always have their owner
+        balance_ref = account.ref if account.kind == AccountKind.USER else user_ref(owner_id)
+        holder = await Account.get_or_none(ref=balance_ref)
+        rule = rule_for(transaction.kind, leg, transaction.dispute_outcome)
+        amount = row_amount(account.kind, leg)
+        row = StatementRow(
+            transaction_id=transaction.id,
+            kind=rule.kind,
+            amount=amount,
+            fee=row_fee(rule, amount, transaction.fee),
+            balance_after=holder.balance if holder is not None else 0,
+            created_at=transaction.created_at,
+            task_id=transaction.task_id,
+            submission_id=transaction.submission_id,
+            payout_id=transaction.payout_id,
+            deposit_id=transaction.deposit_id,
+        )
+        self.events.statement(owner_id, row.to_json(), row.message)
 
     # One function per posting kind: the marketplace only calls these.
 
-    async def deposit(self, user_id: int, cents: int, memo: str) -> LedgerTransaction:
+    async def deposit(
+        self, user_id: int, cents: int, memo: str, *, deposit_id: int
+    ) -> LedgerTransaction:
         external = await self.account(AccountKind.EXTERNAL, EXTERNAL_REF)
         user = await self.user_account(user_id)
-        return await self.post(Kind.DEPOSIT, [(external, -cents), (user, cents)], memo)
+        return await self.post(
+            Kind.DEPOSIT,
+            [(external, -cents), (user, cents)],
+            memo,
+            refs=Refs(deposit_id=deposit_id),
+        )
 
     async def fund_escrow(
-        self, employer_id: int, task_id: int, cents: int, memo: str
+        self, employer_id: int, task_id: int, cents: int, memo: str, *, fee: int
     ) -> LedgerTransaction:
+        """`cents` is slots x (reward + fee); `fee` the slots' fees within it."""
         user = await self.user_account(employer_id)
         escrow = await self.account(AccountKind.ESCROW, escrow_ref(task_id), employer_id)
         return await self.post(
             Kind.ESCROW_FUND,
             [(user, -cents), (escrow, cents)],
             memo,
+            refs=Refs(task_id=task_id, fee=fee),
             shortfall_field=["input"],
         )
 
     async def release_escrow(
-        self, task_id: int, worker_id: int, reward: int, fee: int, memo: str
+        self,
+        task_id: int,
+        worker_id: int,
+        reward: int,
+        fee: int,
+        memo: str,
+        *,
+        submission_id: int | None = None,
+        dispute_outcome: bool = False,
     ) -> LedgerTransaction:
         """Approved work: the reward to the worker, the fee to the platform."""
         escrow = await Account.get(ref=escrow_ref(task_id))
         worker = await self.user_account(worker_id)
         fees = await self.account(AccountKind.PLATFORM_FEES, PLATFORM_FEES_REF)
         return await self.post(
-            Kind.ESCROW_RELEASE, [(escrow, -(reward + fee)), (worker, reward), (fees, fee)], memo
+            Kind.ESCROW_RELEASE,
+            [(escrow, -(reward + fee)), (worker, reward), (fees, fee)],
+            memo,
+            refs=Refs(
+                task_id=task_id,
+                submission_id=submission_id,
+                fee=fee,
+                dispute_outcome=dispute_outcome,
+            ),
         )
 
     async def refund_escrow(
-        self, task_id: int, employer_id: int, cents: int, memo: str
+        self,
+        task_id: int,
+        employer_id: int,
+        cents: int,
+        memo: str,
+        *,
+        fee: int,
+        submission_id: int | None = None,
+        dispute_outcome: bool = False,
     ) -> LedgerTransaction:
+        """`cents` is slots x (reward + fee); `fee` the slots' fees within it."""
         escrow = await Account.get(ref=escrow_ref(task_id))
         user = await self.user_account(employer_id)
-        return await self.post(Kind.ESCROW_REFUND, [(escrow, -cents), (user, cents)], memo)
+        return await self.post(
+            Kind.ESCROW_REFUND,
+            [(escrow, -cents), (user, cents)],
+            memo,
+            refs=Refs(
+                task_id=task_id,
+                submission_id=submission_id,
+                fee=fee,
+                dispute_outcome=dispute_outcome,
+            ),
+        )
 
     async def bonus(
-        self, employer_id: int, worker_id: int, cents: int, memo: str
+        self,
+        employer_id: int,
+        worker_id: int,
+        cents: int,
+        memo: str,
+        *,
+        task_id: int | None = None,
+        submission_id: int | None = None,
     ) -> LedgerTransaction:
         employer = await self.user_account(employer_id)
         worker = await self.user_account(worker_id)
@@ -137,6 +251,7 @@ class Ledger:
             Kind.BONUS,
             [(employer, -cents), (worker, cents)],
             memo,
+            refs=Refs(task_id=task_id, submission_id=submission_id),
             shortfall_field=["input", "amount"],
         )
 
@@ -149,20 +264,31 @@ class Ledger:
             Kind.PAYOUT_HOLD,
             [(user, -cents), (held, cents)],
             memo,
+            refs=Refs(payout_id=payout_id),
             shortfall_field=["input", "amount"],
         )
 
     async def settle_payout(self, payout_id: int, cents: int, memo: str) -> LedgerTransaction:
         held = await Account.get(ref=payout_ref(payout_id))
         external = await self.account(AccountKind.EXTERNAL, EXTERNAL_REF)
-        return await self.post(Kind.PAYOUT_SETTLE, [(held, -cents), (external, cents)], memo)
+        return await self.post(
+            Kind.PAYOUT_SETTLE,
+            [(held, -cents), (external, cents)],
+            memo,
+            refs=Refs(payout_id=payout_id),
+        )
 
     async def fail_payout(
         self, user_id: int, payout_id: int, cents: int, memo: str
     ) -> LedgerTransaction:
         held = await Account.get(ref=payout_ref(payout_id))
         user = await self.user_account(user_id)
-        return await self.post(Kind.PAYOUT_FAIL, [(held, -cents), (user, cents)], memo)
+        return await self.post(
+            Kind.PAYOUT_FAIL,
+            [(held, -cents), (user, cents)],
+            memo,
+            refs=Refs(payout_id=payout_id),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,6 @@ from typing import Any
 
 from tortoise.functions import Sum
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
 from picotask.models.ledger import Account, AccountKind, LedgerEntry, TransactionKind
 from picotask.models.payouts import Deposit, DepositStatus, Payout, PayoutMethod, PayoutStatus
@@ -17,6 +16,7 @@ from picotask.models.users import User
 from picotask.services import idempotency
 from picotask.services.clock import Clock
 from picotask.services.errors import DomainError, ErrorCode
+from picotask.services.events import EventLog
 from picotask.services.ledger import Ledger, user_ref
 from picotask.services.money import parse_amount
 from picotask.services.providers import PaymentProvider
@@ -77,11 +77,13 @@ class PayoutService:
         clock: Clock,
         ledger: Ledger,
         payments: PaymentProvider,
+        events: EventLog,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.ledger = ledger
         self.payments = payments
+        self.events = events
 
     async def balance(self, user_id: int) -> int:
         account = await Account.get_or_none(ref=user_ref(user_id))
@@ -147,7 +149,7 @@ class PayoutService:
             f"deposit-{deposit.id}", deposit.user_id, deposit.amount
         )
         now = self.clock.now()
-        async with in_transaction():
+        async with self.events.transaction():
             pending = Deposit.filter(id=deposit.id, status=DepositStatus.PENDING)
             if result.ok:
                 if await pending.update(
@@ -156,7 +158,10 @@ class PayoutService:
                     completed_at=now,
                 ):
                     await self.ledger.deposit(
-                        deposit.user_id, deposit.amount, f"deposit {deposit.id}"
+                        deposit.user_id,
+                        deposit.amount,
+                        f"deposit {deposit.id}",
+                        deposit_id=deposit.id,
                     )
             else:
                 await pending.update(
@@ -204,6 +209,7 @@ class PayoutService:
             operation="requestPayout",
             request={"amount": cents, "method": method.value, "destination": address},
             create=create,
+            transaction=self.events.transaction,
         )
         return await Payout.get(id=payout_id)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from picotask.services.analytics import AnalyticsService
 from picotask.services.bonuses import BonusService
 from picotask.services.clock import Clock
 from picotask.services.disputes import DisputeService
@@ -23,6 +24,7 @@ from picotask.services.providers import (
 from picotask.services.ratings import RatingService
 from picotask.services.sessions import Revocations
 from picotask.services.settlement import Settlement
+from picotask.services.statement import StatementService
 from picotask.services.storage import Storage, open_storage
 from picotask.services.submissions import SubmissionService
 from picotask.services.sweeper import Sweeper
@@ -71,6 +73,8 @@ class Services:
     # Image bytes (a directory or S3; close on shutdown), and the uploads kept in it.
     storage: Storage
     uploads: UploadService
+    statement: StatementService
+    analytics: AnalyticsService
 
     @classmethod
     def build(
@@ -87,8 +91,8 @@ class Services:
         )
         events = EventLog(clock, publish)
         revocations = Revocations()
-        ledger = Ledger(clock)
-        payouts = PayoutService(settings, clock, ledger, providers.payments)
+        ledger = Ledger(clock, events)
+        payouts = PayoutService(settings, clock, ledger, providers.payments, events)
         tasks = TaskService(settings, clock, ledger, events)
         settlement = Settlement(clock, ledger, tasks, events)
         storage = open_storage(settings)
@@ -132,4 +136,6 @@ class Services:
             sweeper=Sweeper(settings, clock, tasks, settlement, events, uploads),
             storage=storage,
             uploads=uploads,
+            statement=StatementService(settings),
+            analytics=AnalyticsService(),
         )

@@ -46,7 +46,9 @@ class Settlement:
         await self.settle_approved(submission, task)
         return True
 
-    async def settle_approved(self, submission: Submission, task: Task) -> None:
+    async def settle_approved(
+        self, submission: Submission, task: Task, *, dispute_outcome: bool = False
+    ) -> None:
         """The money and reputation of an approval, after the update that won it."""
         await self.ledger.release_escrow(
             task.id,
@@ -54,6 +56,8 @@ class Settlement:
             task.reward,
             task.fee,
             f"submission {submission.id} approved",
+            submission_id=submission.id,
+            dispute_outcome=dispute_outcome,
         )
         await Task.filter(id=task.id).update(slots_resolved=F("slots_resolved") + 1)
         await User.filter(id=submission.worker_id).update(
@@ -98,7 +102,9 @@ class Settlement:
         await self.settle_rejected(submission, task)
         return True
 
-    async def settle_rejected(self, submission: Submission, task: Task) -> None:
+    async def settle_rejected(
+        self, submission: Submission, task: Task, *, dispute_outcome: bool = False
+    ) -> None:
         """A rejection that became final (window closed, or dispute upheld): the held money
         returns to the employer."""
         await self.ledger.refund_escrow(
@@ -106,6 +112,9 @@ class Settlement:
             task.employer_id,
             task.reward + task.fee,
             f"submission {submission.id} rejected for good",
+            fee=task.fee,
+            submission_id=submission.id,
+            dispute_outcome=dispute_outcome,
         )
         await Task.filter(id=task.id).update(slots_resolved=F("slots_resolved") + 1)
         await User.filter(id=submission.worker_id).update(rejected_count=F("rejected_count") + 1)
@@ -138,6 +147,8 @@ class Settlement:
                 task.employer_id,
                 task.reward + task.fee,
                 f"submission {submission.id} {status.value.lower()} on a closed task",
+                fee=task.fee,
+                submission_id=submission.id,
             )
         task = await Task.get(id=submission.task_id)
         self.events.submission(status.value, freed, task, f"Slot {status.value.lower()}")
@@ -155,7 +166,11 @@ class Settlement:
     async def reopen_slot(self, task: Task) -> None:
         """Fund one more slot, so a rejected slot's held money stays payable on dispute."""
         await self.ledger.fund_escrow(
-            task.employer_id, task.id, task.reward + task.fee, f"task {task.id}: reopened slot"
+            task.employer_id,
+            task.id,
+            task.reward + task.fee,
+            f"task {task.id}: reopened slot",
+            fee=task.fee,
         )
         await Task.filter(id=task.id).update(slots=F("slots") + 1)
         await Task.filter(id=task.id, status=TaskStatus.COMPLETED).update(

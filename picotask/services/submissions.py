@@ -206,6 +206,9 @@ class SubmissionService:
                 review_deadline=None,
                 revision_deadline=now + timedelta(seconds=self.settings.revision_deadline_seconds),
             )
+            self.events.submission(
+                "REVISION_REQUESTED", sent_back, task, f"Revision requested: {task.title}"
+            )
             self.events.notify(
                 submission.worker_id,
                 "submission.revision_requested",

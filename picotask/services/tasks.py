@@ -109,6 +109,7 @@ class TaskService:
             task.id,
             task.slots * (task.reward + task.fee),
             f"task {task.id}: {task.slots} slots",
+            fee=task.slots * task.fee,
         )
         await User.filter(id=task.employer_id).update(tasks_posted=F("tasks_posted") + 1)
         self.events.task("POSTED", await Task.get(id=task.id), f"New task: {task.title}")
@@ -171,6 +172,7 @@ class TaskService:
                         task.id,
                         count * (task.reward + task.fee),
                         f"task {task.id}: {count} more slots",
+                        fee=count * task.fee,
                     )
             if not added:
                 raise wrong_status(await Task.get(id=task.id), "given more slots")
@@ -204,6 +206,7 @@ class TaskService:
                 task.employer_id,
                 unfilled * (task.reward + task.fee),
                 f"task {task_id} {status.value.lower()}: {unfilled} unfilled slots",
+                fee=unfilled * task.fee,
             )
             task.slots -= unfilled
         self.events.task("CLOSED", task, f"Task {status.value.lower()}: {task.title}")

@@ -1,0 +1,83 @@
+"""The viewer's statement: its rows, totals per period and a CSV export."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+from picotask.schema.context import Info
+from picotask.schema.statement import (
+    StatementConnection,
+    StatementFilterInput,
+    StatementTotals,
+    statement_csv,
+)
+from picotask.services.report_range import checked_range
+from picotask.services.statement import Interval, StatementFilter
+from picotask.services.statement_rows import StatementKind
+
+From = Annotated[datetime, strawberry.argument(name="from")]
+
+
+@strawberry.type
+class StatementQuery:
+    @strawberry.field(
+        description="The viewer's money history, newest first: one row per movement of their "
+        "balance, with the balance after it."
+    )
+    async def statement(
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        filter: StatementFilterInput | None = None,
+    ) -> StatementConnection:
+        viewer = info.context.require_viewer()
+        services = info.context.services
+        wanted = StatementFilter()
+        if filter is not None:
+            wanted = StatementFilter(
+                checked_range(
+                    filter.from_,
+                    filter.to,
+                    services.settings.report_max_range_days,
+                    field=["filter"],
+                ),
+                frozenset(filter.kinds or ()),
+            )
+        page = await services.statement.page(viewer.id, first, after, wanted)
+        return StatementConnection.of_page(page, services.settings.currency)
+
+    @strawberry.field(
+        description="The viewer's statement summed per day, week or month over [from, to) "
+        "(UTC), with the balance at each period's end."
+    )
+    async def statement_totals(
+        self, info: Info, from_: From, to: datetime, interval: Interval = Interval.DAY
+    ) -> StatementTotals:
+        viewer = info.context.require_viewer()
+        services = info.context.services
+        within = checked_range(from_, to, services.settings.report_max_range_days)
+        totals = await services.statement.totals(viewer.id, within, interval)
+        return StatementTotals.of(totals, services.settings.currency)
+
+    @strawberry.field(
+        description="The viewer's statement rows in [from, to) as CSV (RFC 4180, oldest "
+        "first, a header line; ids are the API's ids)."
+    )
+    async def statement_csv(
+        self,
+        info: Info,
+        from_: From,
+        to: datetime,
+        kinds: list[StatementKind] | None = None,
+    ) -> str:
+        viewer = info.context.require_viewer()
+        services = info.context.services
+        within = checked_range(from_, to, services.settings.report_max_range_days)
+        rows = await services.statement.export(
+            viewer.id, StatementFilter(within, frozenset(kinds or ()))
+        )
+        return statement_csv(rows, services.settings.currency)

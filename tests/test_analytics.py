@@ -1,0 +1,312 @@
+"""Employer dashboards: each task's funnel, times and money, all tasks over a range, pushed
+live as submissions change; checked against the submissions and the ledger after a day."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from picotask.models.ledger import Account
+from picotask.models.submissions import Submission, SubmissionStatus
+from picotask.schema.relay import pk_of
+from picotask.services.pagination import decode_cursor
+from picotask.services.users import median_seconds
+from tests.support import Api, User, count_queries, next_data, nothing_more
+from tests.workday import Script, Workday, people, post_tasks, task_input, work
+
+NUMBERS = """funnel { claimed submitted working awaitingReview inRevision approved rejected
+    disputed returned expired autoApproved disputesRaised }
+  approvalRate slotsRemaining tasks
+  claimToSubmit { count medianSeconds p90Seconds }
+  submitToReview { count medianSeconds p90Seconds }
+  money { escrowed { amount } paid { amount } fees { amount } refunded { amount }
+    bonuses { amount } inEscrow { amount } }"""
+TASK = f"""query($id: ID!) {{ taskAnalytics(taskId: $id) {{ task {{ id }} {NUMBERS} }} }}"""
+EMPLOYER = f"""query($from: DateTime!, $to: DateTime!, $first: Int) {{
+  employerAnalytics(from: $from, to: $to) {{ from to totals {{ {NUMBERS} }}
+    tasks(first: $first) {{ totalCount edges {{ node {{ task {{ id title }} {NUMBERS} }} }} }}
+  }} }}"""
+LIVE = f"""subscription($id: ID, $after: String) {{ taskAnalytics(taskId: $id, after: $after) {{
+  cursor kind submission {{ id status }} analytics {{ task {{ id }} {NUMBERS} }} }} }}"""
+DAY1, DAY3 = "2026-01-01T00:00:00Z", "2026-01-03T00:00:00Z"
+
+
+def money(**values: str) -> dict[str, Any]:
+    names = ("escrowed", "paid", "fees", "refunded", "bonuses", "inEscrow")
+    return {name: {"amount": values.get(name, "0.00")} for name in names}
+
+
+def funnel(**values: int) -> dict[str, int]:
+    names = (
+        *("claimed", "submitted", "working", "awaitingReview", "inRevision", "approved"),
+        *("rejected", "disputed", "returned", "expired", "autoApproved", "disputesRaised"),
+    )
+    return {name: values.get(name, 0) for name in names}
+
+
+def p90(values: list[float]) -> float:
+    """Nearest rank: the smallest value with at least 90% of the values at or below it."""
+    ordered = sorted(values)
+    rank = -(-9 * len(ordered) // 10)  # ceil(0.9 n)
+    return ordered[rank - 1]
+
+
+def durations(values: list[float]) -> dict[str, Any]:
+    """As the dashboard must count them, from the submissions themselves."""
+    if not values:
+        return {"count": 0, "medianSeconds": None, "p90Seconds": None}
+    median = median_seconds(values)
+    assert median is not None
+    return {
+        "count": len(values),
+        "medianSeconds": round(median),
+        "p90Seconds": round(p90(values)),
+    }
+
+
+async def from_submissions(task_id: str) -> dict[str, Any]:
+    """A task's funnel and times computed in Python from its submission rows."""
+    rows = await Submission.filter(task_id=pk_of(task_id, "Task"))
+    by_status = dict.fromkeys(SubmissionStatus, 0)
+    for row in rows:
+        by_status[row.status] += 1
+    submitted = [r for r in rows if r.submitted_at is not None]
+    reviewed = [
+        r
+        for r in submitted
+        if r.reviewed_at is not None
+        and r.submitted_at is not None
+        and r.reviewed_at >= r.submitted_at
+        and not r.auto_approved
+    ]
+    return {
+        "funnel": funnel(
+            claimed=len(rows),
+            submitted=len(submitted),
+            working=by_status[SubmissionStatus.CLAIMED],
+            awaitingReview=by_status[SubmissionStatus.SUBMITTED],
+            inRevision=by_status[SubmissionStatus.REVISION_REQUESTED],
+            approved=by_status[SubmissionStatus.APPROVED],
+            rejected=by_status[SubmissionStatus.REJECTED],
+            disputed=by_status[SubmissionStatus.DISPUTED],
+            returned=by_status[SubmissionStatus.RETURNED],
+            expired=by_status[SubmissionStatus.EXPIRED],
+            autoApproved=sum(r.auto_approved for r in rows),
+            disputesRaised=sum(r.disputed_at is not None for r in rows),
+        ),
+        "claimToSubmit": durations(
+            [(r.submitted_at - r.claimed_at).total_seconds() for r in submitted if r.submitted_at]
+        ),
+        "submitToReview": durations(
+            [
+                (r.reviewed_at - r.submitted_at).total_seconds()
+                for r in reviewed
+                if r.reviewed_at and r.submitted_at
+            ]
+        ),
+    }
+
+
+async def test_the_dashboard_of_a_day_matches_the_submissions_and_the_ledger(api: Api) -> None:
+    day = await people(api)
+    await post_tasks(api, day)
+    async with api.ws(day.boss.token) as ws:
+        await ws.subscribe("all", LIVE)
+        await ws.subscribe("a", LIVE, {"id": day.task_a})
+        await asyncio.sleep(0.2)  # live before the work begins
+        await work(api, day)
+
+        a = (await api.gql(TASK, {"id": day.task_a}, day.boss.token))["taskAnalytics"]
+        b = (await api.gql(TASK, {"id": day.task_b}, day.boss.token))["taskAnalytics"]
+        # What the day did, counted by hand...
+        assert a["funnel"] == funnel(
+            claimed=4, submitted=4, approved=3, rejected=1, disputesRaised=2
+        )
+        assert (a["approvalRate"], a["slotsRemaining"], a["tasks"]) == (0.75, 0, 1)
+        assert a["money"] == money(
+            escrowed="4.40", paid="3.00", fees="0.30", refunded="1.10", bonuses="0.25"
+        )
+        assert b["funnel"] == funnel(
+            claimed=3, submitted=1, awaitingReview=1, returned=1, expired=1
+        )
+        assert (b["approvalRate"], b["slotsRemaining"]) == (None, 0)
+        # ... the money still held for the work in flight on the cancelled task ...
+        assert b["money"] == money(escrowed="1.10", refunded="0.55", inEscrow="0.55")
+        escrow = await Account.get(ref=f"escrow:{pk_of(day.task_b, 'Task')}")
+        assert escrow.balance == 55
+        # ... and what the submissions themselves say.
+        for numbers, task_id in ((a, day.task_a), (b, day.task_b)):
+            expected = await from_submissions(task_id)
+            assert {k: numbers[k] for k in expected} == expected
+        assert a["claimToSubmit"]["count"] == 4
+        assert a["submitToReview"]["count"] == 4
+
+        # The dashboard heard every change once, in order, with the numbers after it.
+        changes = [(await next_data(ws, "all"))["taskAnalytics"] for _ in day.CHANGES]
+        ids = {day.task_a: "A", day.task_b: "B"}
+        workers = {sid: label.split("@")[0] for label, sid in day.submissions.items()}
+        assert [
+            (ids[c["analytics"]["task"]["id"]], workers[c["submission"]["id"]], c["kind"])
+            for c in changes
+        ] == list(day.CHANGES)
+        positions = [int(decode_cursor(c["cursor"], [False])[0]) for c in changes]
+        assert positions == sorted(set(positions))
+        only_a = [(await next_data(ws, "a"))["taskAnalytics"] for _ in range(18)]
+        # (The numbers are read when a change is pushed: two dashboards may see later ones.)
+        assert [(c["cursor"], c["kind"], c["submission"]) for c in only_a] == [
+            (c["cursor"], c["kind"], c["submission"])
+            for c in changes
+            if c["analytics"]["task"]["id"] == day.task_a
+        ]
+        last_a = only_a[-1]["analytics"]
+        last_b = changes[-1]["analytics"]
+        # A's last change is its last approval: only the bonus after it (not a change of a
+        # submission, so not pushed) may be missing from it.
+        assert {k: v for k, v in last_a.items() if k not in {"task", "money"}} == {
+            k: v for k, v in a.items() if k not in {"task", "money"}
+        }
+        assert last_a["money"]["paid"] == a["money"]["paid"]
+        assert last_a["money"]["bonuses"] in ({"amount": "0.00"}, {"amount": "0.25"})
+        # B's last change came before its cancellation refunded the unfilled slot.
+        assert last_b["funnel"] == b["funnel"]
+        assert await nothing_more(ws)
+
+    everything = await api.gql(EMPLOYER, {"from": DAY1, "to": DAY3, "first": 10}, day.boss.token)
+    report = everything["employerAnalytics"]
+    assert (report["from"], report["to"]) == (DAY1, DAY3)
+    listed = [edge["node"] for edge in report["tasks"]["edges"]]
+    assert [n["task"]["id"] for n in listed] == [day.task_b, day.task_a]  # newest first
+    assert report["tasks"]["totalCount"] == 2
+    for node, alone in zip(listed, (b, a), strict=True):
+        assert {k: v for k, v in node.items() if k != "task"} == {
+            k: v for k, v in alone.items() if k != "task"
+        }
+    totals = report["totals"]
+    assert totals["funnel"] == {k: a["funnel"][k] + b["funnel"][k] for k in a["funnel"]}
+    assert totals["money"] == money(
+        escrowed="5.50",
+        paid="3.00",
+        fees="0.30",
+        refunded="1.65",
+        bonuses="0.25",
+        inEscrow="0.55",
+    )
+    assert (totals["approvalRate"], totals["tasks"], totals["slotsRemaining"]) == (0.75, 2, 0)
+    assert totals["claimToSubmit"]["count"] == 5
+
+    # A range with none of the work: nothing claimed, no money moved.
+    later = await api.gql(
+        EMPLOYER,
+        {"from": DAY3, "to": "2026-01-04T00:00:00Z", "first": 10},
+        day.boss.token,
+    )
+    quiet = later["employerAnalytics"]["totals"]
+    assert quiet["funnel"] == funnel()
+    assert quiet["money"] == money()
+    assert quiet["approvalRate"] is None
+    assert quiet["claimToSubmit"] == {"count": 0, "medianSeconds": None, "p90Seconds": None}
+
+
+async def test_numbers_are_pushed_as_each_submission_changes(api: Api) -> None:
+    day = await people(api)
+    await post_tasks(api, day)
+    s = Script(api, day)
+    async with api.ws(day.boss.token) as ws:
+        await ws.subscribe("a", LIVE, {"id": day.task_a})
+        await asyncio.sleep(0.2)
+        sid = await s.claim(1, day.task_a, "A")
+        claimed = (await next_data(ws, "a"))["taskAnalytics"]
+        assert claimed["kind"] == "CLAIMED"
+        assert claimed["analytics"]["funnel"] == funnel(claimed=1, working=1)
+        assert claimed["analytics"]["slotsRemaining"] == 3
+        await s.do("submit", day.workers[0], id=sid)
+        sent = (await next_data(ws, "a"))["taskAnalytics"]
+        assert sent["analytics"]["funnel"] == funnel(claimed=1, submitted=1, awaitingReview=1)
+        assert sent["analytics"]["claimToSubmit"] == {
+            "count": 1,
+            "medianSeconds": 600,
+            "p90Seconds": 600,
+        }
+        await s.do("approve", day.boss, id=sid)
+        approved = (await next_data(ws, "a"))["taskAnalytics"]
+        assert approved["submission"] == {"id": sid, "status": "APPROVED"}
+        assert approved["analytics"]["funnel"] == funnel(claimed=1, submitted=1, approved=1)
+        assert approved["analytics"]["approvalRate"] == 1.0
+        assert approved["analytics"]["money"] == money(
+            escrowed="4.40", paid="1.00", fees="0.10", inEscrow="3.30"
+        )
+        # Work on another task is not this dashboard's.
+        await s.claim(2, day.task_b, "B")
+        assert await nothing_more(ws)
+
+        # Resuming after a cursor replays each change since, then goes on live.
+        await ws.subscribe("again", LIVE, {"id": day.task_a, "after": claimed["cursor"]})
+        replayed = [(await next_data(ws, "again"))["taskAnalytics"] for _ in range(2)]
+        assert [r["kind"] for r in replayed] == ["SUBMITTED", "APPROVED"]
+        assert [r["cursor"] for r in replayed] == [sent["cursor"], approved["cursor"]]
+        assert await nothing_more(ws)
+
+
+async def test_another_employers_task_is_forbidden(api: Api) -> None:
+    day = await people(api)
+    await post_tasks(api, day)
+    rival = await api.sign_up()
+    errors = await api.errors(TASK, {"id": day.task_a}, rival.token)
+    assert [(e["message"], e["extensions"]["code"]) for e in errors] == [
+        ("taskId is not one of your tasks.", "FORBIDDEN")
+    ]
+    assert (await api.errors(TASK, {"id": "nonsense"}, rival.token))[0]["extensions"][
+        "code"
+    ] == "FORBIDDEN"
+    async with api.ws(rival.token) as ws:
+        await ws.subscribe("a", LIVE, {"id": day.task_a})
+        refused = await ws.receive_for("a")
+        assert refused["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    # Their own dashboard over the same days is empty.
+    theirs = await api.gql(EMPLOYER, {"from": DAY1, "to": DAY3}, rival.token)
+    assert theirs["employerAnalytics"]["totals"]["tasks"] == 0
+    assert theirs["employerAnalytics"]["tasks"]["edges"] == []
+
+
+async def test_bad_ranges_are_refused(api: Api) -> None:
+    user = await api.sign_up()
+    for variables, message in (
+        ({"from": DAY3, "to": DAY1}, "from must be before to."),
+        (
+            {"from": "2024-01-01T00:00:00Z", "to": DAY3},
+            "A range covers at most 366 days; ask for a shorter one.",
+        ),
+    ):
+        errors = await api.errors(EMPLOYER, variables, user.token)
+        assert [(e["message"], e["extensions"]["code"]) for e in errors] == [
+            (message, "BAD_USER_INPUT")
+        ]
+    anonymous = await api.errors(EMPLOYER, {"from": DAY1, "to": DAY3})
+    assert anonymous[0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def employer_with_tasks(api: Api, count: int) -> User:
+    """An employer with `count` tasks, each claimed, submitted and approved once."""
+    day = Workday(await api.sign_up(), [await api.sign_up()], await api.sign_up())
+    s = Script(api, day)
+    await s.do("deposit", day.boss, a="100.00")
+    for i in range(count):
+        task = (await s.do("task", day.boss, **task_input(f"T{i}", "1.00", 2)))["task"]["id"]
+        await s.do("approve", day.boss, id=await s.work(1, task, f"T{i}"))
+    return day.boss
+
+
+async def test_a_dashboard_costs_the_same_however_many_tasks(api: Api) -> None:
+    small, large = await employer_with_tasks(api, 2), await employer_with_tasks(api, 6)
+    variables = {"from": DAY1, "to": DAY3, "first": 50}
+    with count_queries() as few:
+        data = await api.gql(EMPLOYER, variables, small.token)
+    assert len(data["employerAnalytics"]["tasks"]["edges"]) == 2
+    with count_queries() as many:
+        data = await api.gql(EMPLOYER, variables, large.token)
+    assert len(data["employerAnalytics"]["tasks"]["edges"]) == 6
+    assert data["employerAnalytics"]["totals"]["funnel"]["approved"] == 6
+    assert many.count == few.count, many.statements
+    # Totals (4) and the page of tasks (its rows, its count, 4 for the numbers), plus the
+    # viewer's session.
+    assert few.count <= 12, few.statements
