@@ -85,18 +85,51 @@ class Settings:
     persisted_queries_size: int = 2_000
     persisted_query_max_chars: int = 32_768
     persisted_query_ttl_seconds: int = 604_800
+    # Redis keys start with this (instances that share a Redis and a prefix share them).
+    redis_key_prefix: str = "picotask"
     # A serving process collects its youngest objects after this many allocations (Python's
     # default is 700, costly for the many short-lived objects of each request); 0 keeps it.
     gc_threshold: int = 20_000
-    # Redis keys start with this (instances that share a Redis and a prefix share them).
-    redis_key_prefix: str = "picotask"
     max_subscriptions_per_connection: int = 20
     # JSON bodies, variables and websocket messages nested deeper than this are refused.
     max_json_depth: int = 32
 
+    # Cost of one operation, in points as Shopify counts them (an object is 1, a connection
+    # costs `first` times its items; server/cost.py), and each client's budget of points, which
+    # refills continuously (per user; per client address when anonymous).
+    max_query_cost: int = 2_500
+    cost_budget: int = 5_000
+    cost_restore_per_second: float = 100.0
+
+    # Log-in and sign-up throttling: after the free attempts, each one more makes the key
+    # wait base * 2^(n - 1) seconds (at most the maximum); a key's count is forgotten after
+    # the window without attempts. Failed log-ins count per account and per client address
+    # (a success clears the account's); every sign-up counts per client address.
+    log_in_free_failures_per_account: int = 5
+    log_in_free_failures_per_address: int = 20
+    sign_up_free_per_address: int = 10
+    throttle_base_delay_seconds: float = 1.0
+    throttle_max_delay_seconds: float = 900.0
+    throttle_window_seconds: float = 3_600.0
+    # Keys the in-memory store keeps (least recently used dropped first); Redis keeps its own.
+    throttle_memory_keys: int = 100_000
+    # With a Redis bus the counters live in Redis (under `redis_key_prefix`), shared by every
+    # instance; a Redis call slower than this counts as Redis being down: each instance then
+    # counts alone, in memory, until Redis answers again.
+    redis_timeout_seconds: float = 0.5
+    # Passwords zxcvbn scores below this (0..4) are refused: common and breached passwords
+    # and their simple variations score 0 or 1.
+    min_password_score: int = 2
+
     # Real time.
     subscriber_queue_size: int = 1_000
     bus_heartbeat_seconds: float = 1.0
+    # Each instance reads the event log this often for events its bus did not bring (a failed
+    # publish, an instance that died before publishing, an outage): one query per instance.
+    bus_log_poll_seconds: float = 0.5
+    # An event that arrives ahead of a missing id waits this long for the bus to bring the
+    # missing one before the log is read (which tells whether it will ever commit).
+    bus_gap_grace_seconds: float = 0.1
 
     # Websockets; the limits are counted per instance.
     ws_init_timeout_seconds: float = 5.0  # until `connection_init` (else closed with 4408)
@@ -108,12 +141,6 @@ class Settings:
     # How long a socket acts on what it knows of its session without reading the database
     # again, while the bus (which brings revocations at once) has been up all along.
     session_trust_seconds: float = 5.0
-    # Each instance reads the event log this often for events its bus did not bring (a failed
-    # publish, an instance that died before publishing, an outage): one query per instance.
-    bus_log_poll_seconds: float = 0.5
-    # An event that arrives ahead of a missing id waits this long for the bus to bring the
-    # missing one before the log is read (which tells whether it will ever commit).
-    bus_gap_grace_seconds: float = 0.1
 
     # Images: proof screenshots (private) and avatars (public), uploaded in two steps.
     # Where the bytes live: `file://DIR` (one machine) or `s3://BUCKET/PREFIX` (several
@@ -198,6 +225,41 @@ class Settings:
             ("SESSION_TTL_SECONDS", self.session_ttl_seconds > 0, "must be positive"),
             ("REPORT_MAX_RANGE_DAYS", self.report_max_range_days > 0, "must be positive"),
             ("STATEMENT_CSV_MAX_ROWS", self.statement_csv_max_rows > 0, "must be positive"),
+            ("BUS_LOG_POLL_SECONDS", 0 < self.bus_log_poll_seconds <= 60, "must be 0..60"),
+            (
+                "BUS_GAP_GRACE_SECONDS",
+                0 <= self.bus_gap_grace_seconds <= self.bus_log_poll_seconds,
+                "must be 0..BUS_LOG_POLL_SECONDS",
+            ),
+            (
+                "MAX_QUERY_COST",
+                0 < self.max_query_cost <= self.cost_budget,
+                "must be positive and at most COST_BUDGET",
+            ),
+            ("COST_RESTORE_PER_SECOND", self.cost_restore_per_second > 0, "must be positive"),
+            (
+                "THROTTLE_BASE_DELAY_SECONDS",
+                0 < self.throttle_base_delay_seconds <= self.throttle_max_delay_seconds,
+                "must be positive and at most THROTTLE_MAX_DELAY_SECONDS",
+            ),
+            (
+                "THROTTLE_WINDOW_SECONDS",
+                self.throttle_window_seconds > self.throttle_max_delay_seconds,
+                "must be longer than THROTTLE_MAX_DELAY_SECONDS",
+            ),
+            (
+                "LOG_IN_FREE_FAILURES_PER_ACCOUNT",
+                min(
+                    self.log_in_free_failures_per_account,
+                    self.log_in_free_failures_per_address,
+                    self.sign_up_free_per_address,
+                )
+                >= 0,
+                "free attempts must not be negative",
+            ),
+            ("THROTTLE_MEMORY_KEYS", self.throttle_memory_keys > 0, "must be positive"),
+            ("REDIS_TIMEOUT_SECONDS", 0 < self.redis_timeout_seconds <= 10, "must be 0..10"),
+            ("MIN_PASSWORD_SCORE", 0 <= self.min_password_score <= 4, "must be 0..4"),
             (
                 "WS_INIT_TIMEOUT_SECONDS",
                 0 < self.ws_init_timeout_seconds <= 60,
@@ -216,12 +278,6 @@ class Settings:
                 "must be more than 0 and at most 10",
             ),
             ("SESSION_TRUST_SECONDS", 0 <= self.session_trust_seconds <= 300, "must be 0..300"),
-            ("BUS_LOG_POLL_SECONDS", 0 < self.bus_log_poll_seconds <= 60, "must be 0..60"),
-            (
-                "BUS_GAP_GRACE_SECONDS",
-                0 <= self.bus_gap_grace_seconds <= self.bus_log_poll_seconds,
-                "must be 0..BUS_LOG_POLL_SECONDS",
-            ),
             ("PAYOUT_MAX_ATTEMPTS", 1 <= self.payout_max_attempts <= 20, "must be 1..20"),
             (
                 "PAYOUT_RETRY_BASE_SECONDS",

@@ -89,6 +89,14 @@ def settings_for(database_url: str, broadcast_url: str, **overrides: Any) -> Set
         "argon2_time_cost": 1,
         "argon2_memory_kib": 8,
         "argon2_parallelism": 1,
+        # Budgets and throttles out of the way (the clock stands still unless a test moves
+        # it); the tests of those limits set their own. Redis keys apart per test: a fresh
+        # database reuses user ids.
+        "cost_budget": 10**9,
+        "log_in_free_failures_per_account": 10**6,
+        "log_in_free_failures_per_address": 10**6,
+        "sign_up_free_per_address": 10**6,
+        "redis_key_prefix": f"picotask-test-{secrets.token_hex(6)}",
     }
     values.update(overrides)
     return Settings(**values)
@@ -308,6 +316,7 @@ async def new_user(services: Services, email: str | None = None, country: str = 
         password="correct horse battery",
         display_name="Tester",
         country=country,
+        client_address="127.0.0.1",
     )
     return result.user
 

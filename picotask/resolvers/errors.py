@@ -3,7 +3,9 @@ each field of `Query` and `Mutation`, so no resolver can forget them):
 
 - a mutation's broken business rule (`DomainError`) becomes its payload with `userErrors`;
 - elsewhere it is the client's bad input (`BAD_USER_INPUT`);
-- acting on another user's object (`NotPermitted`) is `FORBIDDEN` everywhere.
+- acting on another user's object (`NotPermitted`) is `FORBIDDEN` everywhere;
+- a throttled attempt (`Throttled`) is `RATE_LIMITED` everywhere, never a userError: nothing
+  about the input was wrong.
 """
 
 from __future__ import annotations
@@ -14,8 +16,8 @@ from typing import Any
 from strawberry.extensions import FieldExtension
 from strawberry.types.field import StrawberryField
 
-from picotask.schema.errors import Forbidden, refusals_as_errors, user_errors
-from picotask.services.errors import DomainError, NotPermitted
+from picotask.schema.errors import Forbidden, RateLimited, refusals_as_errors, user_errors
+from picotask.services.errors import DomainError, NotPermitted, Throttled
 
 
 class UserErrors(FieldExtension):
@@ -34,6 +36,8 @@ class UserErrors(FieldExtension):
             return next_(source, info, **kwargs)
         except NotPermitted as e:
             raise Forbidden(str(e)) from None
+        except Throttled as e:
+            raise RateLimited.from_throttled(e) from None
         except DomainError as e:
             return self.payload(user_errors=user_errors(e))
 
@@ -44,6 +48,8 @@ class UserErrors(FieldExtension):
             return await next_(source, info, **kwargs)
         except NotPermitted as e:
             raise Forbidden(str(e)) from None
+        except Throttled as e:
+            raise RateLimited.from_throttled(e) from None
         except DomainError as e:
             return self.payload(user_errors=user_errors(e))
 

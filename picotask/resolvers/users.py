@@ -39,13 +39,14 @@ class UsersMutation:
             password=input.password,
             display_name=input.display_name,
             country=input.country,
+            client_address=info.context.client_address,
         )
         return AuthPayload(token=result.token, viewer=Viewer.from_model(result.user))
 
     @strawberry.mutation
     async def log_in(self, info: Info, input: LogInInput) -> AuthPayload:
         result = await info.context.services.users.log_in(
-            email=input.email, password=input.password
+            email=input.email, password=input.password, client_address=info.context.client_address
         )
         return AuthPayload(token=result.token, viewer=Viewer.from_model(result.user))
 

@@ -40,5 +40,12 @@ class Context:
             )
         return self.viewer
 
+    @property
+    def client_address(self) -> str:
+        """The client's network address, as uvicorn saw it (behind a proxy, run uvicorn with
+        `--forwarded-allow-ips` so it is the client's and not the proxy's)."""
+        client = self.request.client if self.request is not None else None
+        return client.host if client is not None else "unknown"
+
 
 Info: TypeAlias = strawberry.Info[Context, None]

@@ -8,7 +8,8 @@ from collections.abc import Iterator, Sequence
 import strawberry
 from graphql import GraphQLError
 
-from picotask.services.errors import DomainError, ErrorCode, NotPermitted
+from picotask.services.errors import DomainError, ErrorCode, NotPermitted, Throttled
+from picotask.services.throttle import seconds
 
 strawberry.enum(ErrorCode, name="UserErrorCode")
 
@@ -57,6 +58,34 @@ class BadUserInput(CodedError):
         return cls(" ".join(p.message for p in error.problems))
 
 
+class RateLimited(CodedError):
+    """Too many attempts or too much work: `retryAfterSeconds` says when to come back (and a
+    request refused whole is an HTTP 429 with `Retry-After`)."""
+
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, retry_after: float, **more: object) -> None:
+        super().__init__(message)
+        assert self.extensions is not None
+        self.extensions.update(retryAfterSeconds=seconds(retry_after), **more)
+
+    @classmethod
+    def from_throttled(cls, error: Throttled) -> RateLimited:
+        return cls(str(error), error.retry_after)
+
+
+class QueryTooComplex(CodedError):
+    code = "QUERY_TOO_COMPLEX"
+
+    def __init__(self, cost: int, limit: int) -> None:
+        super().__init__(
+            f"This operation may cost {cost} points, more than the {limit} one operation may "
+            "cost: ask for fewer items (`first`) or fewer nested lists."
+        )
+        assert self.extensions is not None
+        self.extensions.update(cost=cost, maxCost=limit)
+
+
 @contextlib.contextmanager
 def refusals_as_errors() -> Iterator[None]:
     """Outside mutations (queries, subscriptions, nested fields), a broken rule is the
@@ -65,6 +94,8 @@ def refusals_as_errors() -> Iterator[None]:
         yield
     except NotPermitted as e:
         raise Forbidden(str(e)) from None
+    except Throttled as e:
+        raise RateLimited.from_throttled(e) from None
     except DomainError as e:
         raise BadUserInput.from_domain(e) from None
 
@@ -73,6 +104,8 @@ __all__: Sequence[str] = [
     "BadUserInput",
     "CodedError",
     "Forbidden",
+    "QueryTooComplex",
+    "RateLimited",
     "Unauthenticated",
     "UserError",
     "refusals_as_errors",

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from functools import cached_property
+from typing import NamedTuple
 
 from strawberry.dataloader import DataLoader
 
@@ -12,6 +15,8 @@ from picotask.models.submissions import Submission, SubmissionStatus
 from picotask.models.tasks import Task
 from picotask.models.uploads import ImageMatch, Upload
 from picotask.models.users import User
+from picotask.services.nested_pages import counts, first_pages
+from picotask.services.pagination import Page
 from picotask.services.users import median_seconds
 
 
@@ -115,6 +120,72 @@ class ApprovedByCategoryLoader(DataLoader[int, dict[str, int]]):
         super().__init__(load_fn=_approved_by_category)
 
 
+class SubmissionCountKey(NamedTuple):
+    task_id: int
+    statuses: tuple[str, ...]  # sorted; empty for every status
+
+
+class SubmissionPageKey(NamedTuple):
+    task_id: int
+    first: int
+    before_id: int | None  # the decoded `after` cursor
+    statuses: tuple[str, ...]
+
+
+def _where(statuses: tuple[str, ...]) -> dict[str, Sequence[str]]:
+    return {"status": statuses} if statuses else {}
+
+
+async def _submission_counts(keys: Sequence[SubmissionCountKey]) -> list[int]:
+    """One GROUP BY per status filter in the batch (a list of tasks shares one)."""
+    tasks: defaultdict[tuple[str, ...], list[int]] = defaultdict(list)
+    for key in keys:
+        tasks[key.statuses].append(key.task_id)
+    found = {
+        statuses: await counts(Submission, "task_id", ids, _where(statuses))
+        for statuses, ids in tasks.items()
+    }
+    return [found[k.statuses][k.task_id] for k in keys]
+
+
+class SubmissionCountByTaskLoader(DataLoader[SubmissionCountKey, int]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=_submission_counts)
+
+
+class SubmissionPageByTaskLoader(DataLoader[SubmissionPageKey, Page[Submission]]):
+    """`Task.submissions` for every task of a list in two queries (each distinct `first`,
+    `after` and status filter in the batch is one group), its totalCount batched as well."""
+
+    def __init__(self, counter: SubmissionCountByTaskLoader) -> None:
+        self.counter = counter
+        super().__init__(load_fn=self._pages)
+
+    async def _pages(self, keys: Sequence[SubmissionPageKey]) -> list[Page[Submission]]:
+        groups: defaultdict[tuple[int, int | None, tuple[str, ...]], list[int]]
+        groups = defaultdict(list)
+        for key in keys:
+            groups[key.first, key.before_id, key.statuses].append(key.task_id)
+        pages: dict[SubmissionPageKey, Page[Submission]] = {}
+        for (first, before_id, statuses), task_ids in groups.items():
+            found = await first_pages(
+                Submission,
+                "task_id",
+                task_ids,
+                first=first,
+                before_id=before_id,
+                where=_where(statuses),
+                count=functools.partial(self._counter, statuses=statuses),
+            )
+            for task_id, page in found.items():
+                pages[SubmissionPageKey(task_id, first, before_id, statuses)] = page
+        return [pages[k] for k in keys]
+
+    def _counter(self, task_id: int, statuses: tuple[str, ...]) -> Callable[[], Awaitable[int]]:
+        key = SubmissionCountKey(task_id, statuses)
+        return lambda: self.counter.load(key)
+
+
 async def _uploads_by_id(keys: Sequence[int]) -> list[Upload | None]:
     rows = {u.id: u for u in await Upload.filter(id__in=list(keys))}
     return [rows.get(k) for k in keys]
@@ -161,6 +232,14 @@ class Loaders:
     @cached_property
     def deposit_by_id(self) -> DepositByIdLoader:
         return DepositByIdLoader()
+
+    @cached_property
+    def submission_count_by_task(self) -> SubmissionCountByTaskLoader:
+        return SubmissionCountByTaskLoader()
+
+    @cached_property
+    def submission_page_by_task(self) -> SubmissionPageByTaskLoader:
+        return SubmissionPageByTaskLoader(self.submission_count_by_task)
 
     @cached_property
     def approved_by_category(self) -> ApprovedByCategoryLoader:

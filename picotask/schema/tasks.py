@@ -10,16 +10,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from picotask.models.submissions import Submission, SubmissionStatus
+from picotask.models.submissions import SubmissionStatus
 from picotask.models.tasks import ProofKind, Task, TaskCategory, TaskStatus
 from picotask.models.users import User
 from picotask.schema.context import Info
-from picotask.schema.errors import Forbidden, UserError
+from picotask.schema.errors import Forbidden, UserError, refusals_as_errors
+from picotask.schema.loaders import SubmissionPageKey
 from picotask.schema.money import Money
-from picotask.schema.pages import page_of
 from picotask.schema.prefetch import loaded
 from picotask.schema.relay import Connection, Node, to_global_id
 from picotask.schema.users import UserType
+from picotask.services.pagination import check_first, decode_cursor
 from picotask.services.tasks import slots_remaining
 from picotask.services.transitions import can_review
 
@@ -117,10 +118,13 @@ class TaskType(Node):
         viewer = info.context.require_viewer()
         if not can_review(self.model, viewer.id):
             raise Forbidden("Only the task's employer may list its submissions.")
-        query = Submission.filter(task_id=self.model.id)
-        if status:
-            query = query.filter(status__in=status)
-        page = await page_of(query, first, after)
+        with refusals_as_errors():
+            size = check_first(first)
+            before_id = None if after is None else int(decode_cursor(after, [False])[0])
+        # Batched: every task of a list shares the same few queries.
+        statuses = tuple(sorted({s.value for s in status or ()}))
+        key = SubmissionPageKey(self.model.id, size, before_id, statuses)
+        page = await info.context.loaders.submission_page_by_task.load(key)
         return SubmissionConnection.of(page, SubmissionType.from_model)
 
     @classmethod

@@ -67,6 +67,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
                 await bus.disconnect()
                 await services.storage.close()
                 await view.persisted.close()
+                await services.rate_store.close()
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

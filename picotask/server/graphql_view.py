@@ -57,6 +57,21 @@ def is_request_error(result: ExecutionResult) -> bool:
     )
 
 
+def retry_after(result: ExecutionResult) -> int | None:
+    """When every error is RATE_LIMITED and nothing was answered (the whole request was
+    refused, by the cost budget or a throttle), the seconds to wait for all of it."""
+    errors = result.errors or []
+    waits = [(e.extensions or {}).get("retryAfterSeconds") for e in errors]
+    if not errors or not all(
+        isinstance(w, int) and (e.extensions or {}).get("code") == "RATE_LIMITED"
+        for e, w in zip(errors, waits, strict=True)
+    ):
+        return None
+    if result.data is not None and any(v is not None for v in result.data.values()):
+        return None
+    return max(w for w in waits if isinstance(w, int))
+
+
 class TooDeep(json.JSONDecodeError):
     """JSON nested beyond the limit: refused before anything walks it."""
 
@@ -92,9 +107,9 @@ class GraphQLView(GraphQL[Context, None]):
         )
         self.services = services
         self.bus = bus
-        self.sockets = Sockets(settings, services.clock, bus)
         # Automatic persisted queries over HTTP: a hash instead of the text (server/persisted.py).
         self.persisted = PersistedQueries(settings)
+        self.sockets = Sockets(settings, services.clock, bus)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket
@@ -150,6 +165,10 @@ class GraphQLView(GraphQL[Context, None]):
             # Legacy application/json clients get 200 with the errors, as the spec asks.
             if request.state.sub_response.media_type == GRAPHQL_RESPONSE:
                 request.state.sub_response.status_code = 400
+        if (wait := retry_after(result)) is not None:
+            # Rate limiting is HTTP's business for every client, legacy JSON ones too.
+            request.state.sub_response.status_code = 429
+            request.state.sub_response.headers["Retry-After"] = str(wait)
         return data
 
     async def execute_single(  # strawberry's own signature

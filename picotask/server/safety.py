@@ -31,6 +31,8 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 from strawberry.schema.schema import validate_document
 from strawberry.types import ExecutionContext
 
+from picotask.server.cost import CostAnalysis
+from picotask.server.cost_limit import CostLimit
 from picotask.services.text import json_problem, text_problem
 from picotask.settings import Settings
 
@@ -269,6 +271,7 @@ class CleanInput(SchemaExtension):
 
 def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Factories, not instances: strawberry builds one set per operation."""
+    costs = CostAnalysis(size=settings.parser_cache_size)
     # One per schema: every operation's extensions share what it knows of each document.
     documents = Documents(settings)
     factories: list[Callable[..., Any]] = [
@@ -277,6 +280,8 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
         functools.partial(CachedDocuments, documents),
         # After CachedDocuments, whose hook sets the validation result this may replace.
         functools.partial(CleanInput, max_depth=settings.max_json_depth, documents=documents),
+        # Last of the validation hooks: only a document every check accepted is charged.
+        functools.partial(CostLimit, analysis=costs, max_cost=settings.max_query_cost),
     ]
     if settings.is_production:
         factories.append(DisableIntrospection)

@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     DEADLINE_PASSED = "DEADLINE_PASSED"
     DUPLICATE = "DUPLICATE"
     REQUIRED = "REQUIRED"
+    COMMON_PASSWORD = "COMMON_PASSWORD"  # noqa: S105 - an error code, not a password
     UNSUPPORTED_IMAGE = "UNSUPPORTED_IMAGE"
     TOO_LARGE = "TOO_LARGE"
     LIMIT_REACHED = "LIMIT_REACHED"
@@ -52,6 +53,15 @@ class DomainError(Exception):
 
 class NotPermitted(Exception):
     """The viewer may see the object but not act on it (another employer's task, say)."""
+
+
+class Throttled(Exception):
+    """Too many attempts or too much work from one client: nothing was done; try again after
+    `retry_after` seconds. Not a broken rule of the input, so never a userError."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class Problem:

@@ -21,6 +21,7 @@ from picotask.services.providers import (
     SandboxPaymentProvider,
     SandboxPayoutProvider,
 )
+from picotask.services.rate_limits import RateStore
 from picotask.services.ratings import RatingService
 from picotask.services.sessions import Revocations
 from picotask.services.settlement import Settlement
@@ -29,6 +30,7 @@ from picotask.services.storage import Storage, open_storage
 from picotask.services.submissions import SubmissionService
 from picotask.services.sweeper import Sweeper
 from picotask.services.tasks import TaskService
+from picotask.services.throttle import AuthThrottle, CostBudget, rate_store
 from picotask.services.trust import TrustService
 from picotask.services.uploads import UploadService
 from picotask.services.users import PasswordService, UserService
@@ -58,6 +60,9 @@ class Services:
     events: EventLog
     revocations: Revocations
     ledger: Ledger
+    # Counters of the rate limits (memory, or Redis when the bus is Redis): close on shutdown.
+    rate_store: RateStore
+    cost_budget: CostBudget
     users: UserService
     payouts: PayoutService
     payout_processor: PayoutProcessor
@@ -92,6 +97,7 @@ class Services:
         events = EventLog(clock, publish)
         revocations = Revocations()
         ledger = Ledger(clock, events)
+        limits = rate_store(settings)
         payouts = PayoutService(settings, clock, ledger, providers.payments, events)
         tasks = TaskService(settings, clock, ledger, events)
         settlement = Settlement(clock, ledger, tasks, events)
@@ -110,7 +116,17 @@ class Services:
             events=events,
             revocations=revocations,
             ledger=ledger,
-            users=UserService(passwords, clock, ledger, settings.session_ttl_seconds, revocations),
+            rate_store=limits,
+            cost_budget=CostBudget(limits, clock, settings),
+            users=UserService(
+                passwords,
+                clock,
+                ledger,
+                settings.session_ttl_seconds,
+                revocations,
+                throttle=AuthThrottle(limits, clock, settings),
+                min_password_score=settings.min_password_score,
+            ),
             payouts=payouts,
             payout_processor=PayoutProcessor(
                 clock,

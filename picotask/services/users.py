@@ -20,7 +20,9 @@ from picotask.services.clock import Clock
 from picotask.services.countries import COUNTRY_CODES
 from picotask.services.errors import DomainError, ErrorCode, Validator, refused_message
 from picotask.services.ledger import Ledger
+from picotask.services.passwords import is_guessable
 from picotask.services.sessions import Revocation, Revocations
+from picotask.services.throttle import AuthThrottle
 from picotask.services.upload_use import attach_avatar, checked_avatar, drop_avatar
 from picotask.services.user_text import TextKind, first_refused, normalize
 
@@ -164,16 +166,22 @@ class UserService:
         ledger: Ledger,
         session_ttl_seconds: int,
         revocations: Revocations,
+        *,
+        throttle: AuthThrottle,
+        min_password_score: int,
     ) -> None:
         self.passwords = passwords
         self.clock = clock
         self.ledger = ledger
         self.session_ttl = timedelta(seconds=session_ttl_seconds)
         self.revocations = revocations
+        self.throttle = throttle
+        self.min_password_score = min_password_score
 
     async def sign_up(
-        self, *, email: str, password: str, display_name: str, country: str
+        self, *, email: str, password: str, display_name: str, country: str, client_address: str
     ) -> AuthResult:
+        """`client_address` is where the request came from: sign-ups are throttled by it."""
         v = Validator()
         normalized = _check_email(v, email)
         _check_password(v, "password", password)
@@ -186,6 +194,8 @@ class UserService:
         )
         code = _check_country(v, country)
         v.check()
+        await self.throttle.sign_up_attempt(client_address)
+        await self._refuse_guessable("password", password, [normalized, name])
         if await User.filter(email=normalized).exists():
             raise _email_taken()
         password_hash = await self.passwords.hash(password)
@@ -207,14 +217,17 @@ class UserService:
             raise _email_taken() from None
         return AuthResult(user, token)
 
-    async def log_in(self, *, email: str, password: str) -> AuthResult:
+    async def log_in(self, *, email: str, password: str, client_address: str) -> AuthResult:
+        """Throttled per account and per `client_address` before any hashing."""
         address = normalize_email(email)
+        await self.throttle.password_attempt(address, client_address)
         # No stored email is longer: such a value never reaches the query (tortoise refuses
         # it as a bug), and still costs the dummy hash below, as any wrong email does.
         user = await User.get_or_none(email=address) if len(address) <= MAX_EMAIL else None
         ok = await self.passwords.verify(user.password_hash if user else None, password)
         if user is None or not ok:
             raise DomainError(ErrorCode.INVALID_CREDENTIALS, _WRONG_LOGIN, ["input"])
+        await self.throttle.password_accepted(address, client_address)
         token, _ = await self._open_session(user)
         return AuthResult(user, token)
 
@@ -285,12 +298,20 @@ class UserService:
         if avatar_upload_id is not None:
             avatar = await checked_avatar(user.id, avatar_upload_id, self.clock.now())
         if new_password is not None:
+            # A stolen session must not make guessing the password any cheaper than log-in.
+            await self.throttle.password_attempt(user.email, None)
             if not await self.passwords.verify(user.password_hash, current_password or ""):
                 raise DomainError(
                     ErrorCode.INVALID_CREDENTIALS,
                     "currentPassword is wrong.",
                     ["input", "currentPassword"],
                 )
+            await self.throttle.password_accepted(user.email, None)
+            await self._refuse_guessable(
+                "newPassword",
+                new_password,
+                [user.email, str(changes.get("display_name") or user.display_name)],
+            )
             changes["password_hash"] = await self.passwords.hash(new_password)
         token: str | None = None
         kept: int | None = None
@@ -313,6 +334,15 @@ class UserService:
             )
         await user.refresh_from_db()
         return user, token
+
+    async def _refuse_guessable(self, field: str, password: str, context: list[str]) -> None:
+        if await is_guessable(password, context, self.min_password_score):
+            raise DomainError(
+                ErrorCode.COMMON_PASSWORD,
+                f"{field} is too common or too easy to guess; a few unrelated words make a "
+                "strong one.",
+                ["input", field],
+            )
 
     async def _open_session(self, user: User) -> tuple[str, int]:
         """A new session's token and id."""

@@ -1,0 +1,96 @@
+"""Bounded cost per operation and per client, before anything runs.
+
+After validation, the operation's cost (server/cost.py) is checked against the limit for one
+operation (QUERY_TOO_COMPLEX), then charged to the client's budget (RATE_LIMITED with
+`retryAfterSeconds` when it does not hold enough). Both refusals come back before execution,
+like a validation error: a 400 over HTTP (429 for RATE_LIMITED, see graphql_view), an `error`
+message on a websocket. A query or mutation answers with its cost in `extensions.cost`, in
+the shape of Shopify's Admin API.
+
+A subscription is charged once, when it starts, the cost of its selection for one event; its
+events are not charged (one connection holds a bounded number of subscriptions, and a client
+that falls behind is dropped) and do not repeat the cost, so every subscriber's frames stay
+the same.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from typing import Any
+
+from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
+
+from picotask.schema.context import Context
+from picotask.schema.errors import QueryTooComplex, RateLimited
+from picotask.server.cost import CostAnalysis, operation_of
+from picotask.services.rate_limits import Taken
+
+
+class CostLimit(SchemaExtension):
+    def __init__(self, analysis: CostAnalysis, max_cost: int) -> None:
+        self.analysis = analysis
+        self.max_cost = max_cost
+        self.requested: int | None = None
+        self.taken: Taken | None = None
+
+    async def on_validate(self) -> AsyncIterator[None]:
+        """Runs after the validation cache's hook: a document it refused costs nothing."""
+        run = self.execution_context
+        document = run.graphql_document
+        operation = operation_of(document, run.operation_name) if document else None
+        if run.pre_execution_errors or document is None or operation is None:
+            yield
+            return
+        context: Context = run.context
+        # At least 1: no request is free, not even `{ __typename }`.
+        cost = max(
+            1,
+            self.analysis.cost(
+                run.schema._schema, document, operation, run.variables or {}, run.query
+            ),
+        )
+        self.requested = cost
+        if cost > self.max_cost:
+            run.pre_execution_errors = [QueryTooComplex(cost, self.max_cost)]
+        else:
+            budget = context.services.cost_budget
+            viewer = context.viewer
+            self.taken = await budget.charge(
+                cost,
+                user_id=viewer.id if viewer is not None else None,
+                address=context.client_address,
+            )
+            if not self.taken.allowed:
+                run.pre_execution_errors = [
+                    RateLimited(
+                        f"This operation costs {cost} points and {math.floor(self.taken.available)}"
+                        " are left in your budget.",
+                        self.taken.retry_after,
+                        cost=self._cost(),
+                    )
+                ]
+        yield
+
+    def _cost(self) -> dict[str, Any]:
+        cost: dict[str, Any] = {"requestedQueryCost": self.requested}
+        if self.taken is not None:
+            bucket = self.execution_context.context.services.cost_budget.bucket
+            cost["throttleStatus"] = {
+                "maximumAvailable": bucket.capacity,
+                "currentlyAvailable": math.floor(self.taken.available),
+                "restoreRate": bucket.restore_per_second,
+            }
+        return cost
+
+    def get_results(self) -> dict[str, Any]:
+        if self.requested is None or self._is_subscription():
+            return {}
+        return {"cost": self._cost()}
+
+    def _is_subscription(self) -> bool:
+        try:
+            return self.execution_context.operation_type == OperationType.SUBSCRIPTION
+        except RuntimeError:  # no operation of that name
+            return False
