@@ -3,7 +3,6 @@ live as submissions change; checked against the submissions and the ledger after
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from picotask.models.ledger import Account
@@ -11,7 +10,7 @@ from picotask.models.submissions import Submission, SubmissionStatus
 from picotask.schema.relay import pk_of
 from picotask.services.pagination import decode_cursor
 from picotask.services.users import median_seconds
-from tests.support import Api, User, count_queries, next_data, nothing_more
+from tests.support import Api, User, count_queries, next_data, nothing_more, until
 from tests.workday import Script, Workday, people, post_tasks, task_input, work
 
 NUMBERS = """funnel { claimed submitted working awaitingReview inRevision approved rejected
@@ -28,6 +27,9 @@ EMPLOYER = f"""query($from: DateTime!, $to: DateTime!, $first: Int) {{
   }} }}"""
 LIVE = f"""subscription($id: ID, $after: String) {{ taskAnalytics(taskId: $id, after: $after) {{
   cursor kind submission {{ id status }} analytics {{ task {{ id }} {NUMBERS} }} }} }}"""
+# Another dashboard's selection: a subscription group of its own, the same numbers.
+SMALL = """subscription($id: ID) { taskAnalytics(taskId: $id) {
+  cursor analytics { slotsRemaining funnel { claimed working } } } }"""
 DAY1, DAY3 = "2026-01-01T00:00:00Z", "2026-01-03T00:00:00Z"
 
 
@@ -109,11 +111,12 @@ async def from_submissions(task_id: str) -> dict[str, Any]:
 
 async def test_the_dashboard_of_a_day_matches_the_submissions_and_the_ledger(api: Api) -> None:
     day = await people(api)
+    bus = api.server.app.state.bus
     await post_tasks(api, day)
     async with api.ws(day.boss.token) as ws:
         await ws.subscribe("all", LIVE)
         await ws.subscribe("a", LIVE, {"id": day.task_a})
-        await asyncio.sleep(0.2)  # live before the work begins
+        await until(lambda: bus.stats.subscribers == 2)  # live before the work begins
         await work(api, day)
 
         a = (await api.gql(TASK, {"id": day.task_a}, day.boss.token))["taskAnalytics"]
@@ -152,12 +155,8 @@ async def test_the_dashboard_of_a_day_matches_the_submissions_and_the_ledger(api
         positions = [int(decode_cursor(c["cursor"], [False])[0]) for c in changes]
         assert positions == sorted(set(positions))
         only_a = [(await next_data(ws, "a"))["taskAnalytics"] for _ in range(18)]
-        # (The numbers are read when a change is pushed: two dashboards may see later ones.)
-        assert [(c["cursor"], c["kind"], c["submission"]) for c in only_a] == [
-            (c["cursor"], c["kind"], c["submission"])
-            for c in changes
-            if c["analytics"]["task"]["id"] == day.task_a
-        ]
+        # Both dashboards were sent the same numbers for each change: computed once for it.
+        assert only_a == [c for c in changes if c["analytics"]["task"]["id"] == day.task_a]
         last_a = only_a[-1]["analytics"]
         last_b = changes[-1]["analytics"]
         # A's last change is its last approval: only the bonus after it (not a change of a
@@ -213,7 +212,7 @@ async def test_numbers_are_pushed_as_each_submission_changes(api: Api) -> None:
     s = Script(api, day)
     async with api.ws(day.boss.token) as ws:
         await ws.subscribe("a", LIVE, {"id": day.task_a})
-        await asyncio.sleep(0.2)
+        await until(lambda: api.server.app.state.bus.stats.subscribers == 1)
         sid = await s.claim(1, day.task_a, "A")
         claimed = (await next_data(ws, "a"))["taskAnalytics"]
         assert claimed["kind"] == "CLAIMED"
@@ -245,6 +244,52 @@ async def test_numbers_are_pushed_as_each_submission_changes(api: Api) -> None:
         assert [r["kind"] for r in replayed] == ["SUBMITTED", "APPROVED"]
         assert [r["cursor"] for r in replayed] == [sent["cursor"], approved["cursor"]]
         assert await nothing_more(ws)
+
+
+async def test_every_dashboard_of_a_task_shares_one_computation_per_change(api: Api) -> None:
+    """However many dashboards watch a task (on one socket or several, for the task or for all
+    the employer's tasks, with any selection), a change costs the same SQL statements as for
+    one dashboard: its numbers are computed once, and each dashboard hears it once."""
+    day = await people(api)
+    await post_tasks(api, day)
+    s = Script(api, day)
+    bus = api.server.app.state.bus
+    live = api.services.live_analytics
+    async with (
+        api.ws(day.boss.token) as first,
+        api.ws(day.boss.token) as second,
+        api.ws(day.boss.token) as third,
+    ):
+        await first.subscribe("a", LIVE, {"id": day.task_a})
+        await until(lambda: bus.stats.subscribers == 1)
+        before = live.computed
+        with count_queries() as alone:
+            await s.claim(1, day.task_a, "A")
+            one = (await next_data(first, "a"))["taskAnalytics"]
+        assert live.computed == before + 1
+        assert one["analytics"]["funnel"] == funnel(claimed=1, working=1)
+
+        await second.subscribe("a", LIVE, {"id": day.task_a})
+        await second.subscribe("all", LIVE)
+        await third.subscribe("a", SMALL, {"id": day.task_a})
+        await third.subscribe("b", LIVE, {"id": day.task_b})  # not told of task A's changes
+        await until(lambda: bus.stats.subscribers == 5)
+        with count_queries() as crowd:
+            await s.claim(2, day.task_a, "A")
+            heard = [
+                (await next_data(ws, op))["taskAnalytics"]
+                for ws, op in ((first, "a"), (second, "a"), (second, "all"), (third, "a"))
+            ]
+        assert live.computed == before + 2
+        assert crowd.count == alone.count, (alone.statements, crowd.statements)
+        assert heard[0] == heard[1] == heard[2]
+        assert heard[0]["analytics"]["funnel"] == funnel(claimed=2, working=2)
+        assert heard[3] == {
+            "cursor": heard[0]["cursor"],
+            "analytics": {"slotsRemaining": 2, "funnel": {"claimed": 2, "working": 2}},
+        }
+        for ws in (first, second, third):
+            assert await nothing_more(ws)
 
 
 async def test_another_employers_task_is_forbidden(api: Api) -> None:

@@ -1,4 +1,5 @@
-"""The live side: `taskFeed`, `taskSubmissions`, `myEvents`, and the `events` log."""
+"""The live side: `taskFeed`, `taskSubmissions`, `taskAnalytics`, `myEvents`, and the `events`
+log."""
 
 from __future__ import annotations
 
@@ -10,18 +11,17 @@ from graphql import GraphQLError
 from tortoise.queryset import QuerySet
 
 from picotask.models.events import Event, Stream
-from picotask.models.tasks import Task
-from picotask.resolvers.tasks import task_filter
+from picotask.resolvers.tasks import own_task, task_filter
+from picotask.schema.analytics import TaskAnalyticsEvent
 from picotask.schema.context import Info
-from picotask.schema.errors import Forbidden, refusals_as_errors
+from picotask.schema.errors import refusals_as_errors
 from picotask.schema.events import EventType, SubmissionEvent, TaskFeedEvent, event_cursor
 from picotask.schema.loaders import Loaders
 from picotask.schema.pages import connection
-from picotask.schema.relay import Connection, pk_of
+from picotask.schema.relay import Connection
 from picotask.schema.tasks import TaskFilterInput
 from picotask.services.moderation import blocked_by
 from picotask.services.pagination import ID_ORDER, decode_cursor
-from picotask.services.transitions import can_review
 from picotask.subscriptions.bus import EventBus
 from picotask.subscriptions.messages import Message
 from picotask.subscriptions.streams import (
@@ -125,16 +125,33 @@ class EventsSubscription:
     ) -> AsyncGenerator[SubmissionEvent, None]:
         viewer = info.context.require_viewer()
         start = _after(after)
-        pk = None
-        if task_id is not None:
-            pk = pk_of(task_id, "Task")
-            task = await Task.get_or_none(id=pk) if pk else None
-            if not can_review(task, viewer.id):
-                raise Forbidden("taskId is not one of your tasks.")
+        pk = None if task_id is None else (await own_task(info, task_id)).id
         accepts = audience_accepts(Stream.SUBMISSIONS, viewer.id, pk)
         replay = audience_replay(Stream.SUBMISSIONS, viewer.id, pk)
         async for message in _messages(info, accepts, replay, start):
             yield SubmissionEvent.of(message)
+
+    @strawberry.subscription(
+        description="The viewer's dashboard, live: each change of a submission on their task "
+        "(all their tasks if no taskId), with that task's numbers as they are after it."
+    )
+    async def task_analytics(
+        self, info: Info, task_id: strawberry.ID | None = None, after: str | None = None
+    ) -> AsyncGenerator[TaskAnalyticsEvent, None]:
+        viewer = info.context.require_viewer()
+        start = _after(after)
+        pk = None if task_id is None else (await own_task(info, task_id)).id
+        accepts = audience_accepts(Stream.SUBMISSIONS, viewer.id, pk)
+        replay = audience_replay(Stream.SUBMISSIONS, viewer.id, pk)
+        services = info.context.services
+        async for message in _messages(info, accepts, replay, start):
+            assert message.task_id is not None  # every submission event names its task
+            # Computed once per event and task in this process, shared by every subscriber.
+            found = await services.live_analytics.after_event(message.id, message.task_id)
+            if found.task is not None:
+                yield TaskAnalyticsEvent.of(
+                    message, found.task, found.numbers, services.settings.currency
+                )
 
     @strawberry.subscription(description="The viewer's own notifications.")
     async def my_events(

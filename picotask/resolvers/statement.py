@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
 import strawberry
 
 from picotask.schema.context import Info
+from picotask.schema.scalars import From
 from picotask.schema.statement import (
     StatementConnection,
     StatementFilterInput,
@@ -17,8 +17,6 @@ from picotask.schema.statement import (
 from picotask.services.report_range import checked_range
 from picotask.services.statement import Interval, StatementFilter
 from picotask.services.statement_rows import StatementKind
-
-From = Annotated[datetime, strawberry.argument(name="from")]
 
 
 @strawberry.type

@@ -6,6 +6,7 @@ import strawberry
 
 from picotask.models.tasks import Task, TaskStatus
 from picotask.schema.context import Info
+from picotask.schema.errors import Forbidden
 from picotask.schema.pages import connection
 from picotask.schema.prefetch import prefetch, selects
 from picotask.schema.relay import Node, pk_of
@@ -24,6 +25,7 @@ from picotask.services.discovery import TaskFilter, check_filter, claimable_by
 from picotask.services.pagination import NEWEST_FIRST, SortKey
 from picotask.services.task_specs import ProofFieldSpec, TaskSpec
 from picotask.services.tasks import can_see
+from picotask.services.transitions import can_review
 
 ORDERS: dict[TaskOrder, tuple[SortKey, ...]] = {
     TaskOrder.NEWEST: (SortKey("published_at", descending=True), SortKey("id", descending=True)),
@@ -50,6 +52,17 @@ async def visible_task(info: Info, pk: int | None) -> Task | None:
     task = await info.context.loaders.task_by_id.load(pk) if pk else None
     viewer = info.context.viewer
     return task if can_see(task, viewer.id if viewer else None) else None
+
+
+async def own_task(info: Info, task_id: strawberry.ID) -> Task:
+    """The viewer's task, for what only its employer sees (its submission stream, its numbers);
+    another's, or none at all, is FORBIDDEN (possession of an id is not access)."""
+    viewer = info.context.require_viewer()
+    pk = pk_of(task_id, "Task")
+    task = await Task.get_or_none(id=pk) if pk else None
+    if task is None or not can_review(task, viewer.id):
+        raise Forbidden("taskId is not one of your tasks.")
+    return task
 
 
 async def task_node(info: Info, pk: int) -> Node | None:

@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Self
 
 import strawberry
 
 from picotask.models.tasks import Task
 from picotask.schema.context import Info
-from picotask.schema.events import SubmissionEventKind
+from picotask.schema.events import SubmissionEventKind, event_cursor
 from picotask.schema.money import Money
 from picotask.schema.pages import page_of
 from picotask.schema.relay import Connection
 from picotask.schema.submissions import SubmissionType
 from picotask.schema.tasks import TaskType
 from picotask.services import analytics
+from picotask.services.analytics import Numbers
+from picotask.services.events import submission_from_snapshot
 from picotask.services.report_range import DateRange
+from picotask.subscriptions.messages import Message
 
 
 @strawberry.type(description="Where the claims on the tasks stand.")
@@ -149,6 +153,19 @@ class TaskAnalyticsEvent:
         description="The submission as it was after the change."
     )
     analytics: TaskAnalytics
+
+    @classmethod
+    def of(cls, message: Message, task: Task, numbers: Numbers, currency: str) -> Self:
+        """Everything from the event and the numbers shared by every subscriber of the task:
+        no query of its own."""
+        return cls(
+            cursor=event_cursor(message.id),
+            kind=SubmissionEventKind(message.payload["kind"]),
+            submission=SubmissionType.from_model(
+                submission_from_snapshot(message.payload["submission"])
+            ),
+            analytics=TaskAnalytics.of(task, numbers, currency),
+        )
 
 
 @strawberry.type(description="An employer's numbers over a date range.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Annotated
 
 import strawberry
 from graphql import GraphQLError
@@ -61,3 +62,6 @@ DecimalScalar: ScalarDefinition = strawberry.scalar(
     parse_value=_parse_decimal,
 )
 SCALAR_MAP: dict[object, ScalarDefinition] = {datetime: DateTimeScalar, Decimal: DecimalScalar}
+
+# A `from: DateTime!` argument (a Python keyword, so the parameter is `from_`), as reports take.
+From = Annotated[datetime, strawberry.argument(name="from")]

@@ -13,7 +13,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 from strawberry.types.base import get_object_definition
 
-from picotask.resolvers.analytics import AnalyticsQuery, AnalyticsSubscription
+from picotask.resolvers.analytics import AnalyticsQuery
 from picotask.resolvers.errors import Refusals, UserErrors
 from picotask.resolvers.events import EventsQuery, EventsSubscription
 from picotask.resolvers.moderation import ModerationMutation
@@ -59,7 +59,7 @@ class Mutation(
 
 
 @strawberry.type
-class Subscription(EventsSubscription, AnalyticsSubscription):
+class Subscription(EventsSubscription):
     pass
 
 

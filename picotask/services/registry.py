@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from picotask.services.analytics import AnalyticsService
+from picotask.services.analytics_live import LiveAnalytics
 from picotask.services.bonuses import BonusService
 from picotask.services.clock import Clock
 from picotask.services.disputes import DisputeService
@@ -80,6 +81,7 @@ class Services:
     uploads: UploadService
     statement: StatementService
     analytics: AnalyticsService
+    live_analytics: LiveAnalytics
 
     @classmethod
     def build(
@@ -101,6 +103,7 @@ class Services:
         payouts = PayoutService(settings, clock, ledger, providers.payments, events)
         tasks = TaskService(settings, clock, ledger, events)
         settlement = Settlement(clock, ledger, tasks, events)
+        analytics = AnalyticsService()
         storage = open_storage(settings)
         links = LinkSigner(
             settings.signing_secret,
@@ -153,5 +156,6 @@ class Services:
             storage=storage,
             uploads=uploads,
             statement=StatementService(settings),
-            analytics=AnalyticsService(),
+            analytics=analytics,
+            live_analytics=LiveAnalytics(analytics),
         )
