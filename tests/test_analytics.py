@@ -3,14 +3,25 @@ live as submissions change; checked against the submissions and the ledger after
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from picotask.models.ledger import Account
 from picotask.models.submissions import Submission, SubmissionStatus
 from picotask.schema.relay import pk_of
 from picotask.services.pagination import decode_cursor
+from picotask.services.registry import Services
 from picotask.services.users import median_seconds
-from tests.support import Api, User, count_queries, next_data, nothing_more, until
+from tests.support import (
+    Api,
+    User,
+    count_queries,
+    funded_user,
+    next_data,
+    nothing_more,
+    post_task,
+    until,
+)
 from tests.workday import Script, Workday, people, post_tasks, task_input, work
 
 NUMBERS = """funnel { claimed submitted working awaitingReview inRevision approved rejected
@@ -290,6 +301,24 @@ async def test_every_dashboard_of_a_task_shares_one_computation_per_change(api: 
         }
         for ws in (first, second, third):
             assert await nothing_more(ws)
+
+
+async def test_live_numbers_are_computed_once_per_event_and_task(services: Services) -> None:
+    employer = await funded_user(services, 10_000)
+    task = await post_task(services, employer)
+    live = services.live_analytics
+    with count_queries() as counted:
+        asked = await asyncio.gather(*(live.after_event(1, task.id) for _ in range(5)))
+    assert live.computed == 1
+    assert all(found is asked[0] for found in asked)
+    assert asked[0].task is not None
+    assert asked[0].task.id == task.id
+    assert asked[0].numbers.slots_remaining == task.slots
+    assert counted.count == 5, counted.statements  # the task's row and four aggregates
+    assert (await live.after_event(2, task.id)) is not asked[0]  # the next event: again
+    assert live.computed == 2
+    gone = await live.after_event(3, task.id + 1000)
+    assert gone.task is None
 
 
 async def test_another_employers_task_is_forbidden(api: Api) -> None:

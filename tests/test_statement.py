@@ -3,7 +3,6 @@ live rows on myEvents; checked against the ledger after a scripted day of work."
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import importlib
 import io
@@ -36,6 +35,7 @@ from tests.support import (
     next_data,
     post_task,
     settings_for,
+    until,
 )
 from tests.workday import Workday, people, run
 
@@ -125,7 +125,8 @@ async def test_the_statement_of_a_day_reconciles_with_the_ledger(api: Api) -> No
         sockets = dict(zip(watched, (boss_ws, w1_ws), strict=True))
         for ws in sockets.values():
             await ws.subscribe("live", LIVE)
-        await asyncio.sleep(0.2)  # the subscriptions are live before the day begins
+        bus = api.server.app.state.bus
+        await until(lambda: bus.stats.subscribers == 2)  # live before the day begins
         await run(api, day)
 
         for name, expected in day.expected.items():

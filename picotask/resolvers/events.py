@@ -54,6 +54,16 @@ def _with_statement(notifications: Accepts, user_id: int) -> tuple[Accepts, Repl
     return accepts, replay
 
 
+async def _submission_changes(info: Info, task_id: strawberry.ID | None) -> tuple[Accepts, Replay]:
+    """The employer's stream of submission changes: one of their tasks, or all of them."""
+    viewer = info.context.require_viewer()
+    pk = None if task_id is None else (await own_task(info, task_id)).id
+    return (
+        audience_accepts(Stream.SUBMISSIONS, viewer.id, pk),
+        audience_replay(Stream.SUBMISSIONS, viewer.id, pk),
+    )
+
+
 class SlowConsumer(GraphQLError):
     def __init__(self, cursor: str | None) -> None:
         super().__init__(
@@ -123,11 +133,8 @@ class EventsSubscription:
     async def task_submissions(
         self, info: Info, task_id: strawberry.ID | None = None, after: str | None = None
     ) -> AsyncGenerator[SubmissionEvent, None]:
-        viewer = info.context.require_viewer()
         start = _after(after)
-        pk = None if task_id is None else (await own_task(info, task_id)).id
-        accepts = audience_accepts(Stream.SUBMISSIONS, viewer.id, pk)
-        replay = audience_replay(Stream.SUBMISSIONS, viewer.id, pk)
+        accepts, replay = await _submission_changes(info, task_id)
         async for message in _messages(info, accepts, replay, start):
             yield SubmissionEvent.of(message)
 
@@ -138,11 +145,8 @@ class EventsSubscription:
     async def task_analytics(
         self, info: Info, task_id: strawberry.ID | None = None, after: str | None = None
     ) -> AsyncGenerator[TaskAnalyticsEvent, None]:
-        viewer = info.context.require_viewer()
         start = _after(after)
-        pk = None if task_id is None else (await own_task(info, task_id)).id
-        accepts = audience_accepts(Stream.SUBMISSIONS, viewer.id, pk)
-        replay = audience_replay(Stream.SUBMISSIONS, viewer.id, pk)
+        accepts, replay = await _submission_changes(info, task_id)
         services = info.context.services
         async for message in _messages(info, accepts, replay, start):
             assert message.task_id is not None  # every submission event names its task

@@ -5,8 +5,8 @@ Each change of a submission is one event on its employer's stream. Every dashboa
 task (its own subscription, or the one for all the employer's tasks; any variables, any
 selection) receives that same event, and the first to ask starts the computation: the task's row
 and its four aggregate statements (`AnalyticsService.numbers`). The others await the same result,
-so an event costs the same few statements for one subscriber or a thousand, and none of them can
-see numbers later than another's for the same event.
+so an event costs the same few statements for one subscriber or a thousand, and every one of
+them is sent the same numbers for the same event.
 """
 
 from __future__ import annotations
@@ -40,8 +40,10 @@ class LiveAnalytics:
         self._results: OrderedDict[tuple[int, int], asyncio.Future[TaskNumbers]] = OrderedDict()
 
     def after_event(self, event_id: int, task_id: int) -> Awaitable[TaskNumbers]:
-        """The task's numbers as of the event (id) that changed one of its submissions. Run in
-        a task of its own, so a subscriber leaving does not cancel it for the others."""
+        """The task's numbers after the event (id) that changed one of its submissions, read
+        when the first subscriber asks (so they may include a change committed since, whose own
+        event follows). Run in a task of its own, so a subscriber leaving does not cancel it for
+        the others."""
         key = (event_id, task_id)
         result = self._results.get(key)
         if result is None:
