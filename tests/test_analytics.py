@@ -14,6 +14,7 @@ from picotask.services.registry import Services
 from picotask.services.users import median_seconds
 from tests.support import (
     Api,
+    QueryCounter,
     User,
     count_queries,
     funded_user,
@@ -257,6 +258,17 @@ async def test_numbers_are_pushed_as_each_submission_changes(api: Api) -> None:
         assert await nothing_more(ws)
 
 
+def on_request(counter: QueryCounter) -> list[str]:
+    """The statements a change cost, less the reads each instance makes on its own
+    timers, which may fall in either window: the open sockets' sessions (read again after the
+    test's clock moves) and the event log (the sequencer's polls). Neither is per subscriber."""
+    return [
+        statement
+        for statement in counter.statements
+        if 'FROM "events"' not in statement and '"sessions"."id" IN' not in statement
+    ]
+
+
 async def test_every_dashboard_of_a_task_shares_one_computation_per_change(api: Api) -> None:
     """However many dashboards watch a task (on one socket or several, for the task or for all
     the employer's tasks, with any selection), a change costs the same SQL statements as for
@@ -292,7 +304,7 @@ async def test_every_dashboard_of_a_task_shares_one_computation_per_change(api: 
                 for ws, op in ((first, "a"), (second, "a"), (second, "all"), (third, "a"))
             ]
         assert live.computed == before + 2
-        assert crowd.count == alone.count, (alone.statements, crowd.statements)
+        assert len(on_request(crowd)) == len(on_request(alone)), crowd.statements
         assert heard[0] == heard[1] == heard[2]
         assert heard[0]["analytics"]["funnel"] == funnel(claimed=2, working=2)
         assert heard[3] == {
