@@ -52,14 +52,14 @@ migrations: $(STAMP)
 # Fan-out to subscribers, then the HTTP pages against a bare Starlette baseline (SQLite, and
 # PostgreSQL + Redis when they answer). The load comes from Python: nothing to install.
 bench: $(STAMP)
-	$(BIN)/python -m bench.fanout
+	$(BIN)/python -m bench.fanout --subscribers 1000 5000 10000
 	$(BIN)/python -m bench.http
 
 # CI: a short run of each benchmark, so none of them rots (the HTTP one also checks that
 # picotask and its baseline answer the same data).
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.http --quick
-	$(BIN)/python -m bench.fanout --subscribers 20 --tasks 2
+	$(BIN)/python -m bench.fanout --quick
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -16,6 +16,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 broadcast = Broadcast("memory://")
+subscribed = 0  # sockets subscribed now (GET /subscribers), so the benchmark knows when to start
 
 
 @contextlib.asynccontextmanager
@@ -26,13 +27,18 @@ async def lifespan(app: Starlette) -> AsyncIterator[None]:
 
 
 async def feed(websocket: WebSocket) -> None:
+    global subscribed
     await websocket.accept()
     async with broadcast.subscribe("feed") as subscriber:
-        await websocket.send_text("ready")
-        async for event in subscriber:  # type: ignore[union-attr]  # typed as Optional upstream
-            if event is None:
-                return
-            await websocket.send_text(event.message)
+        subscribed += 1
+        try:
+            await websocket.send_text("ready")
+            async for event in subscriber:  # type: ignore[union-attr]  # typed as Optional upstream
+                if event is None:
+                    return
+                await websocket.send_text(event.message)
+        finally:
+            subscribed -= 1
 
 
 async def publish(request: Request) -> PlainTextResponse:
@@ -40,7 +46,15 @@ async def publish(request: Request) -> PlainTextResponse:
     return PlainTextResponse("ok")
 
 
+async def subscribers(request: Request) -> PlainTextResponse:
+    return PlainTextResponse(str(subscribed))
+
+
 app = Starlette(
-    routes=[WebSocketRoute("/feed", feed), Route("/publish", publish, methods=["POST"])],
+    routes=[
+        WebSocketRoute("/feed", feed),
+        Route("/publish", publish, methods=["POST"]),
+        Route("/subscribers", subscribers),
+    ],
     lifespan=lifespan,
 )

@@ -48,4 +48,85 @@ class Context:
         return client.host if client is not None else "unknown"
 
 
+class SubscriberNeeded(Exception):
+    """A resolver asked a shared execution for what only one subscriber has."""
+
+
+class SharedContext(Context):
+    """The context of one execution shared by every subscriber of an operation (server/fanout.py):
+    no viewer, no session, no connection. Everything a resolver may learn of its subscriber is
+    read through this class's accessors (`viewer`, `require_viewer`, `session`, `request`,
+    `response`, `connection_params`, `bad_credentials`, `client_address`); here each one marks
+    the execution as depending on its subscriber (`asked`) and raises, so the execution's result
+    is thrown away and run again per subscriber, each with their own context. What is safe to
+    share is therefore decided by what the resolvers really ask for, not by a list of fields."""
+
+    __slots__ = ("asked",)
+
+    def __init__(self, services: Services, bus: EventBus, request_id: str) -> None:
+        self.asked: str | None = None
+        super().__init__(services=services, bus=bus, request_id=request_id)
+
+    def _refuse(self, what: str) -> None:
+        self.asked = self.asked or what
+        raise SubscriberNeeded(f"{what} is per subscriber")
+
+    # Properties in place of Context's slots; each setter accepts only the defaults
+    # Context's own __init__ assigns.
+
+    @property
+    def viewer(self) -> User | None:
+        self._refuse("viewer")
+        return None
+
+    @viewer.setter
+    def viewer(self, value: User | None) -> None:
+        assert value is None, "a shared execution has no viewer"
+
+    @property
+    def session(self) -> Session | None:
+        self._refuse("session")
+        return None
+
+    @session.setter
+    def session(self, value: Session | None) -> None:
+        assert value is None, "a shared execution has no session"
+
+    @property
+    def request(self) -> Request | WebSocket | None:
+        self._refuse("request")
+        return None
+
+    @request.setter
+    def request(self, value: Request | WebSocket | None) -> None:
+        assert value is None, "a shared execution has no connection"
+
+    @property
+    def response(self) -> Response | WebSocket | None:
+        self._refuse("response")
+        return None
+
+    @response.setter
+    def response(self, value: Response | WebSocket | None) -> None:
+        assert value is None, "a shared execution has no connection"
+
+    @property
+    def connection_params(self) -> dict[str, Any] | None:
+        self._refuse("connection_params")
+        return None
+
+    @connection_params.setter
+    def connection_params(self, value: dict[str, Any] | None) -> None:
+        assert value is None, "a shared execution has no connection"
+
+    @property
+    def bad_credentials(self) -> bool:
+        self._refuse("bad_credentials")
+        return False
+
+    @bad_credentials.setter
+    def bad_credentials(self, value: bool) -> None:
+        assert not value, "a shared execution has no credentials"
+
+
 Info: TypeAlias = strawberry.Info[Context, None]

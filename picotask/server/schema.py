@@ -26,6 +26,7 @@ from picotask.resolvers.trust import TrustMutation, TrustQuery
 from picotask.resolvers.uploads import UploadsMutation
 from picotask.resolvers.users import UsersMutation, UsersQuery
 from picotask.schema.scalars import SCALAR_MAP
+from picotask.server.fanout import GroupedExecutor
 from picotask.server.safety import extensions, hide_suggestions, log_errors
 from picotask.settings import Settings
 
@@ -91,6 +92,8 @@ def build_schema(settings: Settings | None = None) -> PicotaskSchema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions(settings),
+        # Each subscription event executed once per group of identical operations.
+        execution_context_class=GroupedExecutor,
         config=StrawberryConfig(
             scalar_map=SCALAR_MAP,
             # Suggestions would let anyone map the schema while introspection is off.

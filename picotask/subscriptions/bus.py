@@ -30,6 +30,7 @@ from broadcaster import Broadcast
 
 from picotask.models.events import Event
 from picotask.services.sessions import Revocation
+from picotask.subscriptions.groups import Groups
 from picotask.subscriptions.messages import Message
 from picotask.subscriptions.redis_backend import RedisPubSubBackend
 from picotask.subscriptions.sequencer import Sequencer
@@ -106,6 +107,8 @@ class EventBus:
             self._fan_out, grace_seconds=gap_grace_seconds, poll_seconds=log_poll_seconds
         )
         self._subscribers: set[Subscriber] = set()
+        # Subscribers of the same operation share each event's execution (server/fanout.py).
+        self.groups: Groups[object] = Groups()
         self._broadcast: Broadcast | None = None
         self._listener: asyncio.Task[None] | None = None
         self._watchdog: asyncio.Task[None] | None = None
