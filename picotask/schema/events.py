@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 
@@ -18,6 +19,8 @@ from picotask.services.events import submission_from_snapshot, task_from_snapsho
 from picotask.services.pagination import encode_cursor
 from picotask.services.statement_rows import StatementRow
 from picotask.subscriptions.messages import Message
+
+R = TypeVar("R")
 
 
 def event_cursor(event_id: int) -> str:
@@ -54,22 +57,27 @@ class TaskFeedEvent:
 
     @classmethod
     def of(cls, message: Message, currency: str) -> TaskFeedEvent:
-        """Built once per event: the bus hands the same message to every subscriber, so the
-        first one to render it leaves the result in the message for the others."""
-        cached = message.rendered.get(_RENDERED)
-        if isinstance(cached, TaskFeedEvent):
-            return cached
-        task = task_from_snapshot(message.payload["task"])
-        rendered = cls(
-            cursor=event_cursor(message.id),
-            kind=TaskFeedEventKind(message.payload["kind"]),
-            task=TaskType.from_model(task, currency),
-        )
-        message.rendered[_RENDERED] = rendered
-        return rendered
+        def build() -> TaskFeedEvent:
+            task = task_from_snapshot(message.payload["task"])
+            return cls(
+                cursor=event_cursor(message.id),
+                kind=TaskFeedEventKind(message.payload["kind"]),
+                task=TaskType.from_model(task, currency),
+            )
+
+        return rendered(message, cls, build)
 
 
-_RENDERED = "_rendered_feed_event"
+def rendered(message: Message, kind: type[R], build: Callable[[], R]) -> R:
+    """Built once per event: the bus hands the same message to every subscriber, so the first
+    one to render it leaves the result in the message for the others. Subscribers of the same
+    operation then also share its execution (server/fanout.py), which is keyed by this object."""
+    cached = message.rendered.get(kind.__name__)
+    if isinstance(cached, kind):
+        return cached
+    made = build()
+    message.rendered[kind.__name__] = made
+    return made
 
 
 @strawberry.type
@@ -82,12 +90,15 @@ class SubmissionEvent:
 
     @classmethod
     def of(cls, message: Message) -> SubmissionEvent:
-        submission = submission_from_snapshot(message.payload["submission"])
-        return cls(
-            cursor=event_cursor(message.id),
-            kind=SubmissionEventKind(message.payload["kind"]),
-            submission=SubmissionType.from_model(submission),
-        )
+        def build() -> SubmissionEvent:
+            submission = submission_from_snapshot(message.payload["submission"])
+            return cls(
+                cursor=event_cursor(message.id),
+                kind=SubmissionEventKind(message.payload["kind"]),
+                submission=SubmissionType.from_model(submission),
+            )
+
+        return rendered(message, cls, build)
 
 
 @strawberry.type(name="Event", description="A notification for the viewer.")
@@ -152,13 +163,16 @@ class EventType:
 
     @classmethod
     def from_message(cls, message: Message) -> EventType:
-        return cls(
-            cursor=event_cursor(message.id),
-            type=message.type,
-            created_at=datetime.fromisoformat(message.created_at),
-            message=message.text,
-            task_id=message.task_id,
-            submission_id=message.submission_id,
-            payout_id=message.payout_id,
-            payload=message.payload,
-        )
+        def build() -> EventType:
+            return cls(
+                cursor=event_cursor(message.id),
+                type=message.type,
+                created_at=datetime.fromisoformat(message.created_at),
+                message=message.text,
+                task_id=message.task_id,
+                submission_id=message.submission_id,
+                payout_id=message.payout_id,
+                payload=message.payload,
+            )
+
+        return rendered(message, cls, build)

@@ -16,11 +16,11 @@ for each subscriber with their own context, as every later event of that group.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Awaitable, Hashable
 from typing import Any, cast
 
 import orjson
-from graphql import ExecutionResult, OperationType
+from graphql import ExecutionResult, Executor, OperationType
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from picotask.schema.context import Context, SharedContext
@@ -54,51 +54,70 @@ class GroupedExecutor(StrawberryGraphQLCoreExecutionContext):
 
     group: Hashable | None = None
 
-    def build_per_event_executor(self, payload: Any) -> GroupedExecutor:
+    def build_per_event_executor(self, payload: Any) -> Any:
         if "group" not in self.__dict__:
-            self.group = _group_of(self)  # once per subscription; each event's copy has it
-        return cast("GroupedExecutor", super().build_per_event_executor(payload))
+            self.group = _group_of(self)  # once per subscription
+        if self.group is None:
+            return super().build_per_event_executor(payload)
+        return _Event(self, payload)  # no copy of the executor unless it must execute
 
-    def execute_operation(self, serially: bool | None = None) -> Any:
-        if self.group is None or serially is not False:
-            return super().execute_operation(serially)
-        return self._event()
+    def own_execution(self, payload: Any) -> Awaitable[ExecutionResult]:
+        """This subscriber's own execution of the event, with their context."""
+        executor = super().build_per_event_executor(payload)
+        result = executor.execute_operation(False)
+        return _awaited(executor, result)
 
-    async def _event(self) -> ExecutionResult:
-        context = cast("Context", self.context_value)
-        groups = cast("Groups[_Payload | None]", context.bus.groups)
-        assert self.group is not None
-        if not groups.per_subscriber(self.group):
-            payload = await groups.shared(self.group, self.root_value, self._execute_shared)
+    def shared_execution(self, payload: Any) -> Awaitable[_Payload | None]:
+        """The group's execution of this event, with nobody's context; None if a resolver
+        asked for a subscriber (the group is then executed per subscriber from now on)."""
+        subscriber = cast("Context", self.context_value)
+        context = SharedContext(subscriber.services, subscriber.bus, "shared")
+        shared = super().build_per_event_executor(payload)
+        shared.context_value = context
+        shared.middleware_manager = None  # extension hooks belong to one subscriber's operation
+        shared.abort_signal = None  # one subscriber leaving does not abort it for the others
+        group = self.group
+        assert group is not None
+
+        async def run() -> _Payload | None:
+            done = await _awaited(shared, shared.execute_operation(False))
+            if context.asked is not None:
+                subscriber.bus.groups.mark_per_subscriber(group)
+                return None
+            if done.errors:
+                return _Payload(done.data, done.errors)
+            return _Payload(orjson.Fragment(orjson.dumps(done.data)), None)
+
+        return run()
+
+
+class _Event:
+    """One subscription event of one subscriber: what graphql-core's subscription loop runs
+    (`execute_operation(False)`) in place of a copy of the whole executor."""
+
+    __slots__ = ("executor", "payload")
+
+    def __init__(self, executor: GroupedExecutor, payload: Any) -> None:
+        self.executor, self.payload = executor, payload
+
+    def execute_operation(self, serially: bool | None = None) -> Awaitable[ExecutionResult]:
+        return self._run()
+
+    async def _run(self) -> ExecutionResult:
+        executor, source = self.executor, self.payload
+        group = executor.group
+        assert group is not None
+        groups = cast("Groups[_Payload | None]", cast("Context", executor.context_value).bus.groups)
+        if not groups.per_subscriber(group):
+            payload = await groups.shared(group, source, lambda: executor.shared_execution(source))
             if payload is not None:
                 groups.stats.shared_deliveries += 1
                 # A list of one's own: error extensions (masking) may edit it.
                 errors = list(payload.errors) if payload.errors else None
                 return ExecutionResult(payload.data, errors)
         groups.stats.subscriber_executions += 1
-        return await self._own()
+        return await executor.own_execution(source)
 
-    async def _own(self) -> ExecutionResult:
-        """This subscriber's own execution of the event, with their context."""
-        result = super().execute_operation(False)
-        return cast("ExecutionResult", await result if self.is_awaitable(result) else result)
 
-    async def _execute_shared(self) -> _Payload | None:
-        """The group's execution of this event, with nobody's context; None if a resolver
-        asked for a subscriber (the group is then executed per subscriber from now on)."""
-        subscriber = cast("Context", self.context_value)
-        context = SharedContext(subscriber.services, subscriber.bus, "shared")
-        shared = cast("GroupedExecutor", super().build_per_event_executor(self.root_value))
-        shared.group = None  # a plain execution
-        shared.context_value = context
-        shared.middleware_manager = None  # extension hooks belong to one subscriber's operation
-        shared.abort_signal = None  # one subscriber leaving does not abort it for the others
-        result = super(GroupedExecutor, shared).execute_operation(False)
-        done = cast("ExecutionResult", await result if shared.is_awaitable(result) else result)
-        if context.asked is not None:
-            assert self.group is not None
-            subscriber.bus.groups.mark_per_subscriber(self.group)
-            return None
-        if done.errors:
-            return _Payload(done.data, done.errors)
-        return _Payload(orjson.Fragment(orjson.dumps(done.data)), None)
+async def _awaited(executor: Executor[Any], result: Any) -> ExecutionResult:
+    return cast("ExecutionResult", await result if executor.is_awaitable(result) else result)

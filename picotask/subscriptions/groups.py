@@ -11,6 +11,7 @@ never reused for anything but what it was made from.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
@@ -61,14 +62,22 @@ class Groups(Generic[T]):
         self, group: Hashable, source: object, execute: Callable[[], Awaitable[T]]
     ) -> Awaitable[T]:
         """The group's result for `source`: executed by the first subscriber to ask, in a task
-        of its own (a subscriber leaving does not cancel it for the others), awaited by all."""
+        of its own (a subscriber leaving does not cancel it for the others) that starts from an
+        empty context (nothing of that subscriber's task carries over), awaited by all."""
         key = (group, id(source))
         entry = self._shared.get(key)
         # The entry holds the source, so an equal id is this very object.
         if entry is None:
             self.stats.shared_executions += 1
-            entry = _Shared(source, asyncio.ensure_future(execute()))
+            task = asyncio.get_running_loop().create_task(
+                _run(execute), context=contextvars.Context()
+            )
+            entry = _Shared(source, task)
             self._shared[key] = entry
             if len(self._shared) > self.size:
                 self._shared.popitem(last=False)
         return asyncio.shield(entry.result)
+
+
+async def _run(execute: Callable[[], Awaitable[T]]) -> T:
+    return await execute()
