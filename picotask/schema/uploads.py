@@ -20,8 +20,11 @@ def base_url(info: Info) -> str:
     """Where clients reach this server: PICOTASK_PUBLIC_URL, else the host the request (or
     websocket) came to."""
     settings = info.context.services.settings
+    if settings.public_url:
+        # Asked before the request: a shared (viewer-less) execution may not read it.
+        return settings.public_url
     request = info.context.request
-    if settings.public_url or request is None:
+    if request is None:
         return settings.public_url
     url = request.base_url
     scheme = {"ws": "http", "wss": "https"}.get(url.scheme, url.scheme)
