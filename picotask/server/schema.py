@@ -26,6 +26,7 @@ from picotask.resolvers.trust import TrustMutation, TrustQuery
 from picotask.resolvers.uploads import UploadsMutation
 from picotask.resolvers.users import UsersMutation, UsersQuery
 from picotask.schema.scalars import SCALAR_MAP
+from picotask.server.execution import PlainFieldsExecutor
 from picotask.server.fanout import GroupedExecutor
 from picotask.server.safety import extensions, hide_suggestions, log_errors
 from picotask.settings import Settings
@@ -74,6 +75,12 @@ def _refusals_on_every_root_field() -> None:
 _refusals_on_every_root_field()
 
 
+class PicotaskExecutor(GroupedExecutor, PlainFieldsExecutor):
+    """Each subscription event executed once per group of identical operations
+    (server/fanout.py); basic fields (an attribute, no resolver) completed at once
+    (server/execution.py)."""
+
+
 class PicotaskSchema(Schema):
     hides_suggestions = False
 
@@ -92,8 +99,7 @@ def build_schema(settings: Settings | None = None) -> PicotaskSchema:
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions(settings),
-        # Each subscription event executed once per group of identical operations.
-        execution_context_class=GroupedExecutor,
+        execution_context_class=PicotaskExecutor,
         config=StrawberryConfig(
             scalar_map=SCALAR_MAP,
             # Suggestions would let anyone map the schema while introspection is off.
