@@ -3,6 +3,7 @@ PostgreSQL/Redis run): the same answers from both."""
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import AsyncIterator
 
@@ -52,6 +53,21 @@ async def test_a_clock_that_lags_refills_nothing_twice(store: RateStore) -> None
     # Another instance, its clock 5 s behind, then this one again: no refill counted twice.
     assert not (await store.take("k", 1, bucket, T0)).allowed
     assert (await store.take("k", 0, bucket, T0 + 6)).available == 1
+
+
+async def test_concurrent_charges_each_hold_and_share_round_trips(store: RateStore) -> None:
+    """Requests charged at once: exactly as many pass as the bucket holds, whatever their
+    order; in Redis they go in one batch (one round trip), not one each."""
+    bucket = Bucket(capacity=10, restore_per_second=0.001)
+    before = store.round_trips if isinstance(store, RedisRateStore) else 0
+    taken = await asyncio.gather(*(store.take("k", 3, bucket, T0) for _ in range(8)))
+    assert [t.allowed for t in taken].count(True) == 3
+    assert sorted(t.available for t in taken if t.allowed) == [1, 4, 7]
+    assert all(t.available == 1 and t.retry_after > 0 for t in taken if not t.allowed)
+    others = await asyncio.gather(*(store.take(f"k{n}", 10, bucket, T0) for n in range(5)))
+    assert all(t.allowed and t.available == 0 for t in others)  # keys apart, in one batch
+    if isinstance(store, RedisRateStore):
+        assert store.round_trips - before == 2
 
 
 async def test_waits_grow_after_the_free_attempts(store: RateStore) -> None:

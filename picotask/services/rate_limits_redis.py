@@ -8,9 +8,12 @@ hold per instance rather than the API failing with Redis.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 import math
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from redis import asyncio as redis
@@ -21,25 +24,32 @@ from picotask.services.rate_limits import Backoff, Bucket, MemoryRateStore, Take
 log = logging.getLogger(__name__)
 R = TypeVar("R")
 
-# KEYS[1] bucket; ARGV now, cost, capacity, rate, ttl → {1 if taken else 0, tokens left}
+# KEYS: buckets (a key may come more than once); ARGV per key: now, cost, capacity, rate, ttl
+# → per key {1 if taken else 0, tokens left}, each taken in turn, as one `take` each would.
 _TAKE = """
-local now, cost = tonumber(ARGV[1]), tonumber(ARGV[2])
-local capacity, rate = tonumber(ARGV[3]), tonumber(ARGV[4])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
-local tokens, at = tonumber(state[1]), tonumber(state[2])
-if tokens == nil or at == nil then tokens, at = capacity, now end
-if now > at then
-  tokens = math.min(capacity, tokens + (now - at) * rate)
-  at = now
+local out = {}
+for i, key in ipairs(KEYS) do
+  local a = (i - 1) * 5
+  local now, cost = tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
+  local capacity, rate = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+  local state = redis.call('HMGET', key, 'tokens', 'at')
+  local tokens, at = tonumber(state[1]), tonumber(state[2])
+  if tokens == nil or at == nil then tokens, at = capacity, now end
+  if now > at then
+    tokens = math.min(capacity, tokens + (now - at) * rate)
+    at = now
+  end
+  local taken = 0
+  if tokens >= cost then
+    tokens = tokens - cost
+    taken = 1
+  end
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'at', tostring(at))
+  redis.call('EXPIRE', key, ARGV[a + 5])
+  out[#out + 1] = taken
+  out[#out + 1] = tostring(tokens)
 end
-local taken = 0
-if tokens >= cost then
-  tokens = tokens - cost
-  taken = 1
-end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at))
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-return {taken, tostring(tokens)}
+return out
 """
 
 # KEYS: counters; ARGV now, then per key: free, base delay, max delay, window, ttl
@@ -86,6 +96,18 @@ return 0
 """
 
 
+MAX_BATCH = 500  # charges in one script call at most
+
+
+@dataclass(slots=True)
+class _Charge:
+    key: str
+    cost: float
+    bucket: Bucket
+    now: float
+    taken: asyncio.Future[Taken]
+
+
 class RedisRateStore:
     """Shared by every instance on the same Redis and key prefix, so concurrent requests on
     several instances never both pass a limit meant for one."""
@@ -100,6 +122,9 @@ class RedisRateStore:
         self._take = self._client.register_script(_TAKE)
         self._attempt = self._client.register_script(_ATTEMPT)
         self._refund = self._client.register_script(_REFUND)
+        self._charges: list[_Charge] = []  # waiting for the next batch
+        self._flusher: asyncio.Task[None] | None = None
+        self.round_trips = 0  # batches of charges sent (tests prove the batching with it)
 
     def _key(self, key: str) -> str:
         return f"{self.prefix}:limits:{key}"
@@ -120,24 +145,56 @@ class RedisRateStore:
         return result
 
     async def take(self, key: str, cost: float, bucket: Bucket, now: float) -> Taken:
-        async def shared() -> Taken:
-            taken, tokens = await self._take(
-                keys=[self._key(key)],
-                args=[
-                    now,
-                    cost,
-                    bucket.capacity,
-                    bucket.restore_per_second,
-                    # A bucket untouched this long is full again, so Redis may forget it (not
-                    # sooner than a minute: instances' clocks may be a little apart).
-                    max(60, math.ceil(bucket.refill_seconds) + 1),
-                ],
-            )
-            if taken:
-                return Taken(True, float(tokens), 0.0)
-            return take_from(float(tokens), cost, bucket)
+        """Charges that arrive while one batch is on its way go together in the next, in one
+        script call: one round trip for every request charged meanwhile (each GraphQL request
+        is charged its cost), each charge still taken atomically and in turn."""
+        loop = asyncio.get_running_loop()
+        charge = _Charge(key, cost, bucket, now, loop.create_future())
+        self._charges.append(charge)
+        flusher = self._flusher
+        if flusher is None or flusher.done() or flusher.get_loop() is not loop:
+            self._flusher = loop.create_task(self._flush())
+        return await charge.taken
 
-        return await self._shared(shared, lambda: self.fallback.take(key, cost, bucket, now))
+    async def _flush(self) -> None:
+        while self._charges:
+            batch, self._charges = self._charges[:MAX_BATCH], self._charges[MAX_BATCH:]
+            try:
+                shared = functools.partial(self._take_shared, batch)
+                taken = await self._shared(shared, functools.partial(self._take_alone, batch))
+            except Exception as error:  # handed to every request waiting on this batch
+                for charge in batch:
+                    if not charge.taken.done():
+                        charge.taken.set_exception(error)
+                continue
+            except BaseException:  # cancelled (the loop closing): so are the requests waiting
+                for charge in batch + self._charges:
+                    charge.taken.cancel()
+                self._charges = []
+                raise
+            for charge, result in zip(batch, taken, strict=True):
+                if not charge.taken.done():  # its request may have gone meanwhile
+                    charge.taken.set_result(result)
+
+    async def _take_shared(self, batch: list[_Charge]) -> list[Taken]:
+        args: list[float] = []
+        for c in batch:
+            # A bucket untouched this long is full again, so Redis may forget it (not sooner
+            # than a minute: instances' clocks may be a little apart).
+            ttl = max(60, math.ceil(c.bucket.refill_seconds) + 1)
+            args += [c.now, c.cost, c.bucket.capacity, c.bucket.restore_per_second, ttl]
+        self.round_trips += 1
+        flat = await self._take(keys=[self._key(c.key) for c in batch], args=args)
+        results = []
+        for c, taken, tokens in zip(batch, flat[::2], flat[1::2], strict=True):
+            if taken:
+                results.append(Taken(True, float(tokens), 0.0))
+            else:
+                results.append(take_from(float(tokens), c.cost, c.bucket))
+        return results
+
+    async def _take_alone(self, batch: list[_Charge]) -> list[Taken]:
+        return [await self.fallback.take(c.key, c.cost, c.bucket, c.now) for c in batch]
 
     async def attempt(self, keys: Sequence[tuple[str, Backoff]], now: float) -> float:
         async def shared() -> float:
