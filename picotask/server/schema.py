@@ -26,7 +26,7 @@ from picotask.resolvers.trust import TrustMutation, TrustQuery
 from picotask.resolvers.uploads import UploadsMutation
 from picotask.resolvers.users import UsersMutation, UsersQuery
 from picotask.schema.scalars import SCALAR_MAP
-from picotask.server.execution import PlainFieldsExecutor
+from picotask.server.execution import PlainFieldsExecutor, lean_resolvers
 from picotask.server.fanout import GroupedExecutor
 from picotask.server.safety import extensions, hide_suggestions, log_errors
 from picotask.settings import Settings
@@ -106,6 +106,8 @@ def build_schema(settings: Settings | None = None) -> PicotaskSchema:
             disable_field_suggestions=True,
         ),
     )
+    # Resolvers that take no argument called without strawberry's generic steps for them.
+    lean_resolvers(built)
     # Development keeps them (GraphiQL helps); production, with introspection off, does not.
     built.hides_suggestions = settings.is_production
     return built
