@@ -13,15 +13,19 @@ import os
 import secrets
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
+import strawberry
+from graphql import GraphQLObjectType
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from picotask.models.users import User
 from picotask.schema.loaders import UserByIdLoader
 from picotask.schema.prefetch import loaded, prefetch
+from picotask.server.execution import LEAN, PlainFieldsExecutor
 from picotask.server.graphql_view import GraphQLView
 from picotask.server.persisted import PersistedQueries, PersistedQueryError
 from picotask.server.safety import CachedDocuments, Documents
@@ -308,3 +312,147 @@ async def test_a_loaded_row_converts_at_once_even_though_models_are_awaitable(
     pending = loaded(UserByIdLoader(), user.id, lambda u: u)
     assert inspect.iscoroutine(pending)  # not loaded yet: the loader's batch brings it
     assert await pending == user
+
+
+# Plain fields completed at once (server/execution.py): the same answers as graphql-core's.
+
+WIDE = """query($first: Int, $no: Boolean!) {
+  tasks(first: $first) { pageInfo { hasNextPage endCursor } edges { cursor node {
+    __typename ...card title2: title status slots fee { amount currency } proofFields { label
+    kind required } targeting { countries minApprovalRate minApprovedCount } createdAt
+    publishedAt expiresAt closedAt secret: instructions @include(if: $no)
+    employer { id displayName country skills bio createdAt avatarUrl } } } }
+  me { id email displayName wallet { available { amount currency } inEscrow { amount } } }
+}
+fragment card on Task { id title category reward { amount currency } slotsRemaining }"""
+REVIEW = """{ myTasks(first: 5) { edges { node { id title status slotsRemaining
+  submissions(first: 5) { totalCount edges { node { id status submittedAt
+  worker { displayName } } } } } } } }"""
+
+
+@contextlib.contextmanager
+def strawberry_execution(api: Api) -> Iterator[None]:
+    """The app's schema executing as strawberry and graphql-core do without our fast paths."""
+    schema = view_of(api).schema
+    ours = schema.execution_context_class  # type: ignore[attr-defined]  # strawberry's Schema
+    swapped = []
+    for named in schema._schema.type_map.values():  # type: ignore[attr-defined]  # as above
+        if isinstance(named, GraphQLObjectType):
+            for field in named.fields.values():
+                if LEAN in field.extensions:
+                    swapped.append((field, field.resolve))
+                    field.resolve = field.extensions[LEAN]
+    assert swapped, "no field has a lean resolver"
+    schema.execution_context_class = StrawberryGraphQLCoreExecutionContext  # type: ignore[attr-defined]  # as above
+    try:
+        yield
+    finally:
+        schema.execution_context_class = ours  # type: ignore[attr-defined]  # as above
+        for field, lean in swapped:
+            field.resolve = lean
+
+
+def view_of(api: Api) -> GraphQLView:
+    for route in api.server.app.routes:
+        for candidate in (getattr(route, "app", None), getattr(route, "endpoint", None)):
+            if isinstance(candidate, GraphQLView):
+                return candidate
+    raise AssertionError("no GraphQL view")
+
+
+async def test_plain_fields_answer_as_graphql_core_answers(api: Api) -> None:
+    boss = await employer(api)
+    for _ in range(3):
+        await create(api, boss)
+    worker = await api.sign_up()
+    task_id = (await api.gql("{ tasks(first: 1) { edges { node { id } } } }", None, worker.token))[
+        "tasks"
+    ]["edges"][0]["node"]["id"]
+    await api.gql(
+        "mutation($i: ClaimTaskInput!) { claimTask(input: $i) { userErrors { message } } }",
+        {"i": {"taskId": task_id}},
+        worker.token,
+    )
+    assert view_of(api).schema.execution_context_class is PlainFieldsExecutor  # type: ignore[attr-defined]  # strawberry's Schema
+    asked = [
+        (WIDE, {"first": 3, "no": False}, worker.token),
+        (WIDE, {"first": 2, "no": True}, worker.token),
+        (TASKS, {"first": 20}, worker.token),
+        (REVIEW, None, boss.token),
+        ("{ tasks(first: -1) { edges { node { id } } } }", None, worker.token),  # an error
+        ("{ me { id } tasks { totalCount } }", None, None),  # not signed in: errors, no data
+    ]
+
+    def answer(body: dict[str, Any]) -> dict[str, Any]:
+        body.pop("extensions", None)  # the budget left differs from one request to the next
+        return body
+
+    ours = [answer((await api.post(q, v, t)).json()) for q, v, t in asked]
+    with strawberry_execution(api):
+        theirs = [answer((await api.post(q, v, t)).json()) for q, v, t in asked]
+    assert ours == theirs
+    assert ours[0]["data"]["tasks"]["edges"][0]["node"]["employer"]["displayName"] == "Tester"
+    assert "secret" in ours[1]["data"]["tasks"]["edges"][0]["node"]
+    assert ours[4]["errors"]
+    assert ours[5]["errors"]
+
+
+# A schema of its own, for what no field of the API does (at module level: strawberry
+# resolves its annotations there).
+
+
+@strawberry.type
+class Amount:
+    value: int
+    unit: str
+
+
+@strawberry.type
+class Item:
+    name: str
+    size: int
+    amount: Amount | None
+    must: Amount
+
+
+@strawberry.type
+class Odd:
+    @strawberry.field
+    def items(self) -> list[Item | None]:
+        huge = 2**40  # beyond GraphQL's Int
+        bad = Amount(value=None, unit="x")  # type: ignore[arg-type]  # the case under test
+        return [
+            Item(
+                name="fine",
+                size=1,
+                amount=Amount(value=2, unit="kg"),
+                must=Amount(value=3, unit="m"),
+            ),
+            Item(name=None, size=1, amount=None, must=Amount(value=3, unit="m")),  # type: ignore[arg-type]  # as above
+            Item(name="big", size=huge, amount=bad, must=Amount(value=3, unit="m")),
+            Item(name="deep", size=1, amount=None, must=bad),
+        ]
+
+
+async def test_plain_fields_keep_graphql_cores_errors() -> None:
+    """Null where none may be, a value the scalar refuses, an error under a nullable object:
+    the same data and errors as graphql-core's own executor (a schema of its own: the API has
+    no field that does these)."""
+    query = "{ items { name size amount { value unit } must { value unit } } }"
+    ours = await strawberry.Schema(Odd, execution_context_class=PlainFieldsExecutor).execute(query)
+    theirs = await strawberry.Schema(
+        Odd, execution_context_class=StrawberryGraphQLCoreExecutionContext
+    ).execute(query)
+    assert ours.data == theirs.data
+    assert ours.data is not None
+    assert ours.data["items"][0]["amount"] == {"value": 2, "unit": "kg"}
+    assert ours.data["items"][1:] == [None, None, None]
+
+    def described(errors: Any) -> list[tuple[str, Any]]:
+        return sorted((e.message, e.path) for e in errors or ())
+
+    assert described(ours.errors) == described(theirs.errors)
+    messages = [m for m, _ in described(ours.errors)]
+    assert "Cannot return null for non-nullable field Item.name." in messages
+    assert "Cannot return null for non-nullable field Amount.value." in messages
+    assert any("non-integer" in m or "32-bit" in m for m in messages), messages
