@@ -92,9 +92,9 @@ _SLOW = object()  # the fast path gave up: graphql-core's own path answers
 _PRIMITIVE = frozenset({str, int, float, bool})  # never awaitable: no need to ask
 
 
-def _leaf(plain: Plain, source: Any, is_awaitable: Callable[[Any], bool]) -> Any:
-    """A plain scalar or enum field's value as graphql-core completes it, or `_SLOW` for
-    anything graphql-core must answer itself (an error, a null where none may be)."""
+def _value(plain: Plain, source: Any, is_awaitable: Callable[[Any], bool]) -> Any:
+    """A plain field's attribute, None for a null it may be, or `_SLOW` for anything
+    graphql-core must answer itself (an error, a null where none may be, an awaitable)."""
     try:
         value = plain.read(source)
     except Exception:
@@ -103,6 +103,14 @@ def _leaf(plain: Plain, source: Any, is_awaitable: Callable[[Any], bool]) -> Any
         return None if plain.nullable else _SLOW
     if type(value) not in _PRIMITIVE and (isinstance(value, Exception) or is_awaitable(value)):
         return _SLOW
+    return value
+
+
+def _leaf(plain: Plain, source: Any, is_awaitable: Callable[[Any], bool]) -> Any:
+    """A plain scalar or enum field's value as graphql-core completes it, or `_SLOW`."""
+    value = _value(plain, source, is_awaitable)
+    if value is None or value is _SLOW:
+        return value
     try:
         coerced = plain.type.coerce_output_value(value)  # type: ignore[union-attr]  # a leaf
     except Exception:
@@ -126,9 +134,8 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         path: Path,
         position_context: Any,
     ) -> Any:
-        field = parent_type.fields.get(field_details_list[0].node.name.value)
-        plain = self.plain.get(id(field)) if field is not None else None
-        if plain is not None and plain.field is field:
+        plain = self._found(parent_type, field_details_list)
+        if plain is not None:
             done = self._plain(plain, source, field_details_list, path, position_context)
             if done is not _SLOW:
                 return done
@@ -146,12 +153,10 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         """An object whose selected fields are all plain scalars (`reward { amount currency }`)
         at once; any other through graphql-core's own loop (and `execute_field` below)."""
-        fields = parent_type.fields
         results: dict[str, Any] = {}
         for response_name, field_details_list in grouped_field_set.items():
-            field = fields.get(field_details_list[0].node.name.value)
-            plain = self.plain.get(id(field)) if field is not None else None
-            if plain is None or not plain.leaf or plain.field is not field:
+            plain = self._found(parent_type, field_details_list)
+            if plain is None or not plain.leaf:
                 break
             value = _leaf(plain, source_value, self.is_awaitable)
             if value is _SLOW:
@@ -163,6 +168,13 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
             parent_type, source_value, path, grouped_field_set, position_context
         )
 
+    def _found(
+        self, parent_type: GraphQLObjectType, field_details_list: FieldDetailsList
+    ) -> Plain | None:
+        field = parent_type.fields.get(field_details_list[0].node.name.value)
+        plain = self.plain.get(id(field)) if field is not None else None
+        return plain if plain is not None and plain.field is field else None
+
     def _plain(
         self,
         plain: Plain,
@@ -173,14 +185,9 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
     ) -> Any:
         if plain.leaf:
             return _leaf(plain, source, self.is_awaitable)
-        try:
-            value = plain.read(source)
-        except Exception:
-            return _SLOW
-        if value is None or value is Undefined:
-            return None if plain.nullable else _SLOW
-        if isinstance(value, Exception) or self.is_awaitable(value):
-            return _SLOW
+        value = _value(plain, source, self.is_awaitable)
+        if value is None or value is _SLOW:
+            return value
         # An object: its own fields, each through this executor again; an error that reaches
         # here (a non-null child's) is handled as graphql-core's execute_field handles it.
         assert isinstance(plain.type, GraphQLObjectType)
