@@ -6,6 +6,7 @@ MODEL_MODULES = [
     "picotask.models.payouts",
     "picotask.models.tasks",
     "picotask.models.submissions",
+    "picotask.models.batches",
     "picotask.models.events",
     "picotask.models.trust",
     "picotask.models.uploads",

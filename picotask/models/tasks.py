@@ -71,6 +71,9 @@ class Task(Model):
     created_at = fields.DatetimeField()
     published_at = fields.DatetimeField(null=True)
     closed_at = fields.DatetimeField(null=True)
+    # A batch (models/batches.py): the columns of its items' data, which `{{name}}` in the
+    # instructions refer to; null for a plain task.
+    batch_columns: fields.Field[list[str] | None] = fields.JSONField(null=True)
 
     class Meta:
         table = "tasks"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from picotask.models.tasks import Task, TaskStatus
+from picotask.schema.batches import CreateBatchInput
 from picotask.schema.context import Info
 from picotask.schema.errors import Forbidden
 from picotask.schema.pages import connection
@@ -35,6 +36,26 @@ ORDERS: dict[TaskOrder, tuple[SortKey, ...]] = {
         SortKey("id", descending=True),
     ),
 }
+
+
+def task_spec_of(input: CreateTaskInput | CreateBatchInput, slots: int) -> TaskSpec:
+    """The task (or batch template) an employer asked for, as the services take it."""
+    targeting = input.targeting
+    return TaskSpec(
+        title=input.title,
+        instructions=input.instructions,
+        category=input.category,
+        reward=input.reward,
+        slots=slots,
+        estimated_minutes=input.estimated_minutes,
+        proof_fields=[ProofFieldSpec(f.label, f.kind, f.required) for f in input.proof_fields],
+        claim_timeout_seconds=input.claim_timeout_seconds,
+        review_window_seconds=input.review_window_seconds,
+        expires_at=input.expires_at,
+        countries=targeting.countries if targeting else None,
+        min_approval_rate=targeting.min_approval_rate if targeting else None,
+        min_approved_count=targeting.min_approved_count if targeting else None,
+    )
 
 
 def task_view(info: Info, task: Task) -> TaskType:
@@ -115,22 +136,7 @@ class TasksMutation:
     @strawberry.mutation(description="Post a task; publishing (the default) funds its escrow.")
     async def create_task(self, info: Info, input: CreateTaskInput) -> CreateTaskPayload:
         viewer = info.context.require_viewer()
-        targeting = input.targeting
-        spec = TaskSpec(
-            title=input.title,
-            instructions=input.instructions,
-            category=input.category,
-            reward=input.reward,
-            slots=input.slots,
-            estimated_minutes=input.estimated_minutes,
-            proof_fields=[ProofFieldSpec(f.label, f.kind, f.required) for f in input.proof_fields],
-            claim_timeout_seconds=input.claim_timeout_seconds,
-            review_window_seconds=input.review_window_seconds,
-            expires_at=input.expires_at,
-            countries=targeting.countries if targeting else None,
-            min_approval_rate=targeting.min_approval_rate if targeting else None,
-            min_approved_count=targeting.min_approved_count if targeting else None,
-        )
+        spec = task_spec_of(input, input.slots)
         task = await info.context.services.tasks.create(viewer, spec, publish=input.publish)
         return CreateTaskPayload(task=task_view(info, task))
 

@@ -13,6 +13,7 @@ import strawberry
 from picotask.models.submissions import SubmissionStatus
 from picotask.models.tasks import ProofKind, Task, TaskCategory, TaskStatus
 from picotask.models.users import User
+from picotask.schema.batch_types import BatchType
 from picotask.schema.context import Info
 from picotask.schema.errors import Forbidden, UserError, refusals_as_errors
 from picotask.schema.loaders import SubmissionPageKey
@@ -96,6 +97,11 @@ class TaskType(Node):
     created_at: datetime
     published_at: datetime | None
     closed_at: datetime | None
+    batch: BatchType | None = strawberry.field(
+        resolver=lambda root: BatchType.of_task(root.model),
+        graphql_type=BatchType | None,
+        description="Set when the task is a batch: its items' columns and progress.",
+    )
     model: strawberry.Private[Task]
     currency: strawberry.Private[str]
 

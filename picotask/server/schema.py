@@ -14,6 +14,7 @@ from strawberry.types import ExecutionContext
 from strawberry.types.base import get_object_definition
 
 from picotask.resolvers.analytics import AnalyticsQuery
+from picotask.resolvers.batches import BatchesMutation, BatchesQuery
 from picotask.resolvers.errors import Refusals, UserErrors
 from picotask.resolvers.events import EventsQuery, EventsSubscription
 from picotask.resolvers.moderation import ModerationMutation
@@ -35,6 +36,7 @@ from picotask.settings import Settings
 class Query(
     UsersQuery,
     TasksQuery,
+    BatchesQuery,
     SubmissionsQuery,
     PayoutsQuery,
     EventsQuery,
@@ -50,6 +52,7 @@ class Query(
 class Mutation(
     UsersMutation,
     TasksMutation,
+    BatchesMutation,
     SubmissionsMutation,
     PayoutsMutation,
     ModerationMutation,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from picotask.services.analytics import AnalyticsService
 from picotask.services.analytics_live import LiveAnalytics
+from picotask.services.batches import BatchService
 from picotask.services.bonuses import BonusService
 from picotask.services.clock import Clock
 from picotask.services.disputes import DisputeService
@@ -68,6 +69,7 @@ class Services:
     payouts: PayoutService
     payout_processor: PayoutProcessor
     tasks: TaskService
+    batches: BatchService
     settlement: Settlement
     submissions: SubmissionService
     bonuses: BonusService
@@ -143,6 +145,7 @@ class Services:
                 call_timeout_seconds=settings.payout_call_timeout_seconds,
             ),
             tasks=tasks,
+            batches=BatchService(settings, tasks),
             settlement=settlement,
             submissions=SubmissionService(
                 settings, clock, settlement, events, ProofImages(settings)

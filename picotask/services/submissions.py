@@ -21,6 +21,7 @@ from tortoise.expressions import F
 from picotask.models.submissions import RejectionReason, Submission, SubmissionStatus
 from picotask.models.tasks import Task, TaskStatus
 from picotask.models.users import Block, User
+from picotask.services.batch_items import take_item
 from picotask.services.clock import Clock
 from picotask.services.discovery import eligibility_problem
 from picotask.services.errors import DomainError, ErrorCode, checked_text
@@ -91,6 +92,8 @@ class SubmissionService:
                     claim_expires_at=now + timedelta(seconds=task.claim_timeout_seconds),
                     updated_at=now,
                 )
+                if task.batch_columns is not None:
+                    submission.item_id = await take_item(task.id, submission.id)
                 fresh = await Task.get(id=task.id)
                 self.events.submission(
                     "CLAIMED", submission, fresh, f"{worker.display_name} claimed a slot"
@@ -185,7 +188,7 @@ class SubmissionService:
             )
             self.settlement.rejected(rejected, task, note or "")
             if reopen_slot:
-                await self.settlement.reopen_slot(task)
+                await self.settlement.reopen_slot(task, rejected)
         return rejected
 
     async def request_revision(
