@@ -7,6 +7,8 @@ MODEL_MODULES = [
     "picotask.models.tasks",
     "picotask.models.submissions",
     "picotask.models.batches",
+    "picotask.models.groups",
+    "picotask.models.qualifications",
     "picotask.models.events",
     "picotask.models.trust",
     "picotask.models.uploads",

@@ -20,6 +20,7 @@ from picotask.schema.loaders import Loaders
 from picotask.schema.pages import connection
 from picotask.schema.relay import Connection
 from picotask.schema.tasks import TaskFilterInput
+from picotask.services.discovery import access_of
 from picotask.services.moderation import blocked_by
 from picotask.services.pagination import ID_ORDER, decode_cursor
 from picotask.subscriptions.bus import EventBus
@@ -122,7 +123,8 @@ class EventsSubscription:
         start = _after(after)
         with refusals_as_errors():
             query = task_filter(info, filter)
-        accepts = feed_accepts(viewer, query, frozenset(await blocked_by(viewer.id)))
+        blocked = frozenset(await blocked_by(viewer.id))
+        accepts = feed_accepts(viewer, query, blocked, await access_of(viewer.id))
         currency = info.context.services.settings.currency
         async for message in _messages(info, accepts, feed_replay(), start):
             yield TaskFeedEvent.of(message, currency)

@@ -17,6 +17,7 @@ from picotask.resolvers.analytics import AnalyticsQuery
 from picotask.resolvers.batches import BatchesMutation, BatchesQuery
 from picotask.resolvers.errors import Refusals, UserErrors
 from picotask.resolvers.events import EventsQuery, EventsSubscription
+from picotask.resolvers.groups import GroupsMutation, GroupsQuery
 from picotask.resolvers.moderation import ModerationMutation
 from picotask.resolvers.node import NodeQuery
 from picotask.resolvers.payouts import PayoutsMutation, PayoutsQuery
@@ -37,6 +38,7 @@ class Query(
     UsersQuery,
     TasksQuery,
     BatchesQuery,
+    GroupsQuery,
     SubmissionsQuery,
     PayoutsQuery,
     EventsQuery,
@@ -53,6 +55,7 @@ class Mutation(
     UsersMutation,
     TasksMutation,
     BatchesMutation,
+    GroupsMutation,
     SubmissionsMutation,
     PayoutsMutation,
     ModerationMutation,

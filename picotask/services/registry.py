@@ -11,6 +11,7 @@ from picotask.services.bonuses import BonusService
 from picotask.services.clock import Clock
 from picotask.services.disputes import DisputeService
 from picotask.services.events import EventLog, Publisher
+from picotask.services.groups import HireGroupService
 from picotask.services.image_links import LinkSigner
 from picotask.services.ledger import Ledger
 from picotask.services.moderation import ModerationService
@@ -23,6 +24,7 @@ from picotask.services.providers import (
     SandboxPaymentProvider,
     SandboxPayoutProvider,
 )
+from picotask.services.qualifications import QualificationService
 from picotask.services.rate_limits import RateStore
 from picotask.services.ratings import RatingService
 from picotask.services.sessions import Revocations
@@ -70,6 +72,8 @@ class Services:
     payout_processor: PayoutProcessor
     tasks: TaskService
     batches: BatchService
+    hire_groups: HireGroupService
+    qualifications: QualificationService
     settlement: Settlement
     submissions: SubmissionService
     bonuses: BonusService
@@ -146,6 +150,8 @@ class Services:
             ),
             tasks=tasks,
             batches=BatchService(settings, tasks),
+            hire_groups=HireGroupService(clock),
+            qualifications=QualificationService(clock, events),
             settlement=settlement,
             submissions=SubmissionService(
                 settings, clock, settlement, events, ProofImages(settings)

@@ -23,11 +23,12 @@ from picotask.models.tasks import Task, TaskStatus
 from picotask.models.users import Block, User
 from picotask.services.batch_items import take_item
 from picotask.services.clock import Clock
-from picotask.services.discovery import eligibility_problem
+from picotask.services.discovery import access_of, access_problem, eligibility_problem
 from picotask.services.errors import DomainError, ErrorCode, checked_text
 from picotask.services.events import EventLog
 from picotask.services.proof_images import ProofImages
 from picotask.services.proofs import Answer, check_answers, image_ids, record_proof
+from picotask.services.qualifications import grant_from_test
 from picotask.services.settlement import Settlement
 from picotask.services.tasks import can_see
 from picotask.services.transitions import for_review, move, of_worker, wrong_status
@@ -71,6 +72,13 @@ class SubmissionService:
             )
         if problem := eligibility_problem(task, worker):
             raise DomainError(ErrorCode.NOT_ELIGIBLE, problem, TASK_FIELD)
+        if task.target_groups or task.required_qualifications:
+            access = await access_of(worker.id)
+            if access_problem(task.target_groups, [], access):
+                # Private work is invisible to everyone outside its groups.
+                raise DomainError(ErrorCode.NOT_FOUND, "No such task.", TASK_FIELD)
+            if problem := access_problem("", task.required_qualifications, access):
+                raise DomainError(ErrorCode.NOT_ELIGIBLE, problem, TASK_FIELD)
         if await Block.exists(employer_id=task.employer_id, worker_id=worker.id):
             raise DomainError(
                 ErrorCode.NOT_ELIGIBLE, "This employer does not accept your work.", TASK_FIELD
@@ -139,6 +147,7 @@ class SubmissionService:
                 **{deadline: None},
             )
             await record_proof(submitted, stored)
+            await grant_from_test(self.events, submitted)
             await self.images.attach(submitted, task, image_ids(stored), now)
             fresh = await Submission.get(id=submission.id)
             kind = (

@@ -10,6 +10,8 @@ from dataclasses import replace
 
 from tortoise.expressions import F
 
+from picotask.models.groups import TaskHireGroup
+from picotask.models.qualifications import QualificationTest, TaskQualification
 from picotask.models.tasks import Task, TaskStatus
 from picotask.models.users import User
 from picotask.services.batch_files import Items
@@ -17,7 +19,9 @@ from picotask.services.batch_items import insert_items
 from picotask.services.clock import Clock
 from picotask.services.errors import DomainError, ErrorCode, NotPermitted
 from picotask.services.events import EventLog
+from picotask.services.groups import group_ids, own_groups
 from picotask.services.ledger import Ledger
+from picotask.services.qualifications import own_requirements, own_test
 from picotask.services.task_specs import MAX_SLOTS, TaskSpec, check_task
 from picotask.services.users import ensure_active
 from picotask.settings import Settings
@@ -72,6 +76,9 @@ class TaskService:
         if items is not None:
             spec = replace(spec, slots=len(items.rows))
         checked = check_task(spec, self.settings, self.clock.now())
+        groups = await own_groups(employer.id, spec.hire_group_ids, "hireGroupIds")
+        required = await own_requirements(employer.id, spec.requirements)
+        test = await own_test(employer.id, spec.qualification_test, checked.proof_fields)
         async with self.events.transaction():
             task = await Task.create(
                 employer_id=employer.id,
@@ -92,7 +99,24 @@ class TaskService:
                 min_approved_count=checked.min_approved_count,
                 created_at=self.clock.now(),
                 batch_columns=items.columns if items is not None else None,
+                target_groups=groups,
+                required_qualifications=required,
             )
+            await TaskHireGroup.bulk_create(
+                [TaskHireGroup(task_id=task.id, group_id=pk) for pk in group_ids(groups)]
+            )
+            await TaskQualification.bulk_create(
+                [
+                    TaskQualification(
+                        task_id=task.id, qualification_id=r["id"], min_score=r["min_score"]
+                    )
+                    for r in required
+                ]
+            )
+            if test is not None:
+                await QualificationTest.create(
+                    task_id=task.id, qualification_id=test[0], expected=test[1]
+                )
             if items is not None:
                 await insert_items(task.id, items.rows)
             if publish:
