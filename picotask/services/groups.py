@@ -40,6 +40,8 @@ def check_name(name: str, description: str) -> tuple[str, str]:
 async def own_groups(employer_id: int, ids: Sequence[int | None], field: str) -> str:
     """`target_groups` for a task restricted to these groups, all the employer's own: another
     employer's group (or none at all) is NOT_FOUND naming its place in the list."""
+    if not ids:
+        return ""
     if len(ids) > MAX_GROUPS_PER_TASK:
         raise DomainError(
             ErrorCode.OUT_OF_RANGE,

@@ -78,6 +78,8 @@ async def own_requirements(
     employer_id: int, requirements: Sequence[Requirement]
 ) -> list[dict[str, int]]:
     """`required_qualifications` of a task: each the employer's own, scores 0..100."""
+    if not requirements:
+        return []
     base = ["input", "targeting", "requiredQualifications"]
     if len(requirements) > MAX_REQUIREMENTS:
         raise DomainError(

@@ -102,17 +102,19 @@ class TaskService:
                 target_groups=groups,
                 required_qualifications=required,
             )
-            await TaskHireGroup.bulk_create(
-                [TaskHireGroup(task_id=task.id, group_id=pk) for pk in group_ids(groups)]
-            )
-            await TaskQualification.bulk_create(
-                [
-                    TaskQualification(
-                        task_id=task.id, qualification_id=r["id"], min_score=r["min_score"]
-                    )
-                    for r in required
-                ]
-            )
+            if groups:
+                await TaskHireGroup.bulk_create(
+                    [TaskHireGroup(task_id=task.id, group_id=pk) for pk in group_ids(groups)]
+                )
+            if required:
+                await TaskQualification.bulk_create(
+                    [
+                        TaskQualification(
+                            task_id=task.id, qualification_id=r["id"], min_score=r["min_score"]
+                        )
+                        for r in required
+                    ]
+                )
             if test is not None:
                 await QualificationTest.create(
                     task_id=task.id, qualification_id=test[0], expected=test[1]
