@@ -191,6 +191,8 @@ async def test_the_live_feed_shows_a_batch_once(api: Api) -> None:
             "task": {"id": task["id"], "slots": 50, "batch": {"columns": ["word"]}},
         }
         assert await nothing_more(ws)
+    await assert_escrow_matches(pk_of(task["id"]))
+    await assert_ledger_balanced()
 
 
 def _b64(raw: bytes) -> str:
@@ -347,6 +349,8 @@ async def test_only_the_employer_sees_progress_and_results(api: Api) -> None:
     assert plain["batch"] is None
     errors = await api.errors(EXPORT, {"id": plain["id"]}, boss.token)
     assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+    await assert_escrow_matches(pk_of(task["id"]))
+    await assert_ledger_balanced()
 
 
 async def test_a_freed_or_reopened_item_is_offered_again(api: Api) -> None:
