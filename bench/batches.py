@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import statistics
 import subprocess
@@ -90,6 +91,9 @@ async def measure(url: str, items: int, rounds: int) -> tuple[list[float], list[
 
 
 async def run(backend: str, items: int, rounds: int) -> None:
+    # A pool left open by the migration step keeps reconnecting once the bench database is
+    # dropped (FORCE) and logs each try; the figures are taken before that.
+    logging.getLogger("asyncpg.pool").setLevel(logging.ERROR)
     folder = tempfile.mkdtemp(prefix="picotask-bench-batches-")
     async with database(backend, folder) as url:
         batch_s, bulk_s = await measure(url, items, rounds)
