@@ -120,7 +120,11 @@ class EventsSubscription:
         self, info: Info, filter: TaskFilterInput | None = None, after: str | None = None
     ) -> AsyncGenerator[TaskFeedEvent, None]:
         viewer = info.context.require_viewer()
+        # Live from now: taken before the reads below, so nothing committed while they run
+        # is missed (it is replayed from the log).
         start = _after(after)
+        if start is None:
+            start = info.context.bus.position
         with refusals_as_errors():
             query = task_filter(info, filter)
         blocked = frozenset(await blocked_by(viewer.id))
