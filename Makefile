@@ -54,12 +54,14 @@ migrations: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.fanout --subscribers 1000 5000 10000
 	$(BIN)/python -m bench.http
+	$(BIN)/python -m bench.batches
 
 # CI: a short run of each benchmark, so none of them rots (the HTTP one also checks that
 # picotask and its baseline answer the same data).
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.http --quick
 	$(BIN)/python -m bench.fanout --quick
+	$(BIN)/python -m bench.batches --quick
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -74,6 +74,11 @@ class Settings:
     report_max_range_days: int = 366
     statement_csv_max_rows: int = 10_000
 
+    # Batches: the most items one batch (or one addBatchItems) holds, and the largest file
+    # (CSV or JSON, in bytes as UTF-8) one request may bring; below the 1 MiB request body.
+    batch_max_items: int = 10_000
+    batch_max_file_bytes: int = 1_000_000
+
     # GraphQL safety limits.
     max_query_depth: int = 12
     max_aliases: int = 30
@@ -225,6 +230,12 @@ class Settings:
             ("SESSION_TTL_SECONDS", self.session_ttl_seconds > 0, "must be positive"),
             ("REPORT_MAX_RANGE_DAYS", self.report_max_range_days > 0, "must be positive"),
             ("STATEMENT_CSV_MAX_ROWS", self.statement_csv_max_rows > 0, "must be positive"),
+            ("BATCH_MAX_ITEMS", 1 <= self.batch_max_items <= 10_000, "must be 1..10000"),
+            (
+                "BATCH_MAX_FILE_BYTES",
+                1 <= self.batch_max_file_bytes <= 1_048_576,
+                "must be 1..1048576",
+            ),
             ("BUS_LOG_POLL_SECONDS", 0 < self.bus_log_poll_seconds <= 60, "must be 0..60"),
             (
                 "BUS_GAP_GRACE_SECONDS",

@@ -72,6 +72,8 @@ class Submission(Model):
     reused_labels: fields.Field[list[str]] = fields.JSONField(default=list)
     auto_approved = fields.BooleanField(default=False)
     updated_at = fields.DatetimeField()
+    # A batch's item this submission works on (models/batches.py); null on a plain task.
+    item_id = fields.BigIntField(null=True)
 
     class Meta:
         table = "submissions"

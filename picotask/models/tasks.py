@@ -71,6 +71,13 @@ class Task(Model):
     created_at = fields.DatetimeField()
     published_at = fields.DatetimeField(null=True)
     closed_at = fields.DatetimeField(null=True)
+    # A batch (models/batches.py): the columns of its items' data, which `{{name}}` in the
+    # instructions refer to; null for a plain task.
+    batch_columns: fields.Field[list[str] | None] = fields.JSONField(null=True)
+    # Private work: ",3,7," the hire groups (models/groups.py) it is restricted to; "" = none.
+    target_groups = fields.CharField(max_length=1_000, default="")
+    # [{"id": qualification id, "min_score": 0..100}] every one of which a worker must hold.
+    required_qualifications: fields.Field[list[dict[str, int]]] = fields.JSONField(default=list)
 
     class Meta:
         table = "tasks"

@@ -20,6 +20,7 @@ from picotask.schema.loaders import Loaders
 from picotask.schema.pages import connection
 from picotask.schema.relay import Connection
 from picotask.schema.tasks import TaskFilterInput
+from picotask.services.discovery import access_of
 from picotask.services.moderation import blocked_by
 from picotask.services.pagination import ID_ORDER, decode_cursor
 from picotask.subscriptions.bus import EventBus
@@ -119,10 +120,15 @@ class EventsSubscription:
         self, info: Info, filter: TaskFilterInput | None = None, after: str | None = None
     ) -> AsyncGenerator[TaskFeedEvent, None]:
         viewer = info.context.require_viewer()
+        # Live from now: taken before the reads below, so nothing committed while they run
+        # is missed (it is replayed from the log).
         start = _after(after)
+        if start is None:
+            start = info.context.bus.position
         with refusals_as_errors():
             query = task_filter(info, filter)
-        accepts = feed_accepts(viewer, query, frozenset(await blocked_by(viewer.id)))
+        blocked = frozenset(await blocked_by(viewer.id))
+        accepts = feed_accepts(viewer, query, blocked, await access_of(viewer.id))
         currency = info.context.services.settings.currency
         async for message in _messages(info, accepts, feed_replay(), start):
             yield TaskFeedEvent.of(message, currency)

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import strawberry
 
+from picotask.resolvers.groups import hire_group_node, qualification_node
 from picotask.resolvers.payouts import deposit_node, payout_node
 from picotask.resolvers.submissions import submission_node
 from picotask.resolvers.tasks import task_node
@@ -28,6 +29,8 @@ NODE_RESOLVERS: dict[str, NodeResolver] = {
     "Task": task_node,
     "Submission": submission_node,
     "Upload": upload_node,
+    "HireGroup": hire_group_node,
+    "Qualification": qualification_node,
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from picotask.models.tasks import Task, TaskStatus
+from picotask.schema.batches import CreateBatchInput
 from picotask.schema.context import Info
 from picotask.schema.errors import Forbidden
 from picotask.schema.pages import connection
@@ -21,8 +22,15 @@ from picotask.schema.tasks import (
     TaskOrder,
     TaskType,
 )
-from picotask.services.discovery import TaskFilter, check_filter, claimable_by
+from picotask.services.discovery import (
+    Access,
+    TaskFilter,
+    access_problem,
+    check_filter,
+    claimable_by,
+)
 from picotask.services.pagination import NEWEST_FIRST, SortKey
+from picotask.services.qualifications import Requirement, TestSpec
 from picotask.services.task_specs import ProofFieldSpec, TaskSpec
 from picotask.services.tasks import can_see
 from picotask.services.transitions import can_review
@@ -37,6 +45,38 @@ ORDERS: dict[TaskOrder, tuple[SortKey, ...]] = {
 }
 
 
+def task_spec_of(
+    input: CreateTaskInput | CreateBatchInput, slots: int, test: TestSpec | None = None
+) -> TaskSpec:
+    """The task (or batch template) an employer asked for, as the services take it."""
+    targeting = input.targeting
+    return TaskSpec(
+        title=input.title,
+        instructions=input.instructions,
+        category=input.category,
+        reward=input.reward,
+        slots=slots,
+        estimated_minutes=input.estimated_minutes,
+        proof_fields=[ProofFieldSpec(f.label, f.kind, f.required) for f in input.proof_fields],
+        claim_timeout_seconds=input.claim_timeout_seconds,
+        review_window_seconds=input.review_window_seconds,
+        expires_at=input.expires_at,
+        countries=targeting.countries if targeting else None,
+        min_approval_rate=targeting.min_approval_rate if targeting else None,
+        min_approved_count=targeting.min_approved_count if targeting else None,
+        hire_group_ids=[pk_of(g, "HireGroup") for g in (targeting.hire_group_ids or [])]
+        if targeting
+        else [],
+        requirements=[
+            Requirement(pk_of(r.qualification_id, "Qualification"), r.min_score)
+            for r in (targeting.required_qualifications or [])
+        ]
+        if targeting
+        else [],
+        qualification_test=test,
+    )
+
+
 def task_view(info: Info, task: Task) -> TaskType:
     return TaskType.from_model(task, info.context.services.settings.currency)
 
@@ -49,9 +89,16 @@ def task_filter(info: Info, given: TaskFilterInput | None) -> TaskFilter | None:
 
 
 async def visible_task(info: Info, pk: int | None) -> Task | None:
+    """Published tasks, but private work only for its groups' members and its employer."""
     task = await info.context.loaders.task_by_id.load(pk) if pk else None
     viewer = info.context.viewer
-    return task if can_see(task, viewer.id if viewer else None) else None
+    if task is None or not can_see(task, viewer.id if viewer else None):
+        return None
+    if task.target_groups and (viewer is None or viewer.id != task.employer_id):
+        groups = await info.context.loaders.group_ids_by_worker.load(viewer.id) if viewer else None
+        if not groups or access_problem(task.target_groups, [], Access(groups)):
+            return None
+    return task
 
 
 async def own_task(info: Info, task_id: strawberry.ID) -> Task:
@@ -115,22 +162,16 @@ class TasksMutation:
     @strawberry.mutation(description="Post a task; publishing (the default) funds its escrow.")
     async def create_task(self, info: Info, input: CreateTaskInput) -> CreateTaskPayload:
         viewer = info.context.require_viewer()
-        targeting = input.targeting
-        spec = TaskSpec(
-            title=input.title,
-            instructions=input.instructions,
-            category=input.category,
-            reward=input.reward,
-            slots=input.slots,
-            estimated_minutes=input.estimated_minutes,
-            proof_fields=[ProofFieldSpec(f.label, f.kind, f.required) for f in input.proof_fields],
-            claim_timeout_seconds=input.claim_timeout_seconds,
-            review_window_seconds=input.review_window_seconds,
-            expires_at=input.expires_at,
-            countries=targeting.countries if targeting else None,
-            min_approval_rate=targeting.min_approval_rate if targeting else None,
-            min_approved_count=targeting.min_approved_count if targeting else None,
+        given = input.qualification_test
+        test = (
+            TestSpec(
+                pk_of(given.qualification_id, "Qualification"),
+                [(a.label, a.value) for a in given.expected_answers],
+            )
+            if given
+            else None
         )
+        spec = task_spec_of(input, input.slots, test)
         task = await info.context.services.tasks.create(viewer, spec, publish=input.publish)
         return CreateTaskPayload(task=task_view(info, task))
 

@@ -10,11 +10,15 @@ from typing import NamedTuple
 
 from strawberry.dataloader import DataLoader
 
+from picotask.models.batches import TaskItem
 from picotask.models.payouts import Deposit, Payout
+from picotask.models.qualifications import Qualification
 from picotask.models.submissions import Submission, SubmissionStatus
 from picotask.models.tasks import Task
 from picotask.models.uploads import ImageMatch, Upload
 from picotask.models.users import User
+from picotask.services.batches import progress_of
+from picotask.services.groups import groups_of
 from picotask.services.nested_pages import counts, first_pages
 from picotask.services.pagination import Page
 from picotask.services.users import median_seconds
@@ -38,6 +42,47 @@ async def _tasks_by_id(keys: Sequence[int]) -> list[Task | None]:
 class TaskByIdLoader(DataLoader[int, Task | None]):
     def __init__(self) -> None:
         super().__init__(load_fn=_tasks_by_id)
+
+
+async def _items_by_id(keys: Sequence[int]) -> list[TaskItem | None]:
+    rows = {i.id: i for i in await TaskItem.filter(id__in=list(keys))}
+    return [rows.get(k) for k in keys]
+
+
+class TaskItemByIdLoader(DataLoader[int, TaskItem | None]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=_items_by_id)
+
+
+async def _groups_of(keys: Sequence[int]) -> list[frozenset[int]]:
+    return [await groups_of(k) for k in keys]  # one viewer per request: one query
+
+
+class GroupIdsByWorkerLoader(DataLoader[int, frozenset[int]]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=_groups_of)
+
+
+async def _qualifications_by_id(keys: Sequence[int]) -> list[Qualification | None]:
+    rows = {q.id: q for q in await Qualification.filter(id__in=list(keys))}
+    return [rows.get(k) for k in keys]
+
+
+class QualificationByIdLoader(DataLoader[int, Qualification | None]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=_qualifications_by_id)
+
+
+async def _batch_progress(keys: Sequence[int]) -> list[dict[str, int]]:
+    found = await progress_of(list(keys))
+    return [found[k] for k in keys]
+
+
+class BatchProgressByTaskLoader(DataLoader[int, dict[str, int]]):
+    """A batch's items by state, for every batch of a list in one GROUP BY."""
+
+    def __init__(self) -> None:
+        super().__init__(load_fn=_batch_progress)
 
 
 RECENT_REVIEWS = 200
@@ -220,6 +265,22 @@ class Loaders:
     @cached_property
     def task_by_id(self) -> TaskByIdLoader:
         return TaskByIdLoader()
+
+    @cached_property
+    def task_item_by_id(self) -> TaskItemByIdLoader:
+        return TaskItemByIdLoader()
+
+    @cached_property
+    def group_ids_by_worker(self) -> GroupIdsByWorkerLoader:
+        return GroupIdsByWorkerLoader()
+
+    @cached_property
+    def qualification_by_id(self) -> QualificationByIdLoader:
+        return QualificationByIdLoader()
+
+    @cached_property
+    def batch_progress_by_task(self) -> BatchProgressByTaskLoader:
+        return BatchProgressByTaskLoader()
 
     @cached_property
     def submission_by_id(self) -> SubmissionByIdLoader:

@@ -14,6 +14,7 @@ from picotask.models.submissions import (
     SubmissionStatus,
 )
 from picotask.models.uploads import UploadStatus
+from picotask.schema.batch_types import BatchItemType
 from picotask.schema.context import Info
 from picotask.schema.errors import UserError
 from picotask.schema.money import Money
@@ -21,6 +22,7 @@ from picotask.schema.relay import Connection, Node, to_global_id
 from picotask.schema.tasks import TaskType
 from picotask.schema.uploads import ImageType
 from picotask.schema.users import UserType
+from picotask.services.batch_files import fill
 from picotask.services.transitions import can_review, can_see
 
 strawberry.enum(SubmissionStatus, name="SubmissionStatus")
@@ -139,6 +141,30 @@ class SubmissionType(Node):
             for m in matches
             if m.image_id in uploads and m.other_image_id in uploads
         ]
+
+    @strawberry.field(
+        description="The task's instructions (markdown), on a batch with this item's values "
+        "in place of its `{{column}}` placeholders (as plain text)."
+    )
+    async def instructions(self, info: Info) -> str:
+        loaders = info.context.loaders
+        task = await loaders.task_by_id.load(self.model.task_id)
+        assert task is not None  # tasks are never deleted (RESTRICT)
+        if self.model.item_id is None:
+            return task.instructions
+        item = await loaders.task_item_by_id.load(self.model.item_id)
+        return fill(task.instructions, item.data if item else {})
+
+    @strawberry.field(description="On a batch: the item this submission works on.")
+    async def item(self, info: Info) -> BatchItemType | None:
+        if self.model.item_id is None:
+            return None
+        loaders = info.context.loaders
+        task = await loaders.task_by_id.load(self.model.task_id)
+        item = await loaders.task_item_by_id.load(self.model.item_id)
+        if task is None or item is None:
+            return None
+        return BatchItemType.of(item, list(task.batch_columns or ()))
 
     @strawberry.field
     async def task(self, info: Info) -> TaskType:

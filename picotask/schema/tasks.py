@@ -13,13 +13,16 @@ import strawberry
 from picotask.models.submissions import SubmissionStatus
 from picotask.models.tasks import ProofKind, Task, TaskCategory, TaskStatus
 from picotask.models.users import User
+from picotask.schema.batch_types import BatchType
 from picotask.schema.context import Info
 from picotask.schema.errors import Forbidden, UserError, refusals_as_errors
+from picotask.schema.groups import QualificationType, qualification_of
 from picotask.schema.loaders import SubmissionPageKey
 from picotask.schema.money import Money
 from picotask.schema.prefetch import loaded
 from picotask.schema.relay import Connection, Node, to_global_id
 from picotask.schema.users import UserType
+from picotask.services.groups import group_ids
 from picotask.services.pagination import check_first, decode_cursor
 from picotask.services.tasks import slots_remaining
 from picotask.services.transitions import can_review
@@ -47,10 +50,26 @@ class ProofField:
 
 
 @strawberry.type
+class RequiredQualification:
+    min_score: int
+    qualification_id: strawberry.Private[int]
+
+    @strawberry.field
+    async def qualification(self, info: Info) -> QualificationType:
+        return await qualification_of(info, self.qualification_id)
+
+
+@strawberry.type
 class Targeting:
     countries: list[str] = strawberry.field(description="ISO codes; empty means everywhere.")
     min_approval_rate: float | None
     min_approved_count: int | None
+    hire_group_ids: list[strawberry.ID] = strawberry.field(
+        description="Private work: only these hire groups' members see and take it."
+    )
+    required_qualifications: list[RequiredQualification] = strawberry.field(
+        description="Every one a worker must hold, at least at its score."
+    )
 
 
 def proof_fields_of(task: Task) -> list[ProofField]:
@@ -65,6 +84,11 @@ def targeting_of(task: Task) -> Targeting:
         countries=[c for c in task.target_countries.split(",") if c],
         min_approval_rate=task.min_approval_rate,
         min_approved_count=task.min_approved_count,
+        hire_group_ids=[to_global_id("HireGroup", pk) for pk in group_ids(task.target_groups)],
+        required_qualifications=[
+            RequiredQualification(min_score=r["min_score"], qualification_id=r["id"])
+            for r in task.required_qualifications
+        ],
     )
 
 
@@ -96,6 +120,11 @@ class TaskType(Node):
     created_at: datetime
     published_at: datetime | None
     closed_at: datetime | None
+    batch: BatchType | None = strawberry.field(
+        resolver=lambda root: BatchType.of_task(root.model),
+        graphql_type=BatchType | None,
+        description="Set when the task is a batch: its items' columns and progress.",
+    )
     model: strawberry.Private[Task]
     currency: strawberry.Private[str]
 
@@ -166,10 +195,34 @@ class ProofFieldInput:
 
 
 @strawberry.input
+class RequiredQualificationInput:
+    qualification_id: strawberry.ID
+    min_score: int = strawberry.field(default=0, description="0 to 100.")
+
+
+@strawberry.input
 class TargetingInput:
     countries: list[str] | None = None
     min_approval_rate: float | None = strawberry.field(default=None, description="0 to 1.")
     min_approved_count: int | None = None
+    hire_group_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None, description="Private work for your hire groups' members only."
+    )
+    required_qualifications: list[RequiredQualificationInput] | None = None
+
+
+@strawberry.input
+class ExpectedAnswerInput:
+    label: str
+    value: str
+
+
+@strawberry.input
+class QualificationTestInput:
+    qualification_id: strawberry.ID
+    expected_answers: list[ExpectedAnswerInput] = strawberry.field(
+        description="Never shown to workers; the share a worker matches is their score."
+    )
 
 
 @strawberry.input
@@ -185,6 +238,10 @@ class CreateTaskInput:
     review_window_seconds: int | None = None
     expires_at: datetime | None = None
     targeting: TargetingInput | None = None
+    qualification_test: QualificationTestInput | None = strawberry.field(
+        default=None,
+        description="Make this task a test: submitted proof grants the qualification.",
+    )
     publish: bool = strawberry.field(
         default=True, description="Fund escrow and open the task now; false keeps a DRAFT."
     )

@@ -14,8 +14,10 @@ from strawberry.types import ExecutionContext
 from strawberry.types.base import get_object_definition
 
 from picotask.resolvers.analytics import AnalyticsQuery
+from picotask.resolvers.batches import BatchesMutation, BatchesQuery
 from picotask.resolvers.errors import Refusals, UserErrors
 from picotask.resolvers.events import EventsQuery, EventsSubscription
+from picotask.resolvers.groups import GroupsMutation, GroupsQuery
 from picotask.resolvers.moderation import ModerationMutation
 from picotask.resolvers.node import NodeQuery
 from picotask.resolvers.payouts import PayoutsMutation, PayoutsQuery
@@ -36,6 +38,8 @@ from picotask.settings import Settings
 class Query(
     UsersQuery,
     TasksQuery,
+    BatchesQuery,
+    GroupsQuery,
     SubmissionsQuery,
     PayoutsQuery,
     EventsQuery,
@@ -51,6 +55,8 @@ class Query(
 class Mutation(
     UsersMutation,
     TasksMutation,
+    BatchesMutation,
+    GroupsMutation,
     SubmissionsMutation,
     PayoutsMutation,
     ModerationMutation,

@@ -6,17 +6,23 @@ without a query).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Literal
 
 from tortoise.expressions import F, Q, Subquery
-from tortoise.queryset import QuerySet
+from tortoise.queryset import QuerySet, ValuesQuery
 
+from picotask.models.groups import HireGroupMember, TaskHireGroup
+from picotask.models.qualifications import TaskQualification
 from picotask.models.submissions import Submission
 from picotask.models.tasks import Task, TaskCategory, TaskStatus
 from picotask.models.users import Block, User
 from picotask.services.errors import DomainError, ErrorCode
+from picotask.services.groups import groups_of
 from picotask.services.money import parse_amount
+from picotask.services.qualifications import grants_of
 from picotask.services.users import approval_rate
 from picotask.settings import Settings
 
@@ -78,6 +84,33 @@ def targeting_problem(
     return None
 
 
+@dataclass(frozen=True, slots=True)
+class Access:
+    """What private work a worker may take: their hire groups and qualification scores (read
+    once per request, claim or subscription: `groups.groups_of`, `qualifications.grants_of`)."""
+
+    groups: frozenset[int] = frozenset()
+    grants: Mapping[int, int] = field(default_factory=dict)
+
+
+async def access_of(worker_id: int) -> Access:
+    """The worker's hire groups and qualifications: two queries, once per claim or
+    subscription (the `tasks` list needs none: the same rule is in its SQL)."""
+    return Access(await groups_of(worker_id), await grants_of(worker_id))
+
+
+def access_problem(
+    target_groups: str, required: Sequence[Mapping[str, int]], access: Access
+) -> str | None:
+    """Hire groups and qualifications on plain values (a task, or an event's snapshot)."""
+    if target_groups and not any(f",{g}," in target_groups for g in access.groups):
+        return "This task is for the employer's hire groups only."
+    for requirement in required:
+        if access.grants.get(requirement["id"], -1) < requirement["min_score"]:
+            return "You do not hold a qualification this task requires (or its score)."
+    return None
+
+
 def matches_filter(
     title: str, instructions: str, category: str, reward: int, query: TaskFilter
 ) -> bool:
@@ -108,6 +141,8 @@ def claimable_by(worker: User, query: TaskFilter | None = None) -> QuerySet[Task
         .exclude(employer_id=worker.id)
         .exclude(id__in=Subquery(Submission.filter(worker_id=worker.id).values("task_id")))
         .exclude(employer_id__in=Subquery(Block.filter(worker_id=worker.id).values("employer_id")))
+        .filter(Q(target_groups="") | Q(id__in=Subquery(_group_tasks(worker.id))))
+        .exclude(id__in=Subquery(_unmet_requirements(worker.id)))
     )
     if query is not None:
         if query.categories:
@@ -119,3 +154,18 @@ def claimable_by(worker: User, query: TaskFilter | None = None) -> QuerySet[Task
                 Q(title__icontains=query.search) | Q(instructions__icontains=query.search)
             )
     return tasks
+
+
+def _group_tasks(worker_id: int) -> ValuesQuery[Literal[False]]:
+    """Ids of tasks restricted to a group the worker is in."""
+    groups = HireGroupMember.filter(worker_id=worker_id).values("group_id")
+    return TaskHireGroup.filter(group_id__in=Subquery(groups)).values("task_id")
+
+
+def _unmet_requirements(worker_id: int) -> ValuesQuery[Literal[False]]:
+    """Ids of tasks with a requirement the worker does not meet (holds, at the score)."""
+    met = TaskQualification.filter(
+        qualification__grants__worker_id=worker_id,
+        qualification__grants__score__gte=F("min_score"),
+    ).values("id")
+    return TaskQualification.exclude(id__in=Subquery(met)).values("task_id")

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from picotask.services.analytics import AnalyticsService
 from picotask.services.analytics_live import LiveAnalytics
+from picotask.services.batches import BatchService
 from picotask.services.bonuses import BonusService
 from picotask.services.clock import Clock
 from picotask.services.disputes import DisputeService
 from picotask.services.events import EventLog, Publisher
+from picotask.services.groups import HireGroupService
 from picotask.services.image_links import LinkSigner
 from picotask.services.ledger import Ledger
 from picotask.services.moderation import ModerationService
@@ -22,6 +24,7 @@ from picotask.services.providers import (
     SandboxPaymentProvider,
     SandboxPayoutProvider,
 )
+from picotask.services.qualifications import QualificationService
 from picotask.services.rate_limits import RateStore
 from picotask.services.ratings import RatingService
 from picotask.services.sessions import Revocations
@@ -68,6 +71,9 @@ class Services:
     payouts: PayoutService
     payout_processor: PayoutProcessor
     tasks: TaskService
+    batches: BatchService
+    hire_groups: HireGroupService
+    qualifications: QualificationService
     settlement: Settlement
     submissions: SubmissionService
     bonuses: BonusService
@@ -143,6 +149,9 @@ class Services:
                 call_timeout_seconds=settings.payout_call_timeout_seconds,
             ),
             tasks=tasks,
+            batches=BatchService(settings, tasks),
+            hire_groups=HireGroupService(clock),
+            qualifications=QualificationService(clock, events),
             settlement=settlement,
             submissions=SubmissionService(
                 settings, clock, settlement, events, ProofImages(settings)

@@ -11,6 +11,7 @@ from tortoise.expressions import F
 from picotask.models.submissions import Submission, SubmissionStatus
 from picotask.models.tasks import Task, TaskStatus
 from picotask.models.users import User
+from picotask.services.batch_items import release_item
 from picotask.services.clock import Clock
 from picotask.services.events import EventLog
 from picotask.services.ledger import Ledger
@@ -135,6 +136,7 @@ class Settlement:
         )
         if freed is None:
             return False
+        await release_item(freed)
         if not await Task.filter(id=submission.task_id, status__in=LIVE).update(
             slots_used=F("slots_used") - 1
         ):
@@ -163,8 +165,10 @@ class Settlement:
             )
         return True
 
-    async def reopen_slot(self, task: Task) -> None:
-        """Fund one more slot, so a rejected slot's held money stays payable on dispute."""
+    async def reopen_slot(self, task: Task, rejected: Submission) -> None:
+        """Fund one more slot, so a rejected slot's held money stays payable on dispute. On a
+        batch the rejected item is offered again."""
+        await release_item(rejected)
         await self.ledger.fund_escrow(
             task.employer_id,
             task.id,

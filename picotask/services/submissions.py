@@ -21,12 +21,14 @@ from tortoise.expressions import F
 from picotask.models.submissions import RejectionReason, Submission, SubmissionStatus
 from picotask.models.tasks import Task, TaskStatus
 from picotask.models.users import Block, User
+from picotask.services.batch_items import take_item
 from picotask.services.clock import Clock
-from picotask.services.discovery import eligibility_problem
+from picotask.services.discovery import access_of, access_problem, eligibility_problem
 from picotask.services.errors import DomainError, ErrorCode, checked_text
 from picotask.services.events import EventLog
 from picotask.services.proof_images import ProofImages
 from picotask.services.proofs import Answer, check_answers, image_ids, record_proof
+from picotask.services.qualifications import grant_from_test
 from picotask.services.settlement import Settlement
 from picotask.services.tasks import can_see
 from picotask.services.transitions import for_review, move, of_worker, wrong_status
@@ -70,6 +72,13 @@ class SubmissionService:
             )
         if problem := eligibility_problem(task, worker):
             raise DomainError(ErrorCode.NOT_ELIGIBLE, problem, TASK_FIELD)
+        if task.target_groups or task.required_qualifications:
+            access = await access_of(worker.id)
+            if access_problem(task.target_groups, [], access):
+                # Private work is invisible to everyone outside its groups.
+                raise DomainError(ErrorCode.NOT_FOUND, "No such task.", TASK_FIELD)
+            if problem := access_problem("", task.required_qualifications, access):
+                raise DomainError(ErrorCode.NOT_ELIGIBLE, problem, TASK_FIELD)
         if await Block.exists(employer_id=task.employer_id, worker_id=worker.id):
             raise DomainError(
                 ErrorCode.NOT_ELIGIBLE, "This employer does not accept your work.", TASK_FIELD
@@ -91,6 +100,8 @@ class SubmissionService:
                     claim_expires_at=now + timedelta(seconds=task.claim_timeout_seconds),
                     updated_at=now,
                 )
+                if task.batch_columns is not None:
+                    submission.item_id = await take_item(task.id, submission.id)
                 fresh = await Task.get(id=task.id)
                 self.events.submission(
                     "CLAIMED", submission, fresh, f"{worker.display_name} claimed a slot"
@@ -136,6 +147,7 @@ class SubmissionService:
                 **{deadline: None},
             )
             await record_proof(submitted, stored)
+            await grant_from_test(self.events, submitted)
             await self.images.attach(submitted, task, image_ids(stored), now)
             fresh = await Submission.get(id=submission.id)
             kind = (
@@ -185,7 +197,7 @@ class SubmissionService:
             )
             self.settlement.rejected(rejected, task, note or "")
             if reopen_slot:
-                await self.settlement.reopen_slot(task)
+                await self.settlement.reopen_slot(task, rejected)
         return rejected
 
     async def request_revision(

@@ -10,6 +10,7 @@ from picotask.models.tasks import ProofKind, TaskCategory
 from picotask.services.countries import COUNTRY_CODES
 from picotask.services.errors import DomainError, ErrorCode, Validator
 from picotask.services.money import parse_amount
+from picotask.services.qualifications import Requirement, TestSpec
 from picotask.services.user_text import TextKind
 from picotask.settings import Settings
 
@@ -44,6 +45,10 @@ class TaskSpec:
     countries: list[str] | None = None
     min_approval_rate: float | None = None
     min_approved_count: int | None = None
+    # Private work and qualifications (checked against the employer's own by the task service).
+    hire_group_ids: list[int | None] = field(default_factory=list)
+    requirements: list[Requirement] = field(default_factory=list)
+    qualification_test: TestSpec | None = None
 
 
 @dataclass(slots=True)

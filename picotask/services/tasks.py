@@ -6,14 +6,22 @@ requests and sweepers). Escrow always holds (slots - slots_resolved) * (reward +
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from tortoise.expressions import F
 
+from picotask.models.groups import TaskHireGroup
+from picotask.models.qualifications import QualificationTest, TaskQualification
 from picotask.models.tasks import Task, TaskStatus
 from picotask.models.users import User
+from picotask.services.batch_files import Items
+from picotask.services.batch_items import insert_items
 from picotask.services.clock import Clock
 from picotask.services.errors import DomainError, ErrorCode, NotPermitted
 from picotask.services.events import EventLog
+from picotask.services.groups import group_ids, own_groups
 from picotask.services.ledger import Ledger
+from picotask.services.qualifications import own_requirements, own_test
 from picotask.services.task_specs import MAX_SLOTS, TaskSpec, check_task
 from picotask.services.users import ensure_active
 from picotask.settings import Settings
@@ -60,9 +68,17 @@ class TaskService:
             raise NotPermitted("Only the task's employer may do this.")
         return task
 
-    async def create(self, employer: User, spec: TaskSpec, *, publish: bool) -> Task:
+    async def create(
+        self, employer: User, spec: TaskSpec, *, publish: bool, items: Items | None = None
+    ) -> Task:
+        """A task; with `items`, a batch of them (one slot each, `spec.slots` ignored)."""
         ensure_active(employer)
+        if items is not None:
+            spec = replace(spec, slots=len(items.rows))
         checked = check_task(spec, self.settings, self.clock.now())
+        groups = await own_groups(employer.id, spec.hire_group_ids, "hireGroupIds")
+        required = await own_requirements(employer.id, spec.requirements)
+        test = await own_test(employer.id, spec.qualification_test, checked.proof_fields)
         async with self.events.transaction():
             task = await Task.create(
                 employer_id=employer.id,
@@ -82,7 +98,29 @@ class TaskService:
                 min_approval_rate=checked.min_approval_rate,
                 min_approved_count=checked.min_approved_count,
                 created_at=self.clock.now(),
+                batch_columns=items.columns if items is not None else None,
+                target_groups=groups,
+                required_qualifications=required,
             )
+            if groups:
+                await TaskHireGroup.bulk_create(
+                    [TaskHireGroup(task_id=task.id, group_id=pk) for pk in group_ids(groups)]
+                )
+            if required:
+                await TaskQualification.bulk_create(
+                    [
+                        TaskQualification(
+                            task_id=task.id, qualification_id=r["id"], min_score=r["min_score"]
+                        )
+                        for r in required
+                    ]
+                )
+            if test is not None:
+                await QualificationTest.create(
+                    task_id=task.id, qualification_id=test[0], expected=test[1]
+                )
+            if items is not None:
+                await insert_items(task.id, items.rows)
             if publish:
                 await self._publish(task)
         return await Task.get(id=task.id)
@@ -144,14 +182,23 @@ class TaskService:
                 raise wrong_status(await Task.get(id=task.id), "cancelled")
         return await Task.get(id=task.id)
 
-    async def add_slots(self, employer: User, task_id: int | None, count: int) -> Task:
+    async def add_slots(
+        self, employer: User, task_id: int | None, count: int, *, items: Items | None = None
+    ) -> Task:
+        """More funded slots; a batch grows only by `items` (one slot each)."""
         ensure_active(employer)
         task = await self.own_task(employer, task_id)
+        if (task.batch_columns is None) != (items is None):
+            raise DomainError(
+                ErrorCode.INVALID,
+                "A batch grows by its items (addBatchItems), a plain task by slots (addSlots).",
+                ["input", "taskId"],
+            )
         if not 1 <= count <= MAX_SLOTS - task.slots:
             raise DomainError(
                 ErrorCode.OUT_OF_RANGE,
                 f"count must be between 1 and {MAX_SLOTS - task.slots} for this task.",
-                ["input", "count"],
+                ["input", "items" if items is not None else "count"],
             )
         async with self.events.transaction():
             if task.status == TaskStatus.DRAFT:
@@ -176,6 +223,8 @@ class TaskService:
                     )
             if not added:
                 raise wrong_status(await Task.get(id=task.id), "given more slots")
+            if items is not None:
+                await insert_items(task.id, items.rows)
             grown = await Task.get(id=task.id)
             if grown.status != TaskStatus.DRAFT:
                 self.events.task("UPDATED", grown, f"{count} more slots: {grown.title}")

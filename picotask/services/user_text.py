@@ -53,6 +53,8 @@ def normalize(value: str, kind: TextKind) -> str:
 def first_refused(text: str, kind: TextKind) -> str | None:
     """The first character `text` may not hold, or None. Names also refuse code points this
     Python's Unicode tables do not know and variation selectors not after a symbol (emoji)."""
+    if text.isascii() and text.isprintable():
+        return None  # no printable ASCII character is refused in any kind (a batch's cells)
     previous = ""
     for ch in text:
         if _refused(ch, kind, previous):

@@ -9,11 +9,18 @@ from tortoise.queryset import QuerySet
 
 from picotask.models.events import Event, Stream
 from picotask.models.users import User
-from picotask.services.discovery import TaskFilter, matches_filter, targeting_problem
+from picotask.services.discovery import (
+    Access,
+    TaskFilter,
+    access_problem,
+    matches_filter,
+    targeting_problem,
+)
 from picotask.subscriptions.bus import OVERFLOW, EventBus
 from picotask.subscriptions.messages import Message
 
 REPLAY_BATCH = 500
+NO_ACCESS = Access()
 
 Accepts = Callable[[Message], bool]
 Replay = Callable[[int], QuerySet[Event]]
@@ -28,10 +35,14 @@ class FellBehind(Exception):
 
 
 def feed_accepts(
-    worker: User, query: TaskFilter | None, blocked_by: frozenset[int] = frozenset()
+    worker: User,
+    query: TaskFilter | None,
+    blocked_by: frozenset[int] = frozenset(),
+    access: Access = NO_ACCESS,
 ) -> Accepts:
     """Task events a worker may see: eligible, not their own, not from an employer who blocked
-    them (as of subscribing), matching their filter."""
+    them, private work only for its groups' members and qualified workers (as of
+    subscribing), matching their filter."""
 
     def accepts(message: Message) -> bool:
         if message.stream != Stream.FEED:
@@ -42,6 +53,9 @@ def feed_accepts(
         if targeting_problem(
             task["target_countries"], task["min_approval_rate"], task["min_approved_count"], worker
         ):
+            return False
+        required = task.get("required_qualifications") or []
+        if access_problem(task.get("target_groups", ""), required, access):
             return False
         return query is None or matches_filter(
             task["title"], task["instructions"], task["category"], task["reward"], query
