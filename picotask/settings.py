@@ -399,7 +399,8 @@ def _parse_broadcast_url(raw: str) -> str:
 
 
 def _parse_origins(raw: str) -> tuple[str, ...]:
-    origins = tuple(o.strip() for o in raw.split(",") if o.strip())
+    # A browser's Origin never ends with a slash: "http://localhost:5173/" means the same.
+    origins = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
     for origin in origins:
         if origin != "*" and urlparse(origin).scheme not in {"http", "https"}:
             raise ValueError(f"origin {origin!r} must be '*' or start with http:// or https://")

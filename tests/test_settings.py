@@ -30,7 +30,7 @@ def test_reads_the_environment() -> None:
             "PICOTASK_BROADCAST_URL": "redis://cache:6379/0",
             "PICOTASK_PORT": "9000",
             "PICOTASK_ENV": "production",
-            "PICOTASK_ALLOWED_ORIGINS": "https://a.example, https://b.example",
+            "PICOTASK_ALLOWED_ORIGINS": "https://a.example, https://b.example/",
             "PICOTASK_MIN_PAYOUT": "10.50",
             "PICOTASK_PLATFORM_FEE_PERCENT": "15",
             "PICOTASK_MIGRATE_ON_START": "false",

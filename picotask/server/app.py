@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
@@ -89,6 +90,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             *Files(services).routes(),
         ],
         middleware=[
+            cors(settings),
             Middleware(RequestIdMiddleware),
             Middleware(
                 BodySizeLimitMiddleware,
@@ -101,6 +103,22 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     app.state.services = services
     app.state.bus = bus
     return app
+
+
+def cors(settings: Settings) -> Middleware:
+    """Browsers on the allowed origins (the websocket's own list) may call the API: the
+    preflight names what the API uses (GraphQL over GET and POST, image bytes over PUT, bearer
+    tokens, JSON), and the request id and `Retry-After` are readable. No cookies are used, so
+    no credentials mode. Any other origin gets no CORS header, and its browser refuses."""
+    return Middleware(
+        CORSMiddleware,
+        allow_origins=list(settings.allowed_origins),
+        allow_methods=["GET", "POST", "PUT"],
+        allow_headers=["authorization", "content-type", "x-request-id"],
+        expose_headers=["x-request-id", "retry-after"],
+        allow_credentials=False,
+        max_age=600,
+    )
 
 
 async def _database_answers() -> bool:
