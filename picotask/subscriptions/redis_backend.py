@@ -33,7 +33,7 @@ class RedisPubSubBackend(BroadcastBackend):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reader
         with contextlib.suppress(Exception):
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
+            await self._pubsub.aclose()
         with contextlib.suppress(Exception):
             await self._client.aclose()
 
