@@ -6,19 +6,85 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
-from picotask.services.clock import ManualClock, SystemClock
-from tests.support import Api, Backend, LiveServer, WsClient
-from tests.test_realtime_resilience import api_with, free_port, wait_for_port
+from picotask.server.app import create_app
+from picotask.services.clock import Clock, ManualClock, SystemClock
+from picotask.settings import env_name
+from tests.support import Api, Backend, LiveServer, WsClient, settings_for
+
+
+@contextlib.asynccontextmanager
+async def api_with(
+    database_url: str,
+    broadcast_url: str,
+    send_buffer: int | None = None,
+    clock: Clock | None = None,
+    **overrides: Any,
+) -> AsyncIterator[Api]:
+    settings = settings_for(database_url, broadcast_url, background_workers=False, **overrides)
+    clock = clock or ManualClock()
+    async with (
+        LiveServer(create_app(settings, clock), send_buffer) as server,
+        httpx.AsyncClient(base_url=server.http_url, timeout=10) as client,
+    ):
+        yield Api(client, server, ManualClock())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def redis_server(port: int, directory: Path) -> Any:
+    binary = shutil.which("redis-server")
+    assert binary, "redis-server is needed for this test"
+    command = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(directory),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603 -- fixed argv
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+async def wait_for_port(port: int, within: float = 60.0) -> None:
+    """Until something listens on `port`; a whole `picotask serve` (imports, migrations) can
+    take many seconds to start on a busy 2-core machine, so the bound is generous."""
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline:
+        with contextlib.suppress(OSError):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(f"nothing listens on {port}")
 
 
 @contextlib.asynccontextmanager
@@ -75,8 +141,10 @@ class Spawned:
 
 
 @contextlib.asynccontextmanager
-async def spawned_instance(database_url: str, broadcast_url: str) -> AsyncIterator[Spawned]:
-    """`picotask serve` in its own process."""
+async def spawned_instance(
+    database_url: str, broadcast_url: str, **settings: object
+) -> AsyncIterator[Spawned]:
+    """`picotask serve` in its own process; `settings` by their field names."""
     port = free_port()
     env = {
         **os.environ,
@@ -86,6 +154,7 @@ async def spawned_instance(database_url: str, broadcast_url: str) -> AsyncIterat
         "PICOTASK_ARGON2_MEMORY_KIB": "8",
         "PICOTASK_ARGON2_TIME_COST": "1",
         "PICOTASK_ARGON2_PARALLELISM": "1",
+        **{env_name(name): str(value) for name, value in settings.items()},
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -13,9 +13,9 @@ from picotask.services.clock import ManualClock
 from picotask.services.errors import ErrorCode, Throttled
 from picotask.services.registry import Services
 from picotask.services.users import PasswordService
+from tests.instances import api_with
 from tests.support import SIGN_UP, Api, Backend, orm, refusal, settings_for
 from tests.test_query_cost import needs_two_instances, two_instances
-from tests.test_realtime_resilience import api_with
 
 PASSWORD = "correct horse battery"
 HOME, ELSEWHERE = "192.0.2.1", "198.51.100.7"

@@ -24,10 +24,9 @@ from picotask.schema.events import event_cursor
 from picotask.schema.relay import pk_of
 from picotask.services.clock import SystemClock
 from picotask.services.pagination import decode_cursor
-from tests.instances import RedisRelay, RemoteApi, instances, spawned_instance
+from tests.instances import RedisRelay, RemoteApi, api_with, instances, spawned_instance
 from tests.support import Api, Backend, User, WsClient, next_data, nothing_more, until
 from tests.test_marketplace_api import create, employer
-from tests.test_realtime_resilience import api_with
 from tests.test_subscriptions import MY_EVENTS
 
 WRITE = """mutation($task: ID!, $body: String!) {

@@ -3,12 +3,9 @@ one operation, each client's budget, and nested lists without a query per item."
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import secrets
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -21,9 +18,8 @@ from picotask.models.users import User as UserModel
 from picotask.server.cost import MUTATION_COST, CostAnalysis, operation_of
 from picotask.server.schema import schema
 from picotask.services.clock import ManualClock, SystemClock
-from picotask.settings import env_name
+from tests.instances import api_with, spawned_instance
 from tests.support import Api, Backend, count_queries, nothing_more, post_task
-from tests.test_realtime_resilience import api_with, free_port, wait_for_port
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -214,36 +210,12 @@ async def two_instances(
     """This process's app and a second one (`picotask serve`) on the same database and Redis,
     with the same limits; both on the system clock."""
     limits["redis_key_prefix"] = f"picotask-test-{secrets.token_hex(6)}"
-    port = free_port()
-    env = {
-        **os.environ,
-        "PICOTASK_DATABASE_URL": database_url,
-        "PICOTASK_BROADCAST_URL": broadcast_url,
-        "PICOTASK_PORT": str(port),
-        "PICOTASK_ARGON2_MEMORY_KIB": "8",
-        "PICOTASK_ARGON2_TIME_COST": "1",
-        "PICOTASK_ARGON2_PARALLELISM": "1",
-        **{env_name(name): str(value) for name, value in limits.items()},
-    }
-    other = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "picotask.server.cli",
-        "serve",
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        await wait_for_port(port)
-        async with (
-            api_with(database_url, broadcast_url, clock=SystemClock(), **limits) as here,
-            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client,
-        ):
-            yield here, Api(client, here.server, here.clock)
-    finally:
-        other.terminate()
-        await asyncio.wait_for(other.wait(), 10)
+    async with (
+        spawned_instance(database_url, broadcast_url, **limits) as other,
+        api_with(database_url, broadcast_url, clock=SystemClock(), **limits) as here,
+        httpx.AsyncClient(base_url=other.url, timeout=10) as client,
+    ):
+        yield here, Api(client, here.server, here.clock)
 
 
 needs_two_instances = pytest.mark.skipif(

@@ -8,27 +8,20 @@ import contextlib
 import json
 import os
 import secrets
-import shutil
 import socket
-import subprocess
-import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from picotask.models.events import Event, Stream
-from picotask.server.app import create_app
-from picotask.services.clock import Clock, ManualClock, SystemClock
+from picotask.services.clock import SystemClock
+from tests.instances import api_with, free_port, redis_server, spawned_instance, wait_for_port
 from tests.support import (
     Api,
     Backend,
-    LiveServer,
     count_queries,
     next_data,
-    settings_for,
     until,
 )
 from tests.test_marketplace_api import create, employer
@@ -36,23 +29,6 @@ from tests.test_subscriptions import FEED
 
 PAUSE = "mutation($id: ID!) { pauseTask(input: {taskId: $id}) { userErrors { code } } }"
 RESUME = "mutation($id: ID!) { resumeTask(input: {taskId: $id}) { userErrors { code } } }"
-
-
-@contextlib.asynccontextmanager
-async def api_with(
-    database_url: str,
-    broadcast_url: str,
-    send_buffer: int | None = None,
-    clock: Clock | None = None,
-    **overrides: Any,
-) -> AsyncIterator[Api]:
-    settings = settings_for(database_url, broadcast_url, background_workers=False, **overrides)
-    clock = clock or ManualClock()
-    async with (
-        LiveServer(create_app(settings, clock), send_buffer) as server,
-        httpx.AsyncClient(base_url=server.http_url, timeout=10) as client,
-    ):
-        yield Api(client, server, ManualClock())
 
 
 def client_frame(text: str) -> bytes:
@@ -147,50 +123,6 @@ async def test_fan_out_costs_no_query_per_subscriber(api: Api) -> None:
     assert await post_and_deliver(12) == await post_and_deliver(2)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def redis_server(port: int, directory: Path) -> Any:
-    binary = shutil.which("redis-server")
-    assert binary, "redis-server is needed for this test"
-    command = [
-        binary,
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(directory),
-    ]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603 -- fixed argv
-    try:
-        yield process
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-async def wait_for_port(port: int, within: float = 60.0) -> None:
-    """Until something listens on `port`; a whole `picotask serve` (imports, migrations) can
-    take many seconds to start on a busy 2-core machine, so the bound is generous."""
-    deadline = asyncio.get_running_loop().time() + within
-    while asyncio.get_running_loop().time() < deadline:
-        with contextlib.suppress(OSError):
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        await asyncio.sleep(0.05)
-    raise TimeoutError(f"nothing listens on {port}")
-
-
 async def test_redis_restart_during_a_burst_loses_nothing(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -247,44 +179,23 @@ async def test_a_mutation_on_one_instance_reaches_a_subscriber_on_another(
     database_url: str, backend: Backend
 ) -> None:
     assert backend.broadcast.startswith("redis"), "needs PICOTASK_TEST_BROADCAST_URL (Redis)"
-    port = free_port()
-    env = {
-        **os.environ,
-        "PICOTASK_DATABASE_URL": database_url,
-        "PICOTASK_BROADCAST_URL": backend.broadcast,
-        "PICOTASK_PORT": str(port),
-        "PICOTASK_ARGON2_MEMORY_KIB": "8",
-        "PICOTASK_ARGON2_TIME_COST": "1",
-        "PICOTASK_ARGON2_PARALLELISM": "1",
-    }
-    other = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "picotask.server.cli",
-        "serve",
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        await wait_for_port(port)
-        # The other process runs on the system clock, so this one must too.
-        async with api_with(database_url, backend.broadcast, clock=SystemClock()) as here:
-            boss = await employer(here)
-            worker = await here.sign_up()
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as there_client:
-                there = Api(there_client, here.server, here.clock)
-                async with here.ws(worker.token) as ws:
-                    await ws.subscribe("feed", FEED)
-                    await asyncio.sleep(0.1)
-                    title = f"posted elsewhere {secrets.token_hex(3)}"
-                    task = (await create(there, boss, title=title))["task"]
-                    event = (await next_data(ws, "feed"))["taskFeed"]
-                    assert (event["kind"], event["task"]["id"], event["task"]["title"]) == (
-                        "POSTED",
-                        task["id"],
-                        title,
-                    )
-    finally:
-        other.terminate()
-        await asyncio.wait_for(other.wait(), 10)
+    # The other process runs on the system clock, so this one must too.
+    async with (
+        spawned_instance(database_url, backend.broadcast) as other,
+        api_with(database_url, backend.broadcast, clock=SystemClock()) as here,
+    ):
+        boss = await employer(here)
+        worker = await here.sign_up()
+        async with httpx.AsyncClient(base_url=other.url) as there_client:
+            there = Api(there_client, here.server, here.clock)
+            async with here.ws(worker.token) as ws:
+                await ws.subscribe("feed", FEED)
+                await asyncio.sleep(0.1)
+                title = f"posted elsewhere {secrets.token_hex(3)}"
+                task = (await create(there, boss, title=title))["task"]
+                event = (await next_data(ws, "feed"))["taskFeed"]
+                assert (event["kind"], event["task"]["id"], event["task"]["title"]) == (
+                    "POSTED",
+                    task["id"],
+                    title,
+                )

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +16,9 @@ from picotask.models.tasks import Task
 from picotask.models.users import Session
 from picotask.models.users import User as UserModel
 from picotask.services.clock import SystemClock
+from tests.instances import api_with, free_port, redis_server, spawned_instance, wait_for_port
 from tests.support import Api, Backend, User, WsClient, count_queries, next_data
 from tests.test_marketplace_api import CREATE, employer, task_input
-from tests.test_realtime_resilience import api_with, free_port, redis_server, wait_for_port
 
 ENDED = 4403
 # "Within a second" (the bus brings the news; the check loop runs every half second).
@@ -197,21 +194,6 @@ async def test_operations_cost_no_query_while_the_session_is_known(api: Api) -> 
         assert counter.count == 0
 
 
-async def started(process: asyncio.subprocess.Process, port: int, within: float = 60) -> None:
-    """Wait (bounded) for a server process to listen: it imports and migrates first, which
-    takes a few seconds on a busy machine."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        assert process.returncode is None, "the other instance exited"
-        with contextlib.suppress(OSError):
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        assert loop.time() < deadline, f"nothing listens on {port}"
-        await asyncio.sleep(0.1)
-
-
 @pytest.mark.skipif(
     not os.environ.get("PICOTASK_TEST_DATABASE_URL"),
     reason="several processes share one database only on PostgreSQL (SQLite is one process)",
@@ -220,40 +202,19 @@ async def test_a_log_out_on_one_instance_closes_a_socket_on_another(
     database_url: str, backend: Backend
 ) -> None:
     assert backend.broadcast.startswith("redis"), "needs PICOTASK_TEST_BROADCAST_URL (Redis)"
-    port = free_port()
-    env = {
-        **os.environ,
-        "PICOTASK_DATABASE_URL": database_url,
-        "PICOTASK_BROADCAST_URL": backend.broadcast,
-        "PICOTASK_PORT": str(port),
-        "PICOTASK_ARGON2_MEMORY_KIB": "8",
-        "PICOTASK_ARGON2_TIME_COST": "1",
-        "PICOTASK_ARGON2_PARALLELISM": "1",
-    }
-    other = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "picotask.server.cli",
-        "serve",
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        await started(other, port)
-        # Trusting what it knows for a minute, this instance can only learn it from the bus.
-        async with api_with(
+    # Trusting what it knows for a minute, this instance can only learn it from the bus.
+    async with (
+        spawned_instance(database_url, backend.broadcast) as other,
+        api_with(
             database_url, backend.broadcast, clock=SystemClock(), session_trust_seconds=60
-        ) as here:
-            user = await here.sign_up()
-            async with (
-                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as there_client,
-                here.ws(user.token) as ws,
-            ):
-                await works(ws)
-                there = Api(there_client, here.server, here.clock)
-                await there.gql(LOG_OUT, {"everywhere": True}, user.token)
-                assert await ws.close_code(WITHIN) == ENDED
-    finally:
-        other.terminate()
-        await asyncio.wait_for(other.wait(), 10)
+        ) as here,
+    ):
+        user = await here.sign_up()
+        async with (
+            httpx.AsyncClient(base_url=other.url) as there_client,
+            here.ws(user.token) as ws,
+        ):
+            await works(ws)
+            there = Api(there_client, here.server, here.clock)
+            await there.gql(LOG_OUT, {"everywhere": True}, user.token)
+            assert await ws.close_code(WITHIN) == ENDED

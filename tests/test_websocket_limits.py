@@ -10,8 +10,8 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from picotask.settings import Settings, SettingsError
+from tests.instances import api_with
 from tests.support import Api, Backend
-from tests.test_realtime_resilience import api_with
 
 INIT_TIMEOUT = 4408
 TOO_MANY = 4429
