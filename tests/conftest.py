@@ -14,6 +14,7 @@ from tests.support import (
     Backend,
     LiveServer,
     current_backend,
+    drop_templates,
     fresh_database,
     orm,
     settings_for,
@@ -23,6 +24,10 @@ from tests.support import (
 @pytest.fixture(scope="session")
 def backend() -> Backend:
     return current_backend()
+
+
+def pytest_sessionfinish() -> None:
+    drop_templates()
 
 
 def pytest_report_header() -> str:

@@ -9,6 +9,8 @@ import logging
 import os
 import secrets
 import socket
+import sqlite3
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -62,23 +64,76 @@ def current_backend() -> Backend:
     return Backend("sqlite", "sqlite", "memory://")
 
 
+# Applying every migration takes seconds; copying a migrated database takes milliseconds. So
+# each test run migrates one template per backend and every test gets a copy of it (the app's
+# lifespan still applies migrations, and finds none left to apply).
+_templates: dict[str, str] = {}
+
+
 @contextlib.asynccontextmanager
 async def fresh_database(backend: Backend, directory: str) -> AsyncIterator[str]:
-    """A new empty database with a random name, dropped afterwards."""
+    """A new database with a random name, migrated to the newest migration, dropped
+    afterwards."""
     if backend.database == "sqlite":
-        yield f"sqlite://{directory}/picotask-{secrets.token_hex(4)}.sqlite3"
+        path = f"{directory}/picotask-{secrets.token_hex(4)}.sqlite3"
+        await asyncio.to_thread(_copy_sqlite, await _sqlite_template(), path)
+        yield f"sqlite://{path}"
         return
     server = urlparse(backend.database)
     name = f"picotask_test_{secrets.token_hex(6)}"
     admin = await asyncpg.connect(backend.database)
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
+        template = await _postgres_template(admin, backend.database)
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         try:
             yield urlunparse(server._replace(path=f"/{name}"))
         finally:
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+async def _sqlite_template() -> str:
+    if "sqlite" not in _templates:
+        path = os.path.join(tempfile.mkdtemp(prefix="picotask-template-"), "template.sqlite3")
+        await db.apply_migrations(f"sqlite://{path}")
+        _templates["sqlite"] = path
+    return _templates["sqlite"]
+
+
+def _copy_sqlite(source: str, target: str) -> None:
+    """SQLite's own backup: a consistent copy whatever journal the source keeps."""
+    with (
+        contextlib.closing(sqlite3.connect(source)) as src,
+        contextlib.closing(sqlite3.connect(target)) as dst,
+    ):
+        src.backup(dst)
+
+
+async def _postgres_template(admin: asyncpg.Connection, server_url: str) -> str:
+    if "postgres" not in _templates:
+        name = f"picotask_template_{secrets.token_hex(6)}"
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        # Copied only while nobody is connected to it: migrating leaves no connection open.
+        await db.apply_migrations(urlunparse(urlparse(server_url)._replace(path=f"/{name}")))
+        _templates["postgres"] = name
+    return _templates["postgres"]
+
+
+def drop_templates() -> None:
+    """At the end of the test run: the PostgreSQL template goes (SQLite's is a temp file)."""
+    name = _templates.pop("postgres", None)
+    if name is None:
+        return
+
+    async def drop() -> None:
+        admin = await asyncpg.connect(TEST_DATABASE_URL)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    asyncio.run(drop())
 
 
 def settings_for(database_url: str, broadcast_url: str, **overrides: Any) -> Settings:

@@ -68,7 +68,10 @@ async def apply_migrations(database_url: str) -> None:
         if postgres:
             await conn.execute_query("SELECT pg_advisory_lock($1)", [_MIGRATION_LOCK_KEY])
         try:
-            await migrate(config=config)
+            # Its own context: `migrate` initializes Tortoise again, which would otherwise drop
+            # this context's connection without closing it (a pool left open per start-up).
+            async with TortoiseContext():
+                await migrate(config=config)
         finally:
             if postgres:
                 await conn.execute_query("SELECT pg_advisory_unlock($1)", [_MIGRATION_LOCK_KEY])
