@@ -22,7 +22,7 @@ class Received:
 
 
 def verify(secret: str, header: str, body: bytes) -> bool:
-    """The README's recipe."""
+    """The README's recipe, without its age check (the test moves its own clock)."""
     parts = dict(item.split("=", 1) for item in header.split(","))
     expected = hmac.new(secret.encode(), f"{parts['t']}.".encode() + body, hashlib.sha256)
     return hmac.compare_digest(expected.hexdigest(), parts["v1"])
