@@ -3,14 +3,18 @@ the address checks, the delivery log and redelivery."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from picotask.services.webhook_sender import WebhookDispatcher
 from picotask.services.webhook_targets import TargetRefused, resolve
 from tests.support import Api, User
+from tests.test_batches import create_batch
+from tests.test_marketplace_api import SUBMIT
 from tests.webhook_receiver import Receiver
 from tests.workday import GQL, task_input
 
@@ -295,3 +299,42 @@ async def test_the_address_is_checked_again_at_each_delivery(
     [refused] = await deliveries(api, boss)
     assert refused["status"] == "PENDING"
     assert "loopback" in refused["lastError"]
+
+
+async def test_a_completed_batch_is_delivered(api: Api, receivers: list[Receiver]) -> None:
+    receiver = receivers[0]
+    boss, worker = await employer(api), await api.sign_up()
+    await register(api, boss, receiver, ["batch.completed"])
+    created = await create_batch(api, boss, csv="url,name\nhttps://example.com/a,Ann\n")
+    assert created["userErrors"] == [], created
+    task_id = created["task"]["id"]
+    submission = await claim(api, worker, task_id)
+    answers = [{"label": "Verdict", "value": "fine"}]
+    submitted = await api.gql(SUBMIT, {"id": submission, "answers": answers}, worker.token)
+    assert submitted["submitProof"]["userErrors"] == []
+    await act(api, boss, "approve", submission)
+    assert await api.services.webhook_dispatcher.run_once() == 1
+    [event] = receiver.events()
+    assert event["type"] == "batch.completed"
+    assert event["data"]["task"]["id"] == task_id
+
+
+async def test_two_instances_send_each_event_once(api: Api, receivers: list[Receiver]) -> None:
+    """Two dispatchers on one database (as two instances): each stretch of the log and each
+    attempt is taken by one of them."""
+    receiver = receivers[0]
+    boss = await employer(api)
+    await register(api, boss, receiver, ["submission.claimed"])
+    task_id = await post_task(api, boss, slots=6)
+    for _ in range(6):
+        await claim(api, await api.sign_up(), task_id)
+    services = api.services
+    other = WebhookDispatcher(services.settings, services.clock, services.events)
+    try:
+        made = await asyncio.gather(services.webhook_dispatcher.run_once(), other.run_once())
+    finally:
+        await other.close()
+    assert sum(made) == 6
+    got = receiver.events()
+    assert len(got) == 6
+    assert len({e["id"] for e in got}) == 6
