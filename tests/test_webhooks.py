@@ -28,6 +28,8 @@ REDELIVER = """mutation($id: ID!) { redeliverWebhook(input: {deliveryId: $id}) {
   delivery { id status } userErrors { field code message } } }"""
 SEND_TEST = """mutation($id: ID!) { sendTestWebhook(input: {endpointId: $id}) {
   delivery { id eventType status } userErrors { field code message } } }"""
+ROTATE = """mutation($id: ID!) { rotateWebhookSecret(input: {endpointId: $id}) {
+  secret userErrors { code } } }"""
 ENABLE = """mutation($id: ID!) { setWebhookEndpointEnabled(input: {endpointId: $id, enabled: true})
   { endpoint { enabled } userErrors { code } } }"""
 ALL_SUBMISSION_TYPES = [
@@ -222,6 +224,11 @@ async def test_test_event_and_redelivery(api: Api, receivers: list[Receiver]) ->
     receiver = receivers[0]
     boss = await api.sign_up()
     endpoint = await register(api, boss, receiver, ["batch.completed"])
+    rotated = (await api.gql(ROTATE, {"id": endpoint}, boss.token))["rotateWebhookSecret"]
+    assert rotated["userErrors"] == []
+    assert rotated["secret"].startswith("whsec_")
+    assert rotated["secret"] != receiver.secret
+    receiver.secret = rotated["secret"]  # every body below is checked against the new one
     sent = (await api.gql(SEND_TEST, {"id": endpoint}, boss.token))["sendTestWebhook"]
     assert sent["delivery"]["eventType"] == "webhook.test"
     assert await api.services.webhook_dispatcher.run_once() == 1

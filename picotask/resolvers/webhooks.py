@@ -12,6 +12,7 @@ from picotask.schema.webhooks import (
     CreateWebhookEndpointInput,
     CreateWebhookEndpointPayload,
     RedeliverWebhookInput,
+    RotateWebhookSecretInput,
     SendTestWebhookInput,
     SetWebhookEndpointEnabledInput,
     WebhookDeliveryPayload,
@@ -62,6 +63,21 @@ class WebhooksMutation:
         viewer = info.context.require_viewer()
         endpoint, secret = await info.context.services.webhooks.create(
             viewer, input.url, input.event_types
+        )
+        return CreateWebhookEndpointPayload(
+            endpoint=WebhookEndpointType.from_model(endpoint), secret=secret
+        )
+
+    @strawberry.mutation(
+        description="A new signing secret for the endpoint, shown only in this payload; the "
+        "old one stops signing at once."
+    )
+    async def rotate_webhook_secret(
+        self, info: Info, input: RotateWebhookSecretInput
+    ) -> CreateWebhookEndpointPayload:
+        viewer = info.context.require_viewer()
+        endpoint, secret = await info.context.services.webhooks.rotate_secret(
+            viewer, pk_of(input.endpoint_id, "WebhookEndpoint")
         )
         return CreateWebhookEndpointPayload(
             endpoint=WebhookEndpointType.from_model(endpoint), secret=secret

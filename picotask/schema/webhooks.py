@@ -88,13 +88,20 @@ class CreateWebhookEndpointInput:
     )
 
 
-@strawberry.type
+@strawberry.type(
+    description="The endpoint and its signing secret: shown only here, keep it.",
+)
 class CreateWebhookEndpointPayload:
     endpoint: WebhookEndpointType | None = None
     secret: str | None = strawberry.field(
         default=None, description="The signing secret: shown only here, keep it."
     )
     user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class RotateWebhookSecretInput:
+    endpoint_id: strawberry.ID
 
 
 @strawberry.input

@@ -151,6 +151,13 @@ class WebhookDispatcher:
         room = self.settings.webhook_max_concurrency - len(self._tasks)
         if room <= 0:
             return 0
+        # Endpoints at their bound here are left out of the query, so a slow receiver's backlog
+        # never fills the batch ahead of everyone else's deliveries.
+        busy = [
+            pk
+            for pk, n in self._per_endpoint.items()
+            if n >= self.settings.webhook_max_per_endpoint
+        ]
         due = (
             await WebhookDelivery.filter(
                 Q(lease_until=None) | Q(lease_until__lt=now),
@@ -158,6 +165,7 @@ class WebhookDispatcher:
                 next_attempt_at__lte=now,
                 endpoint__enabled=True,
             )
+            .exclude(endpoint_id__in=busy)
             .order_by("next_attempt_at", "id")
             .limit(SEND_BATCH)
             .prefetch_related("endpoint")
@@ -188,12 +196,16 @@ class WebhookDispatcher:
     def _client_for_sending(self) -> httpx.AsyncClient:
         if self._client is None:
             # No proxies from the environment (they would connect past the address check), no
-            # redirects (a redirect could point anywhere).
+            # redirects (a redirect could point anywhere), and no kept connections: a pool keys
+            # them by address, so one verified for one host name could carry another's request.
             self._client = httpx.AsyncClient(
                 trust_env=False,
                 follow_redirects=False,
                 timeout=self.settings.webhook_timeout_seconds,
-                limits=httpx.Limits(max_connections=self.settings.webhook_max_concurrency),
+                limits=httpx.Limits(
+                    max_connections=self.settings.webhook_max_concurrency,
+                    max_keepalive_connections=0,
+                ),
             )
         return self._client
 
@@ -240,8 +252,9 @@ class WebhookDispatcher:
         )
         timestamp = int(self.clock.now().timestamp())
         port = httpx.URL(endpoint.url).port
+        host = f"[{target.host}]" if ":" in target.host else target.host
         headers = {
-            "host": target.host if port is None else f"{target.host}:{port}",
+            "host": host if port is None else f"{host}:{port}",
             "content-type": "application/json",
             "user-agent": "picotask-webhooks/1",
             "picotask-delivery": key,

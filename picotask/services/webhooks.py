@@ -10,6 +10,7 @@ a receiver drops what it has seen already.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -84,6 +85,10 @@ def webhook_of(event: Event) -> tuple[int, str, dict[str, Any]] | None:
     return None
 
 
+def new_secret() -> str:
+    return f"whsec_{secrets.token_urlsafe(32)}"
+
+
 def endpoint_not_found(field: Sequence[str] = ("input", "endpointId")) -> DomainError:
     return DomainError(ErrorCode.NOT_FOUND, "No such webhook endpoint of yours.", field)
 
@@ -106,13 +111,18 @@ class WebhookService:
                 ErrorCode.TOO_LONG, f"url must be at most {MAX_URL} characters.", field
             )
         try:
-            await resolve(
-                url,
-                https_only=self.settings.is_production,
-                allow_loopback=self.settings.webhook_allow_loopback,
-            )
+            async with asyncio.timeout(self.settings.webhook_timeout_seconds):
+                await resolve(
+                    url,
+                    https_only=self.settings.is_production,
+                    allow_loopback=self.settings.webhook_allow_loopback,
+                )
         except TargetRefused as refused:
             raise DomainError(ErrorCode.INVALID, str(refused), field) from None
+        except TimeoutError:
+            raise DomainError(
+                ErrorCode.INVALID, "url: its host name could not be resolved in time.", field
+            ) from None
         return url
 
     async def create(
@@ -142,7 +152,7 @@ class WebhookService:
                 f"At most {self.settings.webhook_max_endpoints} webhook endpoints.",
                 ["input"],
             )
-        secret = f"whsec_{secrets.token_urlsafe(32)}"
+        secret = new_secret()
         last = await Event.all().order_by("-id").only("id").first()
         endpoint = await WebhookEndpoint.create(
             owner_id=owner.id,
@@ -163,6 +173,15 @@ class WebhookService:
         if endpoint is None:
             raise endpoint_not_found()
         return endpoint
+
+    async def rotate_secret(
+        self, owner: User, endpoint_id: int | None
+    ) -> tuple[WebhookEndpoint, str]:
+        """A new secret (shown only now); every delivery from now on is signed with it."""
+        endpoint = await self.own_endpoint(owner, endpoint_id)
+        endpoint.secret = new_secret()
+        await WebhookEndpoint.filter(id=endpoint.id).update(secret=endpoint.secret)
+        return endpoint, endpoint.secret
 
     async def set_enabled(
         self, owner: User, endpoint_id: int | None, enabled: bool
