@@ -345,3 +345,35 @@ async def test_two_instances_send_each_event_once(api: Api, receivers: list[Rece
     got = receiver.events()
     assert len(got) == 6
     assert len({e["id"] for e in got}) == 6
+
+
+async def test_a_slow_receiver_delays_nobody_else(api: Api, receivers: list[Receiver]) -> None:
+    slow, fast = receivers[0], receivers[1]
+    slow.hold = asyncio.Event()
+    boss_a, boss_b = await employer(api), await employer(api)
+    await register(api, boss_a, slow, ["submission.claimed"])
+    await register(api, boss_b, fast, ["submission.claimed"])
+    task_a = await post_task(api, boss_a, slots=4)
+    for _ in range(4):
+        await claim(api, await api.sign_up(), task_a)
+    await claim(api, await api.sign_up(), await post_task(api, boss_b))
+    dispatcher = api.services.webhook_dispatcher
+    await dispatcher.fan_out()
+
+    # Two attempts to the slow endpoint (its bound), one to the fast: none waits for another.
+    assert await dispatcher.dispatch() == 3
+    await fast.until(1)
+    await slow.until(2)
+    assert await dispatcher.dispatch() == 0  # the slow one is at its bound; nothing else is due
+    for _ in range(50):  # the fast delivery's result is recorded while the slow ones hang
+        [done] = await deliveries(api, boss_b)
+        if done["status"] == "SUCCEEDED":
+            break
+        await asyncio.sleep(0.02)
+    assert done["status"] == "SUCCEEDED"
+    assert len(slow.received) == 2
+
+    slow.hold.set()
+    assert await dispatcher.run_once() == 2
+    assert len(slow.events()) == 4
+    assert [e["type"] for e in fast.events()] == ["submission.claimed"]

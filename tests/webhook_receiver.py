@@ -37,6 +37,10 @@ class Receiver:
         self.status = 200
         self.secret = ""
         self.received: list[Received] = []
+        # While set to an unset event, requests are read and then held unanswered (a slow
+        # receiver) until it is set.
+        self.hold: asyncio.Event | None = None
+        self._arrived = asyncio.Event()
         self._server: asyncio.Server | None = None
 
     @property
@@ -63,6 +67,9 @@ class Receiver:
             }
             body = await reader.readexactly(int(headers.get("content-length", "0")))
             self.received.append(Received(headers, body))
+            self._arrived.set()
+            if self.hold is not None:
+                await self.hold.wait()
             reason = "OK" if self.status == 200 else "Error"
             writer.write(
                 f"HTTP/1.1 {self.status} {reason}\r\nContent-Length: 0\r\n"
@@ -71,6 +78,13 @@ class Receiver:
             await writer.drain()
         finally:
             writer.close()
+
+    async def until(self, count: int, within: float = 10.0) -> None:
+        """Wait until `count` requests have arrived."""
+        async with asyncio.timeout(within):
+            while len(self.received) < count:
+                self._arrived.clear()
+                await self._arrived.wait()
 
     def events(self) -> list[dict[str, Any]]:
         """Every body received, each checked against its signature."""

@@ -75,6 +75,7 @@ class WebhookDispatcher:
         """Fan out, send every due delivery and wait for the answers (tests and the CLI);
         returns how many attempts were made."""
         await self.fan_out()
+        await self.drain()  # attempts already in flight count against their endpoint's bound
         total = 0
         while started := await self.dispatch():  # rounds: the per-endpoint bound holds here too
             await self.drain()
