@@ -69,6 +69,19 @@ class Settings:
     # so no two calls for one payout are ever in flight at once.
     payout_call_timeout_seconds: float = 30.0
 
+    # Webhooks (services/webhooks.py). Receivers on loopback are refused unless allowed (for
+    # development and tests); private and link-local ones always. Production needs https.
+    webhook_allow_loopback: bool = False
+    webhook_poll_seconds: float = 1.0
+    webhook_timeout_seconds: float = 5.0  # one attempt: connect, send, read the answer
+    # A failed attempt is retried after base * 2^(attempt - 1) seconds (at most an hour apart),
+    # for this long after the event; then the delivery fails and the endpoint is disabled.
+    webhook_retry_base_seconds: float = 30.0
+    webhook_retry_window_seconds: int = 86_400
+    webhook_max_concurrency: int = 20  # attempts in flight per instance
+    webhook_max_per_endpoint: int = 2  # of those, to one endpoint
+    webhook_max_endpoints: int = 10  # per user
+
     # Statements and dashboards: the longest date range one report covers (statement filters,
     # totals, CSV exports, employer analytics), and the most rows one CSV export holds.
     report_max_range_days: int = 366
@@ -289,6 +302,28 @@ class Settings:
                 "must be more than 0 and at most 10",
             ),
             ("SESSION_TRUST_SECONDS", 0 <= self.session_trust_seconds <= 300, "must be 0..300"),
+            (
+                "WEBHOOK_TIMEOUT_SECONDS",
+                0 < self.webhook_timeout_seconds <= 30,
+                "must be more than 0 and at most 30",
+            ),
+            ("WEBHOOK_POLL_SECONDS", 0 < self.webhook_poll_seconds <= 60, "must be 0..60"),
+            (
+                "WEBHOOK_RETRY_BASE_SECONDS",
+                0 < self.webhook_retry_base_seconds <= 3_600,
+                "must be more than 0 and at most 3600",
+            ),
+            (
+                "WEBHOOK_RETRY_WINDOW_SECONDS",
+                60 <= self.webhook_retry_window_seconds <= 604_800,
+                "must be 60..604800",
+            ),
+            (
+                "WEBHOOK_MAX_PER_ENDPOINT",
+                1 <= self.webhook_max_per_endpoint <= self.webhook_max_concurrency <= 1_000,
+                "must be 1..WEBHOOK_MAX_CONCURRENCY (at most 1000)",
+            ),
+            ("WEBHOOK_MAX_ENDPOINTS", 1 <= self.webhook_max_endpoints <= 100, "must be 1..100"),
             ("PAYOUT_MAX_ATTEMPTS", 1 <= self.payout_max_attempts <= 20, "must be 1..20"),
             (
                 "PAYOUT_RETRY_BASE_SECONDS",

@@ -152,6 +152,8 @@ def settings_for(database_url: str, broadcast_url: str, **overrides: Any) -> Set
         "log_in_free_failures_per_address": 10**6,
         "sign_up_free_per_address": 10**6,
         "redis_key_prefix": f"picotask-test-{secrets.token_hex(6)}",
+        # Webhook receivers are started by the tests on 127.0.0.1.
+        "webhook_allow_loopback": True,
     }
     values.update(overrides)
     return Settings(**values)

@@ -12,4 +12,5 @@ MODEL_MODULES = [
     "picotask.models.events",
     "picotask.models.trust",
     "picotask.models.uploads",
+    "picotask.models.webhooks",
 ]

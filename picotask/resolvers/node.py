@@ -11,6 +11,7 @@ from picotask.resolvers.payouts import deposit_node, payout_node
 from picotask.resolvers.submissions import submission_node
 from picotask.resolvers.tasks import task_node
 from picotask.resolvers.uploads import upload_node
+from picotask.resolvers.webhooks import webhook_delivery_node, webhook_endpoint_node
 from picotask.schema.context import Info
 from picotask.schema.relay import Node, from_global_id
 from picotask.schema.users import UserType
@@ -31,6 +32,8 @@ NODE_RESOLVERS: dict[str, NodeResolver] = {
     "Upload": upload_node,
     "HireGroup": hire_group_node,
     "Qualification": qualification_node,
+    "WebhookEndpoint": webhook_endpoint_node,
+    "WebhookDelivery": webhook_delivery_node,
 }
 
 

@@ -10,6 +10,7 @@ from typing import Generic, Self, TypeVar
 import strawberry
 from tortoise.models import Model
 
+from picotask.services.global_ids import global_id
 from picotask.services.pagination import Page
 
 T = TypeVar("T")
@@ -18,8 +19,7 @@ M = TypeVar("M", bound=Model)
 
 
 def to_global_id(type_name: str, pk: int) -> strawberry.ID:
-    raw = f"{type_name}:{pk}".encode()
-    return strawberry.ID(base64.urlsafe_b64encode(raw).decode().rstrip("="))
+    return strawberry.ID(global_id(type_name, pk))
 
 
 def from_global_id(global_id: str) -> tuple[str, int] | None:

@@ -58,6 +58,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             if settings.background_workers:
                 workers.append(asyncio.create_task(services.payout_processor.run_forever()))
                 workers.append(asyncio.create_task(services.sweeper.run_forever()))
+                workers.append(asyncio.create_task(services.webhook_dispatcher.run_forever()))
             try:
                 log.info("picotask ready (%s, bus %s)", settings.env, settings.broadcast_url)
                 yield
@@ -65,6 +66,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
                 for worker in workers:
                     worker.cancel()
                 await asyncio.gather(*workers, return_exceptions=True)
+                await services.webhook_dispatcher.close()
                 await bus.disconnect()
                 await services.storage.close()
                 await view.persisted.close()

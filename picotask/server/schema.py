@@ -27,6 +27,7 @@ from picotask.resolvers.tasks import TasksMutation, TasksQuery
 from picotask.resolvers.trust import TrustMutation, TrustQuery
 from picotask.resolvers.uploads import UploadsMutation
 from picotask.resolvers.users import UsersMutation, UsersQuery
+from picotask.resolvers.webhooks import WebhooksMutation, WebhooksQuery
 from picotask.schema.scalars import SCALAR_MAP
 from picotask.server.execution import PlainFieldsExecutor, lean_resolvers
 from picotask.server.fanout import GroupedExecutor
@@ -46,6 +47,7 @@ class Query(
     TrustQuery,
     StatementQuery,
     AnalyticsQuery,
+    WebhooksQuery,
     NodeQuery,
 ):
     pass
@@ -62,6 +64,7 @@ class Mutation(
     ModerationMutation,
     TrustMutation,
     UploadsMutation,
+    WebhooksMutation,
 ):
     pass
 

@@ -38,6 +38,8 @@ from picotask.services.throttle import AuthThrottle, CostBudget, rate_store
 from picotask.services.trust import TrustService
 from picotask.services.uploads import UploadService
 from picotask.services.users import PasswordService, UserService
+from picotask.services.webhook_sender import WebhookDispatcher
+from picotask.services.webhooks import WebhookService
 from picotask.settings import Settings
 
 
@@ -88,6 +90,9 @@ class Services:
     statement: StatementService
     analytics: AnalyticsService
     live_analytics: LiveAnalytics
+    webhooks: WebhookService
+    # Sends webhook deliveries (an HTTP client: close on shutdown).
+    webhook_dispatcher: WebhookDispatcher
 
     @classmethod
     def build(
@@ -167,4 +172,6 @@ class Services:
             statement=StatementService(settings),
             analytics=analytics,
             live_analytics=LiveAnalytics(analytics),
+            webhooks=WebhookService(settings, clock, events),
+            webhook_dispatcher=WebhookDispatcher(settings, clock, events),
         )
