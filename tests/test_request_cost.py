@@ -24,8 +24,8 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from picotask.models.users import User
 from picotask.schema.loaders import UserByIdLoader
-from picotask.schema.prefetch import loaded, prefetch
-from picotask.server.execution import LEAN, PlainFieldsExecutor
+from picotask.schema.prefetch import PREFETCHED, loaded, prefetch
+from picotask.server.execution import LEAN, PlainFieldsExecutor, plain_fields
 from picotask.server.graphql_view import GraphQLView
 from picotask.server.persisted import PersistedQueries, PersistedQueryError
 from picotask.server.safety import CachedDocuments, Documents
@@ -432,6 +432,137 @@ class Odd:
             Item(name="big", size=huge, amount=bad, must=Amount(value=3, unit="m")),
             Item(name="deep", size=1, amount=None, must=bad),
         ]
+
+
+@strawberry.type
+class Shelf:
+    items: list[Item]
+    maybe: list[Item | None]
+
+
+def shelf(items: list[Item], maybe: list[Item | None]) -> Shelf:
+    return Shelf(items=items, maybe=maybe)
+
+
+RESOLVED: list[int] = []  # calls of Boxed.amount's resolver
+
+
+def resolved_amount() -> Amount:
+    RESOLVED.append(1)
+    return Amount(value=7, unit="resolved")
+
+
+@strawberry.type
+class Boxed:
+    attached: strawberry.Private[Amount | None] = None
+    amount: Amount = strawberry.field(resolver=resolved_amount, metadata={PREFETCHED: "attached"})
+
+
+@strawberry.interface
+class Named:
+    name: str
+
+
+@strawberry.type
+class Tag(Named):
+    size: int
+
+
+@strawberry.type
+class Label:
+    tag: Tag | None
+    tags: list[Tag]
+
+
+def fine(name: str = "fine") -> Item:
+    return Item(name=name, size=1, amount=None, must=Amount(value=3, unit="m"))
+
+
+@strawberry.type
+class Shelves:
+    @strawberry.field
+    def shelves(self) -> list[Shelf | None]:
+        bad = Amount(value=None, unit="x")  # type: ignore[arg-type]  # the case under test
+        nameless = Item(name=None, size=1, amount=None, must=bad)  # type: ignore[arg-type]  # as above
+        half = Item(name="half", size=1, amount=bad, must=Amount(value=3, unit="m"))
+        return [
+            shelf([fine("a"), fine("b")], [fine("c"), half, nameless]),  # errors under items
+            shelf([fine("d"), nameless], []),  # a non-null item fails: the whole shelf is null
+            shelf([], [fine("e"), None]),  # a null item: graphql-core's own path
+        ]
+
+    @strawberry.field
+    def labels(self) -> list[Label | None]:
+        wrong = Item(name="not a tag", size=1, amount=None, must=Amount(value=3, unit="m"))
+        return [
+            Label(tag=Tag(name="ok", size=1), tags=[Tag(name="a", size=2)]),
+            Label(tag=wrong, tags=[Tag(name="b", size=3)]),  # type: ignore[arg-type]  # the case under test
+            Label(tag=None, tags=[Tag(name="c", size=4), wrong]),  # type: ignore[list-item]  # as above
+        ]
+
+    @strawberry.field
+    def boxes(self) -> list[Boxed]:
+        return [Boxed(attached=Amount(value=1, unit="attached")), Boxed()]
+
+
+async def test_plain_lists_keep_graphql_cores_errors() -> None:
+    """Lists of objects held as attributes complete item by item as graphql-core completes
+    them: a failing non-null item nulls its list's nearest nullable parent, a failing
+    nullable one only itself, and a list with a null item goes graphql-core's own way."""
+    query = """{ shelves { items { name must { value } } maybe { name amount { value }
+      must { value unit } } }
+      labels { tag { name size } tags { name size } } }"""
+    ours = await strawberry.Schema(Shelves, execution_context_class=PlainFieldsExecutor).execute(
+        query
+    )
+    theirs = await strawberry.Schema(
+        Shelves, execution_context_class=StrawberryGraphQLCoreExecutionContext
+    ).execute(query)
+    assert ours.data == theirs.data
+    assert ours.data is not None
+    first, second, third = ours.data["shelves"]
+    assert [i["name"] for i in first["items"]] == ["a", "b"]
+    assert first["maybe"][1] == {"name": "half", "amount": None, "must": {"value": 3, "unit": "m"}}
+    assert first["maybe"][2] is None
+    assert second is None
+    assert third["maybe"][1] is None
+    assert sorted((e.message, e.path) for e in ours.errors or ()) == sorted(
+        (e.message, e.path) for e in theirs.errors or ()
+    )
+    # An object type with an interface is checked as graphql-core checks it (is_type_of).
+    assert ours.data["labels"][0] == {
+        "tag": {"name": "ok", "size": 1},
+        "tags": [{"name": "a", "size": 2}],
+    }
+    assert ours.data["labels"][1]["tag"] is None
+    assert ours.data["labels"][2] is None
+    assert len(ours.errors or ()) == 5
+    # ... and they were the fast path's: these lists are plain lists of objects.
+    graphql_schema = strawberry.Schema(Shelves)._schema
+    shelf_type, label_type = graphql_schema.type_map["Shelf"], graphql_schema.type_map["Label"]
+    assert isinstance(shelf_type, GraphQLObjectType)
+    assert isinstance(label_type, GraphQLObjectType)
+    lists = {id(p.field) for p in plain_fields(graphql_schema).values() if p.item is not None}
+    expected = [shelf_type.fields["items"], shelf_type.fields["maybe"], label_type.fields["tags"]]
+    assert lists == {id(field) for field in expected}
+
+
+async def test_an_attached_value_is_read_without_its_resolver() -> None:
+    """A field naming a `PREFETCHED` attribute reads it when a list resolver set it, and
+    runs its resolver when not (graphql-core's executor always runs the resolver)."""
+    RESOLVED.clear()
+    query = "{ boxes { amount { value unit } } }"
+    ours = await strawberry.Schema(Shelves, execution_context_class=PlainFieldsExecutor).execute(
+        query
+    )
+    assert ours.errors is None
+    assert ours.data == {
+        "boxes": [
+            {"amount": {"value": 1, "unit": "attached"}},
+            {"amount": {"value": 7, "unit": "resolved"}},
+        ]
+    }
+    assert len(RESOLVED) == 1
 
 
 async def test_plain_fields_keep_graphql_cores_errors() -> None:

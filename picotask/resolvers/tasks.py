@@ -9,7 +9,7 @@ from picotask.schema.batches import CreateBatchInput
 from picotask.schema.context import Info
 from picotask.schema.errors import Forbidden
 from picotask.schema.pages import connection
-from picotask.schema.prefetch import prefetch, selects
+from picotask.schema.prefetch import attach, selects
 from picotask.schema.relay import Node, pk_of
 from picotask.schema.tasks import (
     AddSlotsInput,
@@ -21,7 +21,9 @@ from picotask.schema.tasks import (
     TaskFilterInput,
     TaskOrder,
     TaskType,
+    employer_of,
 )
+from picotask.schema.users import UserType
 from picotask.services.discovery import (
     Access,
     TaskFilter,
@@ -81,6 +83,10 @@ def task_view(info: Info, task: Task) -> TaskType:
     return TaskType.from_model(task, info.context.services.settings.currency)
 
 
+def _set_employer(task: TaskType, employer: UserType) -> None:
+    task.employer_view = employer
+
+
 def task_filter(info: Info, given: TaskFilterInput | None) -> TaskFilter | None:
     if given is None:
         return None
@@ -138,8 +144,13 @@ class TasksQuery:
         keys = ORDERS[order_by or TaskOrder.NEWEST]
         page = await connection(query, lambda t: task_view(info, t), first, after, keys)
         if selects(info, "edges", "node", "employer"):
-            employers = (edge.node.model.employer_id for edge in page.edges)
-            await prefetch(info.context.loaders.user_by_id, employers)
+            await attach(
+                [edge.node for edge in page.edges],
+                info.context.loaders.user_by_id,
+                lambda task: task.model.employer_id,
+                employer_of,
+                _set_employer,
+            )
         return page
 
     @strawberry.field(description="Tasks the viewer posted, newest first.")

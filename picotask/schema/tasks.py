@@ -19,7 +19,7 @@ from picotask.schema.errors import Forbidden, UserError, refusals_as_errors
 from picotask.schema.groups import QualificationType, qualification_of
 from picotask.schema.loaders import SubmissionPageKey
 from picotask.schema.money import Money
-from picotask.schema.prefetch import loaded
+from picotask.schema.prefetch import PREFETCHED, loaded
 from picotask.schema.relay import Connection, Node, to_global_id
 from picotask.schema.users import UserType
 from picotask.services.groups import group_ids
@@ -127,11 +127,14 @@ class TaskType(Node):
     )
     model: strawberry.Private[Task]
     currency: strawberry.Private[str]
+    # Set by a list resolver that loaded the page's employers in one batch (read as a plain
+    # field then, `server/execution.py`); unset, `employer` loads it.
+    employer_view: strawberry.Private[UserType | None] = None
 
-    @strawberry.field(graphql_type=UserType)
+    @strawberry.field(graphql_type=UserType, metadata={PREFETCHED: "employer_view"})
     def employer(self, info: Info) -> UserType | Awaitable[UserType]:
         """At once when the list resolver prefetched the employers (`schema/prefetch.py`)."""
-        return loaded(info.context.loaders.user_by_id, self.model.employer_id, _employer)
+        return loaded(info.context.loaders.user_by_id, self.model.employer_id, employer_of)
 
     @strawberry.field(description="The task's submissions, newest first; its employer only.")
     async def submissions(
@@ -179,7 +182,7 @@ class TaskType(Node):
         )
 
 
-def _employer(user: User | None) -> UserType:
+def employer_of(user: User | None) -> UserType:
     assert user is not None  # a task's employer is never deleted (RESTRICT)
     return UserType.from_model(user)
 

@@ -5,11 +5,18 @@ value is the attribute of the object strawberry already built (`Task.title`, `Mo
 `User.displayName`). graphql-core still builds a resolve info, collects arguments and walks
 `complete_value` for each of them: about half the time of a page of twenty tasks went there.
 `PlainFieldsExecutor` reads such a field's attribute and coerces it at once (a scalar or an
-enum), or goes straight to the object's own fields (an object type that needs no type check);
-anything else (a resolver, an abstract type, a list, a null where none may be, a value the
+enum), or goes straight to the object's own fields (an object type, once its own type check
+passes); anything else (a resolver, an abstract type, a null where none may be, a value the
 scalar refuses, schema middleware) takes graphql-core's own path, which then answers exactly
 as it always does, errors included. Reading a basic field has no side effect, so a field the
 fast path gives up on can be done again by the slow one.
+
+Two kinds of field beyond a single attribute take the same path:
+- a list of objects held as a plain list (`edges`): each item straight to its own fields,
+  without graphql-core's per-item completion steps;
+- a field with a resolver whose value the list resolver already attached to the object
+  (`Task.employer` on a page of tasks, `schema/prefetch.py`): its strawberry field names the
+  attribute in its metadata (`PREFETCHED`); when the attribute is unset, the resolver runs.
 """
 
 from __future__ import annotations
@@ -22,30 +29,48 @@ from typing import Any
 from graphql import (
     GraphQLField,
     GraphQLLeafType,
+    GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
+    GraphQLOutputType,
     GraphQLResolveInfo,
     GraphQLSchema,
     is_leaf_type,
     is_object_type,
 )
 from graphql.execution.collect_fields import FieldDetailsList, GroupedFieldSet
-from graphql.pyutils import Path, Undefined
+from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import Schema, StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
+
+from picotask.schema.prefetch import PREFETCHED
 
 
 @dataclass(frozen=True, slots=True)
 class Plain:
     """A basic field: its definition (kept, so its id stays its own), its type without the
-    non-null wrapper, whether it may be null, and how its value is read from its object."""
+    non-null wrapper (for a list, its items' object type), whether it may be null, and how
+    its value is read from its object. For a list, `item` is the items' type as declared."""
 
     field: GraphQLField
     type: GraphQLLeafType | GraphQLObjectType
     nullable: bool
     leaf: bool
     read: Callable[[Any], Any]
+    item: GraphQLOutputType | None = None
+
+    def checked(self, value: Any) -> bool:
+        """Whether `value` passes the object type's own check (`is_type_of`, which strawberry
+        sets on types with interfaces: an isinstance) for certain. An error, a no or an
+        awaitable leaves it to graphql-core, which asks again and answers as it does."""
+        check = self.type.is_type_of if isinstance(self.type, GraphQLObjectType) else None
+        if check is None:
+            return True
+        try:
+            return check(value, None) is True  # type: ignore[arg-type]  # strawberry's ignore it
+        except Exception:
+            return False
 
 
 def _reader(field: GraphQLField) -> Callable[[Any], Any]:
@@ -59,6 +84,22 @@ def _reader(field: GraphQLField) -> Callable[[Any], Any]:
     return lambda source: resolve(source, None)
 
 
+def _plain_object(of: Any) -> GraphQLObjectType | None:
+    """An object type (not an interface or union, whose runtime type must be resolved)."""
+    return of if is_object_type(of) else None
+
+
+def _prefetched(field: GraphQLField) -> Plain | None:
+    """A resolver field whose value a list resolver may attach (`PREFETCHED`): read as a
+    plain object field, and unset (None) sends it to its resolver, even where null may be."""
+    definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    name = definition.metadata.get(PREFETCHED) if isinstance(definition, StrawberryField) else None
+    of = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
+    if not isinstance(name, str) or field.args or (target := _plain_object(of)) is None:
+        return None
+    return Plain(field, target, False, False, operator.attrgetter(name))
+
+
 def plain_fields(schema: GraphQLSchema) -> dict[int, Plain]:
     """Every basic field of the schema's object types, by the id of its definition."""
     found: dict[int, Plain] = {}
@@ -67,13 +108,20 @@ def plain_fields(schema: GraphQLSchema) -> dict[int, Plain]:
             continue
         for field in named.fields.values():
             if not getattr(field.resolve, "_is_default", False):  # strawberry's basic fields
+                if (prefetched := _prefetched(field)) is not None:
+                    found[id(field)] = prefetched
                 continue
             of = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
             nullable = not isinstance(field.type, GraphQLNonNull)
             if is_leaf_type(of):
                 found[id(field)] = Plain(field, of, nullable, True, _reader(field))
-            elif is_object_type(of) and of.is_type_of is None:
-                found[id(field)] = Plain(field, of, nullable, False, _reader(field))
+            elif (target := _plain_object(of)) is not None:
+                found[id(field)] = Plain(field, target, nullable, False, _reader(field))
+            elif isinstance(of, GraphQLList):
+                item = of.of_type
+                inner = item.of_type if isinstance(item, GraphQLNonNull) else item
+                if (target := _plain_object(inner)) is not None:
+                    found[id(field)] = Plain(field, target, nullable, False, _reader(field), item)
     return found
 
 
@@ -135,13 +183,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         position_context: Any,
     ) -> Any:
         plain = self._found(parent_type, field_details_list)
-        if plain is not None:
-            done = self._plain(plain, source, field_details_list, path, position_context)
-            if done is not _SLOW:
-                return done
-        return super().execute_field(
-            parent_type, source, field_details_list, path, position_context
-        )
+        return self._field(plain, parent_type, source, field_details_list, path, position_context)
 
     def execute_fields(
         self,
@@ -151,21 +193,62 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         grouped_field_set: GroupedFieldSet,
         position_context: Any,
     ) -> Any:
-        """An object whose selected fields are all plain scalars (`reward { amount currency }`)
-        at once; any other through graphql-core's own loop (and `execute_field` below)."""
+        """graphql-core's loop over an object's fields in one pass: a plain scalar or enum at
+        once (no path, no call), any other field through `_field`, and the awaitables among
+        them gathered as graphql-core gathers them."""
         results: dict[str, Any] = {}
-        for response_name, field_details_list in grouped_field_set.items():
-            plain = self._found(parent_type, field_details_list)
-            if plain is None or not plain.leaf:
-                break
-            value = _leaf(plain, source_value, self.is_awaitable)
-            if value is _SLOW:
-                break
-            results[response_name] = value
-        else:
+        is_awaitable = self.is_awaitable
+        awaitable_fields: list[str] = []
+        try:
+            for response_name, field_details_list in grouped_field_set.items():
+                plain = self._found(parent_type, field_details_list)
+                if plain is not None and plain.leaf:
+                    value = _leaf(plain, source_value, is_awaitable)
+                    if value is not _SLOW:
+                        results[response_name] = value
+                        continue
+                field_path = Path(path, response_name, parent_type.name)
+                details = field_details_list
+                result = self._field(
+                    plain, parent_type, source_value, details, field_path, position_context
+                )
+                if result is not Undefined:
+                    results[response_name] = result
+                    if is_awaitable(result):
+                        awaitable_fields.append(response_name)
+        except Exception:
+            if awaitable_fields:  # settled, as they may fail too (as graphql-core does)
+                self.settle_in_background([results[name] for name in awaitable_fields])
+            raise
+        if not awaitable_fields:
             return results
-        return super().execute_fields(
-            parent_type, source_value, path, grouped_field_set, position_context
+
+        async def get_results() -> dict[str, Any]:
+            if len(awaitable_fields) == 1:
+                name = awaitable_fields[0]
+                results[name] = await results[name]
+            else:
+                awaited = await gather_with_cancel(*(results[n] for n in awaitable_fields))
+                results.update(zip(awaitable_fields, awaited, strict=True))
+            return results
+
+        return get_results()
+
+    def _field(
+        self,
+        plain: Plain | None,
+        parent_type: GraphQLObjectType,
+        source: Any,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        position_context: Any,
+    ) -> Any:
+        if plain is not None:
+            done = self._plain(plain, source, field_details_list, path, position_context)
+            if done is not _SLOW:
+                return done
+        return super().execute_field(
+            parent_type, source, field_details_list, path, position_context
         )
 
     def _found(
@@ -188,6 +271,10 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         value = _value(plain, source, self.is_awaitable)
         if value is None or value is _SLOW:
             return value
+        if plain.item is not None:
+            return self._list(plain, value, field_details_list, path, position_context)
+        if not plain.checked(value):
+            return _SLOW
         # An object: its own fields, each through this executor again; an error that reaches
         # here (a non-null child's) is handled as graphql-core's execute_field handles it.
         assert isinstance(plain.type, GraphQLObjectType)
@@ -199,21 +286,80 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
             self.handle_field_error(error, plain.field.type, field_details_list, path)
             return None
         if self.is_awaitable(completed):
-            return self._later(completed, plain, field_details_list, path)
+            return self._later(completed, plain.field.type, field_details_list, path)
         return completed
+
+    def _list(
+        self,
+        plain: Plain,
+        items: Any,
+        field_details_list: FieldDetailsList,
+        path: Path,
+        position_context: Any,
+    ) -> Any:
+        """A plain list of objects, each item straight to its own fields, completed as
+        graphql-core's `complete_iterable_value` completes them (errors and awaitables
+        alike); `_SLOW` when the list asks for more (not a list, a null or awaitable item, a
+        directive such as @stream on the field)."""
+        is_awaitable = self.is_awaitable
+        if type(items) is not list or any(d.node.directives for d in field_details_list):
+            return _SLOW
+        if any(item is None or is_awaitable(item) or not plain.checked(item) for item in items):
+            return _SLOW
+        assert isinstance(plain.type, GraphQLObjectType)
+        assert plain.item is not None
+        object_type, item_type = plain.type, plain.item
+        completed: list[Any] = []
+        pending: list[int] = []
+        try:
+            for index, item in enumerate(items):
+                item_path = path.add_key(index, None)
+                try:
+                    value = self.collect_and_execute_subfields(
+                        object_type, field_details_list, item_path, item, position_context
+                    )
+                except Exception as error:
+                    self.handle_field_error(error, item_type, field_details_list, item_path)
+                    value = None
+                else:
+                    if is_awaitable(value):
+                        value = self._later(value, item_type, field_details_list, item_path)
+                        pending.append(index)
+                completed.append(value)
+        except Exception as error:
+            if pending:
+                self.settle_in_background([completed[i] for i in pending])
+            self.handle_field_error(error, plain.field.type, field_details_list, path)
+            return None
+        if not pending:
+            return completed
+        return self._later(
+            _gathered(completed, pending), plain.field.type, field_details_list, path
+        )
 
     async def _later(
         self,
         completed: Awaitable[Any],
-        plain: Plain,
+        return_type: GraphQLOutputType,
         field_details_list: FieldDetailsList,
         path: Path,
     ) -> Any:
         try:
             return await completed
         except Exception as error:
-            self.handle_field_error(error, plain.field.type, field_details_list, path)
+            self.handle_field_error(error, return_type, field_details_list, path)
             return None
+
+
+async def _gathered(completed: list[Any], pending: list[int]) -> list[Any]:
+    """`completed` with its awaitables (at `pending`) replaced by their values."""
+    if len(pending) == 1:
+        completed[pending[0]] = await completed[pending[0]]
+    else:
+        awaited = await gather_with_cancel(*(completed[i] for i in pending))
+        for index, value in zip(pending, awaited, strict=True):
+            completed[index] = value
+    return completed
 
 
 def _lean(schema: Schema, field: StrawberryField) -> Callable[..., Any] | None:
