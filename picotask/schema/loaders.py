@@ -13,6 +13,7 @@ from strawberry.dataloader import DataLoader
 from picotask.models.batches import TaskItem
 from picotask.models.payouts import Deposit, Payout
 from picotask.models.qualifications import Qualification
+from picotask.models.quality import GoldAccuracy, GoldItem, ReviewPolicy
 from picotask.models.submissions import Submission, SubmissionStatus
 from picotask.models.tasks import Task
 from picotask.models.uploads import ImageMatch, Upload
@@ -21,6 +22,7 @@ from picotask.services.batches import progress_of
 from picotask.services.groups import groups_of
 from picotask.services.nested_pages import counts, first_pages
 from picotask.services.pagination import Page
+from picotask.services.quality import records_of
 from picotask.services.users import median_seconds
 
 
@@ -253,6 +255,40 @@ class ImageMatchesBySubmissionLoader(DataLoader[int, list[ImageMatch]]):
         super().__init__(load_fn=_image_matches)
 
 
+async def _gold_items(keys: Sequence[int]) -> list[list[GoldItem]]:
+    found: dict[int, list[GoldItem]] = {k: [] for k in keys}
+    for item in await GoldItem.filter(task_id__in=list(keys)).order_by("position"):
+        found[item.task_id].append(item)
+    return [found[k] for k in keys]
+
+
+class GoldItemsByTaskLoader(DataLoader[int, list[GoldItem]]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=_gold_items)
+
+
+async def _review_policies(keys: Sequence[int]) -> list[ReviewPolicy | None]:
+    rows = {p.task_id: p for p in await ReviewPolicy.filter(task_id__in=list(keys))}
+    return [rows.get(k) for k in keys]
+
+
+class ReviewPolicyByTaskLoader(DataLoader[int, ReviewPolicy | None]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=_review_policies)
+
+
+async def _gold_accuracy(keys: Sequence[tuple[int, int]]) -> list[GoldAccuracy | None]:
+    found = await records_of(keys)
+    return [found.get(k) for k in keys]
+
+
+class GoldAccuracyByEmployerWorkerLoader(DataLoader[tuple[int, int], GoldAccuracy | None]):
+    """Keyed by (employer id, worker id)."""
+
+    def __init__(self) -> None:
+        super().__init__(load_fn=_gold_accuracy)
+
+
 class Loaders:
     """Made fresh per HTTP request and per subscription event: nothing is cached longer.
     Each loader is built on first use, so a fresh set costs nothing when unused (the live
@@ -317,3 +353,15 @@ class Loaders:
     @cached_property
     def image_matches_by_submission(self) -> ImageMatchesBySubmissionLoader:
         return ImageMatchesBySubmissionLoader()
+
+    @cached_property
+    def gold_items_by_task(self) -> GoldItemsByTaskLoader:
+        return GoldItemsByTaskLoader()
+
+    @cached_property
+    def review_policy_by_task(self) -> ReviewPolicyByTaskLoader:
+        return ReviewPolicyByTaskLoader()
+
+    @cached_property
+    def gold_accuracy_by_employer_worker(self) -> GoldAccuracyByEmployerWorkerLoader:
+        return GoldAccuracyByEmployerWorkerLoader()
