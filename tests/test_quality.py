@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from picotask.models.events import Event
+from picotask.models.events import Event, Stream
 from picotask.models.quality import GoldAccuracy, GoldItem, ReviewPolicy
 from picotask.models.users import Block
 from tests.support import Api, User, assert_escrow_matches, assert_ledger_balanced
@@ -183,6 +183,12 @@ async def test_gold_and_auto_approval_pay_the_accurate_and_reject_the_careless(a
     fresh = await claim(api, newcomer, follow_up)
     waiting = await submit(api, newcomer, fresh["id"], "anything")
     assert (waiting["status"], waiting["decidedBy"]) == ("SUBMITTED", None)
+
+    # The employer's stream (taskSubmissions and their webhooks read it) tells automatic
+    # decisions as it tells manual ones.
+    told = Event.filter(stream=Stream.SUBMISSIONS, audience_id=pk_of(boss.id))
+    assert await told.filter(type="submission.approved").count() == 2
+    assert await told.filter(type="submission.rejected").count() == 1
 
     await assert_ledger_balanced()
     await assert_escrow_matches(pk_of(task_id))

@@ -220,6 +220,9 @@ class QualityService:
 
     async def _majority(self, task: Task, item_id: int | None, overlap: int) -> None:
         """Each answer's agreement with the item's others; with K in, approve the majority."""
+        # The task's row lock (PostgreSQL): racing submits decide one after the other, each
+        # seeing the answers the other committed, so the K-th answer is never missed.
+        await Task.filter(id=task.id).update(slots_used=F("slots_used"))
         where = {"item_id": item_id} if item_id is not None else {"item_id__isnull": True}
         votes = await Submission.filter(task_id=task.id, status__in=VOTING, **where)
         keys = {s.id: answer_key(task, s.answers) for s in votes}
