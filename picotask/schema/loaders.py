@@ -6,9 +6,10 @@ import functools
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from functools import cached_property
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 from strawberry.dataloader import DataLoader
+from tortoise.models import Model
 
 from picotask.models.batches import TaskItem
 from picotask.models.payouts import Deposit, Payout
@@ -18,6 +19,7 @@ from picotask.models.submissions import Submission, SubmissionStatus
 from picotask.models.tasks import Task
 from picotask.models.uploads import ImageMatch, Upload
 from picotask.models.users import User
+from picotask.models.webhooks import WebhookDelivery
 from picotask.services.batches import progress_of
 from picotask.services.groups import groups_of
 from picotask.services.nested_pages import counts, first_pages
@@ -255,6 +257,59 @@ class ImageMatchesBySubmissionLoader(DataLoader[int, list[ImageMatch]]):
         super().__init__(load_fn=_image_matches)
 
 
+M = TypeVar("M", bound=Model)
+
+
+class ChildPageKey(NamedTuple):
+    parent_id: int
+    first: int
+    before_id: int | None  # the decoded `after` cursor
+
+
+class ChildCountLoader(DataLoader[int, int]):
+    """How many `model` rows each parent has: one GROUP BY for the batch."""
+
+    def __init__(self, model: type[Model], parent: str) -> None:
+        self.model, self.parent = model, parent
+        super().__init__(load_fn=self._counts)
+
+    async def _counts(self, keys: Sequence[int]) -> list[int]:
+        found = await counts(self.model, self.parent, list(keys), {})
+        return [found[k] for k in keys]
+
+
+class ChildPageLoader(DataLoader[ChildPageKey, Page[M]], Generic[M]):
+    """A nested connection (newest first) of `model` rows under each parent of a list, in two
+    queries per distinct `first` and `after`, its totalCount batched as well."""
+
+    def __init__(self, model: type[M], parent: str) -> None:
+        self.model, self.parent = model, parent
+        self.counter = ChildCountLoader(model, parent)
+        super().__init__(load_fn=self._pages)
+
+    async def _pages(self, keys: Sequence[ChildPageKey]) -> list[Page[M]]:
+        groups: defaultdict[tuple[int, int | None], list[int]] = defaultdict(list)
+        for key in keys:
+            groups[key.first, key.before_id].append(key.parent_id)
+        pages: dict[ChildPageKey, Page[M]] = {}
+        for (first, before_id), parents in groups.items():
+            found = await first_pages(
+                self.model,
+                self.parent,
+                parents,
+                first=first,
+                before_id=before_id,
+                where={},
+                count=self._counter,
+            )
+            for parent_id, page in found.items():
+                pages[ChildPageKey(parent_id, first, before_id)] = page
+        return [pages[k] for k in keys]
+
+    def _counter(self, parent_id: int) -> Callable[[], Awaitable[int]]:
+        return lambda: self.counter.load(parent_id)
+
+
 async def _gold_items(keys: Sequence[int]) -> list[list[GoldItem]]:
     found: dict[int, list[GoldItem]] = {k: [] for k in keys}
     for item in await GoldItem.filter(task_id__in=list(keys)).order_by("position"):
@@ -365,3 +420,7 @@ class Loaders:
     @cached_property
     def gold_accuracy_by_employer_worker(self) -> GoldAccuracyByEmployerWorkerLoader:
         return GoldAccuracyByEmployerWorkerLoader()
+
+    @cached_property
+    def webhook_delivery_page_by_endpoint(self) -> ChildPageLoader[WebhookDelivery]:
+        return ChildPageLoader(WebhookDelivery, "endpoint_id")

@@ -39,14 +39,15 @@ class Settlement:
         """SUBMITTED → APPROVED and paid: by the employer, by a review policy, or by the review
         window only once it has passed."""
         now = self.clock.now()
+        by_window = decided_by == DecidedBy.REVIEW_WINDOW
         if not await try_move(
             submission.id,
             SubmissionStatus.SUBMITTED,
-            guard={"review_deadline__lte": now} if decided_by == DecidedBy.REVIEW_WINDOW else None,
+            guard={"review_deadline__lte": now} if by_window else None,
             feedback=feedback,
             reviewed_at=now,
             updated_at=now,
-            auto_approved=decided_by != DecidedBy.MANUAL,
+            auto_approved=by_window,  # as before: `autoApproved` is the review window's
             decided_by=decided_by,
             review_deadline=None,
             status=SubmissionStatus.APPROVED,
