@@ -4,13 +4,26 @@ transitions as a manual review, and nothing of it visible to workers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from picotask.models.events import Event, Stream
 from picotask.models.quality import GoldAccuracy, GoldItem, ReviewPolicy
+from picotask.models.submissions import DecidedBy, Submission, SubmissionStatus
 from picotask.models.users import Block
-from tests.support import Api, User, assert_escrow_matches, assert_ledger_balanced
+from picotask.services.proofs import Answer
+from picotask.services.quality_specs import PolicySpec
+from picotask.services.registry import Services
+from tests.support import (
+    Api,
+    User,
+    assert_escrow_matches,
+    assert_ledger_balanced,
+    funded_user,
+    new_user,
+    post_task,
+)
 from tests.test_batches import balance, create_batch, pk_of
 from tests.test_marketplace_api import create, employer
 
@@ -369,3 +382,29 @@ async def test_bad_quality_input_is_refused_naming_the_field_and_writes_nothing(
     assert await ReviewPolicy.all().count() == 0
     assert await GoldAccuracy.all().count() == 0
     assert await Block.all().count() == 0
+
+
+async def test_racing_answers_still_reach_the_overlap(services: Services) -> None:
+    """The second and third answers of an overlap of 3 are submitted at once: the majority is
+    approved once each, the minority left. (This does not force the interleaving in which,
+    without the task's row lock in `_majority`, each would see only two answers.)"""
+    boss = await funded_user(services, 5_000)
+    task = await post_task(services, boss, slots=3)
+    await services.quality.set_policy(boss, task.id, PolicySpec(overlap=3))
+    workers = [await new_user(services) for _ in range(3)]
+    claims = [await services.submissions.claim(w, task.id) for w in workers]
+
+    async def answer(i: int, text: str) -> None:
+        await services.submissions.submit(workers[i], claims[i].id, [Answer("Username", text)])
+
+    await answer(0, "same")
+    await asyncio.gather(answer(1, "same"), answer(2, "other"))
+    decided = {
+        s.worker_id: (s.status, s.decided_by) for s in await Submission.filter(task_id=task.id)
+    }
+    assert decided == {
+        workers[0].id: (SubmissionStatus.APPROVED, DecidedBy.MAJORITY),
+        workers[1].id: (SubmissionStatus.APPROVED, DecidedBy.MAJORITY),
+        workers[2].id: (SubmissionStatus.SUBMITTED, None),
+    }
+    await assert_ledger_balanced()
