@@ -20,6 +20,7 @@ from tests.support import (
     User,
     assert_escrow_matches,
     assert_ledger_balanced,
+    count_queries,
     funded_user,
     new_user,
     post_task,
@@ -408,3 +409,37 @@ async def test_racing_answers_still_reach_the_overlap(services: Services) -> Non
         workers[2].id: (SubmissionStatus.SUBMITTED, None),
     }
     await assert_ledger_balanced()
+
+
+async def test_quality_fields_of_a_list_cost_the_same_queries(api: Api) -> None:
+    boss = await employer(api, "20.00")
+    worker = await api.sign_up()
+    for _ in range(4):
+        task_id = (await create(api, boss, slots=2, proofFields=ANSWER))["task"]["id"]
+        await set_policy(api, boss, task_id, autoApproveAtAccuracy=0.9)
+        await api.gql(
+            SET_GOLD,
+            {
+                "input": {
+                    "taskId": task_id,
+                    "items": [{"answers": [{"label": "Answer", "match": "EXACT", "value": "y"}]}],
+                }
+            },
+            boss.token,
+        )
+        await submit(api, worker, (await claim(api, worker, task_id))["id"], "y")
+    page = """query($first: Int) { myTasks(first: $first) { edges { node {
+      goldItems { position answers { values } } reviewPolicy { autoApproveAtAccuracy }
+      submissions { edges { node { decidedBy goldCorrect tooFast agreement
+        workerAccuracy { accuracy } } } } } } } }"""
+    with count_queries() as few:
+        await api.gql(page, {"first": 1}, boss.token)
+    with count_queries() as many:
+        data = await api.gql(page, {"first": 4}, boss.token)
+    assert many.count == few.count, many.statements
+    nodes = [e["node"] for e in data["myTasks"]["edges"]]
+    assert len(nodes) == 4
+    assert {n["submissions"]["edges"][0]["node"]["decidedBy"] for n in nodes} == {"GOLD_ACCURACY"}
+    assert {n["submissions"]["edges"][0]["node"]["workerAccuracy"]["accuracy"] for n in nodes} == {
+        1.0
+    }
