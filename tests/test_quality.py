@@ -165,6 +165,9 @@ async def test_gold_and_auto_approval_pay_the_accurate_and_reject_the_careless(a
     assert (rejected["status"], rejected["decidedBy"]) == ("REJECTED", "GOLD_ACCURACY")
     assert rejected["rejectionReason"] == "WRONG_PROOF"
     assert "below" in rejected["rejectionComment"]
+    # Neither tells the worker their accuracy (its changes would point out the gold items).
+    assert "%" not in rejected["rejectionComment"]
+    assert "%" not in approved["feedback"]
     assert await balance(api, careless) == "0.00"
     assert "submission.rejected" in await event_types(api, careless)
     # Open to dispute as any rejection.

@@ -11,6 +11,9 @@ pending answer that agrees with a strict majority of them is approved. A minorit
 every answer when none has a majority, is left for the employer's review (and the review
 window) as today: disagreeing is not proof of being wrong.
 
+What the worker is told (feedback, rejection comment) never states their accuracy: watching it
+change from one submission to the next would tell which items were gold.
+
 Every decision is `Settlement.approve` / `Settlement.reject`, the conditional transitions of a
 manual review, with `decided_by` naming the policy; its events and notifications are theirs.
 """
@@ -194,15 +197,15 @@ class QualityService:
                 submission,
                 task,
                 RejectionReason.WRONG_PROOF,
-                f"Your accuracy on this employer's checked answers is {rate:.0%}, below the "
-                f"{policy.auto_reject_below:.0%} this task requires.",
+                "Rejected automatically: your accuracy on this employer's checked answers is "
+                "below what this task requires.",
                 DecidedBy.GOLD_ACCURACY,
             )
         if policy.auto_approve_at is not None and rate >= policy.auto_approve_at:
             return await self.settlement.approve(
                 submission,
                 task,
-                f"Approved automatically: {rate:.0%} accuracy on checked answers.",
+                "Approved automatically: your accuracy on checked answers is high enough.",
                 DecidedBy.GOLD_ACCURACY,
             )
         return False
