@@ -190,7 +190,7 @@ async def test_gold_and_auto_approval_pay_the_accurate_and_reject_the_careless(a
     # Accuracy is kept per employer: on their next task the accurate worker is approved at
     # once, the careless one is blocked from it, a newcomer (no gold answered) waits.
     follow_up = (await create(api, boss, slots=3, proofFields=ANSWER))["task"]["id"]
-    await set_policy(api, boss, follow_up, autoApproveAtAccuracy=0.8)
+    await set_policy(api, boss, follow_up, autoApproveAtAccuracy=0.8, minGoldAnswered=1)
     later = await claim(api, good, follow_up)
     again = await submit(api, good, later["id"], "anything")
     assert (again["status"], again["decidedBy"]) == ("APPROVED", "GOLD_ACCURACY")
@@ -419,7 +419,7 @@ async def test_quality_fields_of_a_list_cost_the_same_queries(api: Api) -> None:
     worker = await api.sign_up()
     for _ in range(4):
         task_id = (await create(api, boss, slots=2, proofFields=ANSWER))["task"]["id"]
-        await set_policy(api, boss, task_id, autoApproveAtAccuracy=0.9)
+        await set_policy(api, boss, task_id, autoApproveAtAccuracy=0.9, minGoldAnswered=1)
         await api.gql(
             SET_GOLD,
             {

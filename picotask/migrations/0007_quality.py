@@ -46,7 +46,7 @@ class Migration(migrations.Migration):
                 ('auto_approve_at', fields.FloatField(null=True)),
                 ('auto_reject_below', fields.FloatField(null=True)),
                 ('block_below', fields.FloatField(null=True)),
-                ('min_gold_answered', fields.IntField(default=1)),
+                ('min_gold_answered', fields.IntField(default=3)),
                 ('overlap', fields.IntField(null=True)),
                 ('min_seconds', fields.IntField(null=True)),
                 ('reject_too_fast', fields.BooleanField(default=False)),

@@ -72,7 +72,7 @@ class ReviewPolicy(Model):
     auto_approve_at = fields.FloatField(null=True)  # accuracy 0..1
     auto_reject_below = fields.FloatField(null=True)
     block_below = fields.FloatField(null=True)
-    min_gold_answered = fields.IntField(default=1)
+    min_gold_answered = fields.IntField(default=3)
     overlap = fields.IntField(null=True)  # answers per item compared for a majority
     min_seconds = fields.IntField(null=True)  # from claim to submit
     reject_too_fast = fields.BooleanField(default=False)

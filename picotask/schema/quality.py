@@ -8,6 +8,7 @@ import strawberry
 from picotask.models.quality import GoldAccuracy, GoldItem, GoldMatch, ReviewPolicy
 from picotask.models.submissions import DecidedBy
 from picotask.services.quality import accuracy
+from picotask.services.quality_specs import DEFAULT_MIN_GOLD
 
 strawberry.enum(GoldMatch, name="GoldMatch")
 strawberry.enum(DecidedBy, name="DecidedBy")
@@ -121,7 +122,8 @@ class SetReviewPolicyInput:
         default=None, description="Block the worker from your work when it is below this (0-1)."
     )
     min_gold_answered: int = strawberry.field(
-        default=1, description="Gold items a worker must have answered before accuracy counts."
+        default=DEFAULT_MIN_GOLD,
+        description="Gold items of yours a worker must have answered before accuracy counts.",
     )
     overlap: int | None = strawberry.field(
         default=None,

@@ -16,6 +16,8 @@ MAX_GOLD_ITEMS = 1_000  # per call
 MAX_VALUE = 2_000
 MAX_ONE_OF = 50
 MAX_MIN_GOLD = 1_000
+# Accuracy counts from the third gold answer: one lucky guess or one slip decides nothing.
+DEFAULT_MIN_GOLD = 3
 MAX_MIN_SECONDS = 86_400
 
 
@@ -39,7 +41,7 @@ class PolicySpec:
     auto_approve_at: float | None = None
     auto_reject_below: float | None = None
     block_below: float | None = None
-    min_gold_answered: int = 1
+    min_gold_answered: int = DEFAULT_MIN_GOLD
     overlap: int | None = None
     min_seconds: int | None = None
     reject_too_fast: bool = False
