@@ -63,7 +63,7 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Submission',
             name='decided_by',
-            field=fields.CharEnumField(null=True, description='MANUAL: MANUAL\nREVIEW_WINDOW: REVIEW_WINDOW\nREVISION_DEADLINE: REVISION_DEADLINE\nGOLD_ACCURACY: GOLD_ACCURACY\nMAJORITY: MAJORITY\nFAST_RESPONSE: FAST_RESPONSE', enum_type=DecidedBy, max_length=20),
+            field=fields.CharEnumField(null=True, description='MANUAL: MANUAL\nREVIEW_WINDOW: REVIEW_WINDOW\nREVISION_DEADLINE: REVISION_DEADLINE\nGOLD_ACCURACY: GOLD_ACCURACY\nMAJORITY: MAJORITY\nFAST_RESPONSE: FAST_RESPONSE\nDISPUTE: DISPUTE', enum_type=DecidedBy, max_length=20),
         ),
         ops.AddField(
             model_name='Submission',

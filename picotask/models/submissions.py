@@ -41,6 +41,7 @@ class DecidedBy(StrEnum):
     GOLD_ACCURACY = "GOLD_ACCURACY"  # the worker's accuracy on gold items
     MAJORITY = "MAJORITY"  # it agrees with the majority of overlapping answers
     FAST_RESPONSE = "FAST_RESPONSE"  # submitted faster than the task's minimum
+    DISPUTE = "DISPUTE"  # a moderator overturned its rejection
 
 
 class DisputeResolution(StrEnum):
