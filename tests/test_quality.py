@@ -266,6 +266,11 @@ async def test_an_overlap_of_three_approves_the_majority(api: Api) -> None:
     assert [round(v["agreement"], 3) for v in views] == [0.667, 0.667, 0.333]
     assert [await balance(api, w) for w in workers] == ["0.50", "0.50", "0.00"]
     assert "submission.approved" in await event_types(api, workers[0])
+    # The employer decides the minority by hand.
+    reject = """mutation($id: ID!) { rejectSubmission(input: {submissionId: $id,
+      reason: WRONG_PROOF, comment: "It is a cat"}) { submission { status decidedBy } } }"""
+    manual = (await api.gql(reject, {"id": subs[2]["id"]}, boss.token))["rejectSubmission"]
+    assert manual["submission"] == {"status": "REJECTED", "decidedBy": "MANUAL"}
     await assert_ledger_balanced()
     await assert_escrow_matches(pk_of(task_id))
 
