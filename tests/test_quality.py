@@ -424,7 +424,9 @@ async def test_quality_fields_of_a_list_cost_the_same_queries(api: Api) -> None:
     worker = await api.sign_up()
     for _ in range(4):
         task_id = (await create(api, boss, slots=2, proofFields=ANSWER))["task"]["id"]
-        await set_policy(api, boss, task_id, autoApproveAtAccuracy=0.9, minGoldAnswered=1)
+        await set_policy(
+            api, boss, task_id, autoApproveAtAccuracy=0.9, minGoldAnswered=1, overlap=2
+        )
         await api.gql(
             SET_GOLD,
             {
@@ -448,6 +450,7 @@ async def test_quality_fields_of_a_list_cost_the_same_queries(api: Api) -> None:
     nodes = [e["node"] for e in data["myTasks"]["edges"]]
     assert len(nodes) == 4
     assert {n["submissions"]["edges"][0]["node"]["decidedBy"] for n in nodes} == {"GOLD_ACCURACY"}
+    assert {n["submissions"]["edges"][0]["node"]["agreement"] for n in nodes} == {1.0}
     assert {n["submissions"]["edges"][0]["node"]["workerAccuracy"]["accuracy"] for n in nodes} == {
         1.0
     }

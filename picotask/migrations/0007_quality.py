@@ -5,6 +5,7 @@ from picotask.models.submissions import DecidedBy
 from tortoise.fields.base import OnDelete
 from tortoise.fields.data import JSON_DUMPS
 from tortoise import fields
+from tortoise.indexes import Index
 
 class Migration(migrations.Migration):
     dependencies = [('models', '0006_webhooks')]
@@ -57,8 +58,8 @@ class Migration(migrations.Migration):
         ),
         ops.AddField(
             model_name='Submission',
-            name='agreement',
-            field=fields.FloatField(null=True),
+            name='answer_key',
+            field=fields.CharField(null=True, max_length=64),
         ),
         ops.AddField(
             model_name='Submission',
@@ -74,5 +75,9 @@ class Migration(migrations.Migration):
             model_name='Submission',
             name='too_fast',
             field=fields.BooleanField(default=False),
+        ),
+        ops.AddIndex(
+            model_name='Submission',
+            index=Index(fields=['task_id', 'answer_key']),
         ),
     ]

@@ -88,15 +88,19 @@ class Submission(Model):
     item_id = fields.BigIntField(null=True)
     # Quality (services/quality.py), for the task's employer: who approved or rejected it,
     # whether it was a gold item answered right, submitted faster than the task's minimum,
-    # and the share of the item's overlapping answers that agree with it.
+    # and a digest of its normalized answers (those that agree share it, for overlap).
     decided_by = fields.CharEnumField(DecidedBy, max_length=20, null=True)
     gold_correct = fields.BooleanField(null=True)
     too_fast = fields.BooleanField(default=False)
-    agreement = fields.FloatField(null=True)
+    answer_key = fields.CharField(max_length=64, null=True)
 
     class Meta:
         table = "submissions"
-        indexes = (("status", "claim_expires_at"), ("status", "review_deadline"))
+        indexes = (
+            ("status", "claim_expires_at"),
+            ("status", "review_deadline"),
+            ("task_id", "answer_key"),
+        )
         constraints = (
             UniqueConstraint(fields=("task_id", "worker_id"), name="submissions_one_per_worker"),
         )

@@ -24,7 +24,7 @@ from picotask.services.batches import progress_of
 from picotask.services.groups import groups_of
 from picotask.services.nested_pages import counts, first_pages
 from picotask.services.pagination import Page
-from picotask.services.quality import records_of
+from picotask.services.quality import agreement_of, records_of
 from picotask.services.users import median_seconds
 
 
@@ -344,6 +344,19 @@ class GoldAccuracyByEmployerWorkerLoader(DataLoader[tuple[int, int], GoldAccurac
         super().__init__(load_fn=_gold_accuracy)
 
 
+AgreementKey = tuple[int, int | None, str]  # task id, item id, answer key
+
+
+async def _agreement(keys: Sequence[AgreementKey]) -> list[float | None]:
+    found = await agreement_of(keys)
+    return [found.get(k) for k in keys]
+
+
+class AgreementByAnswerKeyLoader(DataLoader[AgreementKey, float | None]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=_agreement)
+
+
 class Loaders:
     """Made fresh per HTTP request and per subscription event: nothing is cached longer.
     Each loader is built on first use, so a fresh set costs nothing when unused (the live
@@ -424,3 +437,7 @@ class Loaders:
     @cached_property
     def webhook_delivery_page_by_endpoint(self) -> ChildPageLoader[WebhookDelivery]:
         return ChildPageLoader(WebhookDelivery, "endpoint_id")
+
+    @cached_property
+    def agreement_by_answer_key(self) -> AgreementByAnswerKeyLoader:
+        return AgreementByAnswerKeyLoader()

@@ -145,7 +145,14 @@ class SubmissionType(Node):
         "approved) that agree with this one; the task's employer only."
     )
     async def agreement(self, info: Info) -> float | None:
-        return self.model.agreement if await self._reviewing(info) else None
+        loaders = info.context.loaders
+        if self.model.answer_key is None or not await self._reviewing(info):
+            return None
+        policy = await loaders.review_policy_by_task.load(self.model.task_id)
+        if policy is None or not policy.overlap:
+            return None
+        key = (self.model.task_id, self.model.item_id, self.model.answer_key)
+        return await loaders.agreement_by_answer_key.load(key)
 
     @strawberry.field(
         description="The worker's accuracy on the task employer's gold items; that employer only."

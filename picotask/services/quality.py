@@ -20,12 +20,15 @@ manual review, with `decided_by` naming the policy; its events and notifications
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
+from tortoise.functions import Count
 from tortoise.transactions import in_transaction
 
 from picotask.models.batches import TaskItem
@@ -63,14 +66,37 @@ async def records_of(keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], G
     return {(r.employer_id, r.worker_id): r for r in rows}
 
 
-def answer_key(task: Task, answers: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
-    """What two overlapping answers must share to agree: every non-image answer, normalized."""
+def answer_key(task: Task, answers: Sequence[Mapping[str, Any]]) -> str:
+    """What two overlapping answers must share to agree: a digest of every non-image answer,
+    normalized."""
     given = {str(a["label"]): str(a.get("value", "")) for a in answers}
-    return tuple(
+    values = [
         normalized(given.get(str(f["label"]), ""))
         for f in task.proof_fields
         if f["kind"] != ProofKind.IMAGE.value
+    ]
+    return hashlib.sha256(json.dumps(values).encode()).hexdigest()
+
+
+def _of_item(item_id: int | None) -> dict[str, Any]:
+    return {"item_id": item_id} if item_id is not None else {"item_id__isnull": True}
+
+
+async def agreement_of(keys: Sequence[tuple[int, int | None, str]]) -> dict[Any, float]:
+    """(task id, item id, answer key) -> the share of the item's pending and approved answers
+    that have that key: one GROUP BY for all of them."""
+    rows = (
+        await Submission.filter(task_id__in={k[0] for k in keys}, status__in=VOTING)
+        .annotate(n=Count("id"))
+        .group_by("task_id", "item_id", "answer_key")
+        .values("task_id", "item_id", "answer_key", "n")
     )
+    totals: Counter[tuple[int, int | None]] = Counter()
+    same: dict[tuple[int, int | None, str], int] = {}
+    for row in rows:
+        totals[row["task_id"], row["item_id"]] += int(row["n"])
+        same[row["task_id"], row["item_id"], row["answer_key"]] = int(row["n"])
+    return {k: same.get(k, 0) / totals[k[0], k[1]] for k in keys if totals[k[0], k[1]]}
 
 
 class QualityService:
@@ -151,7 +177,7 @@ class QualityService:
     async def grade(self, submission: Submission, task: Task) -> ReviewPolicy | None:
         """Grade a gold item and flag a too-fast submission; the task's policy, if any."""
         policy = await ReviewPolicy.get_or_none(task_id=task.id)
-        flags: dict[str, Any] = {}
+        flags: dict[str, Any] = {"answer_key": answer_key(task, submission.answers)}
         if submission.gold_correct is None:  # a resubmission is not graded again
             gold = await GoldItem.get_or_none(task_id=task.id, item_id=submission.item_id or 0)
             if gold is not None:
@@ -160,8 +186,7 @@ class QualityService:
         if policy is not None and policy.min_seconds and submission.submitted_at:
             taken = (submission.submitted_at - submission.claimed_at).total_seconds()
             flags["too_fast"] = taken < policy.min_seconds
-        if flags:
-            await Submission.filter(id=submission.id).update(**flags)
+        await Submission.filter(id=submission.id).update(**flags)
         return policy
 
     async def decide(self, submission: Submission, task: Task, policy: ReviewPolicy) -> None:
@@ -222,31 +247,33 @@ class QualityService:
         return rejected is not None
 
     async def _majority(self, task: Task, item_id: int | None, overlap: int) -> None:
-        """Each answer's agreement with the item's others; with K in, approve the majority."""
+        """With K answers of the item in, approve the pending ones of a strict majority."""
         # The task's row lock (PostgreSQL): racing submits decide one after the other, each
         # seeing the answers the other committed, so the K-th answer is never missed.
         await Task.filter(id=task.id).update(slots_used=F("slots_used"))
-        where = {"item_id": item_id} if item_id is not None else {"item_id__isnull": True}
-        votes = await Submission.filter(task_id=task.id, status__in=VOTING, **where)
-        keys = {s.id: answer_key(task, s.answers) for s in votes}
-        counts = Counter(keys.values())
-        for key, count in counts.items():
-            await Submission.filter(id__in=[pk for pk, k in keys.items() if k == key]).update(
-                agreement=count / len(votes)
+        votes = Submission.filter(task_id=task.id, status__in=VOTING, **_of_item(item_id))
+        tally = {
+            str(row["answer_key"]): int(row["n"])
+            for row in await votes.annotate(n=Count("id"))
+            .group_by("answer_key")
+            .values("answer_key", "n")
+        }
+        total = sum(tally.values())
+        if total < overlap:
+            return
+        top, top_count = max(tally.items(), key=lambda kv: kv[1])
+        if top_count * 2 <= total:
+            return
+        pending = Submission.filter(
+            task_id=task.id, status=SubmissionStatus.SUBMITTED, answer_key=top, **_of_item(item_id)
+        )
+        for vote in await pending:
+            await self.settlement.approve(
+                vote,
+                task,
+                f"Approved automatically: agrees with {top_count} of {total} answers.",
+                DecidedBy.MAJORITY,
             )
-        if len(votes) < overlap:
-            return
-        top, top_count = counts.most_common(1)[0]
-        if top_count * 2 <= len(votes):
-            return
-        for vote in votes:
-            if vote.status == SubmissionStatus.SUBMITTED and keys[vote.id] == top:
-                await self.settlement.approve(
-                    vote,
-                    task,
-                    f"Approved automatically: agrees with {top_count} of {len(votes)} answers.",
-                    DecidedBy.MAJORITY,
-                )
 
     async def _count(self, employer_id: int, worker_id: int, correct: bool) -> None:
         now = self.clock.now()
