@@ -24,7 +24,7 @@ from picotask.services.batches import progress_of
 from picotask.services.groups import groups_of
 from picotask.services.nested_pages import counts, first_pages
 from picotask.services.pagination import Page
-from picotask.services.quality import agreement_of, records_of
+from picotask.services.quality import AnswerOf, agreement_of, records_of
 from picotask.services.users import median_seconds
 
 
@@ -344,15 +344,12 @@ class GoldAccuracyByEmployerWorkerLoader(DataLoader[tuple[int, int], GoldAccurac
         super().__init__(load_fn=_gold_accuracy)
 
 
-AgreementKey = tuple[int, int | None, str]  # task id, item id, answer key
-
-
-async def _agreement(keys: Sequence[AgreementKey]) -> list[float | None]:
+async def _agreement(keys: Sequence[AnswerOf]) -> list[float | None]:
     found = await agreement_of(keys)
     return [found.get(k) for k in keys]
 
 
-class AgreementByAnswerKeyLoader(DataLoader[AgreementKey, float | None]):
+class AgreementByAnswerKeyLoader(DataLoader[AnswerOf, float | None]):
     def __init__(self) -> None:
         super().__init__(load_fn=_agreement)
 

@@ -37,7 +37,6 @@ from picotask.models.submissions import DecidedBy, RejectionReason, Submission, 
 from picotask.models.tasks import ProofKind, Task
 from picotask.models.users import User
 from picotask.services.clock import Clock
-from picotask.services.events import EventLog
 from picotask.services.moderation import add_block
 from picotask.services.quality_specs import (
     GoldItemSpec,
@@ -82,7 +81,10 @@ def _of_item(item_id: int | None) -> dict[str, Any]:
     return {"item_id": item_id} if item_id is not None else {"item_id__isnull": True}
 
 
-async def agreement_of(keys: Sequence[tuple[int, int | None, str]]) -> dict[Any, float]:
+AnswerOf = tuple[int, int | None, str]  # task id, item id, answer key
+
+
+async def agreement_of(keys: Sequence[AnswerOf]) -> dict[AnswerOf, float]:
     """(task id, item id, answer key) -> the share of the item's pending and approved answers
     that have that key: one GROUP BY for all of them."""
     rows = (
@@ -92,7 +94,7 @@ async def agreement_of(keys: Sequence[tuple[int, int | None, str]]) -> dict[Any,
         .values("task_id", "item_id", "answer_key", "n")
     )
     totals: Counter[tuple[int, int | None]] = Counter()
-    same: dict[tuple[int, int | None, str], int] = {}
+    same: dict[AnswerOf, int] = {}
     for row in rows:
         totals[row["task_id"], row["item_id"]] += int(row["n"])
         same[row["task_id"], row["item_id"], row["answer_key"]] = int(row["n"])
@@ -100,11 +102,8 @@ async def agreement_of(keys: Sequence[tuple[int, int | None, str]]) -> dict[Any,
 
 
 class QualityService:
-    def __init__(
-        self, clock: Clock, events: EventLog, tasks: TaskService, settlement: Settlement
-    ) -> None:
+    def __init__(self, clock: Clock, tasks: TaskService, settlement: Settlement) -> None:
         self.clock = clock
-        self.events = events
         self.tasks = tasks
         self.settlement = settlement
 
