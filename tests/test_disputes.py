@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from picotask.models.submissions import (
+    DecidedBy,
     DisputeResolution,
     RejectionReason,
     Submission,
@@ -65,9 +66,10 @@ async def test_overturned_dispute_pays_from_the_held_money(
     resolved = await services.disputes.resolve(
         await moderator(services), submission.id, DisputeResolution.OVERTURNED, "Proof checks out"
     )
-    assert (resolved.status, resolved.dispute_resolution) == (
+    assert (resolved.status, resolved.dispute_resolution, resolved.decided_by) == (
         SubmissionStatus.APPROVED,
         DisputeResolution.OVERTURNED,
+        DecidedBy.DISPUTE,
     )
     assert await services.payouts.balance(worker.id) == 100
     assert await services.payouts.balance(boss.id) == boss_balance

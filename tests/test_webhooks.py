@@ -12,7 +12,7 @@ import pytest
 
 from picotask.services.webhook_sender import WebhookDispatcher
 from picotask.services.webhook_targets import TargetRefused, resolve
-from tests.support import Api, User
+from tests.support import Api, User, count_queries
 from tests.test_batches import create_batch
 from tests.test_marketplace_api import SUBMIT
 from tests.webhook_receiver import Receiver
@@ -377,3 +377,41 @@ async def test_a_slow_receiver_delays_nobody_else(api: Api, receivers: list[Rece
     assert await dispatcher.run_once() == 2
     assert len(slow.events()) == 4
     assert [e["type"] for e in fast.events()] == ["submission.claimed"]
+
+
+async def test_delivery_logs_of_many_endpoints_cost_the_same_queries_and_deletion(
+    api: Api, receivers: list[Receiver]
+) -> None:
+    boss = await api.sign_up()
+    endpoints = [await register(api, boss, receivers[0], ["batch.completed"]) for _ in range(4)]
+    for endpoint in endpoints:
+        await api.gql(SEND_TEST, {"id": endpoint}, boss.token)
+    sent = (await api.gql(SEND_TEST, {"id": endpoints[0]}, boss.token))["sendTestWebhook"]
+    page = """query($first: Int) { webhookEndpoints(first: $first) { edges { node { id
+      deliveries(first: 1) { totalCount pageInfo { hasNextPage } edges { node { id } } } } } } }"""
+    with count_queries() as few:
+        await api.gql(page, {"first": 1}, boss.token)
+    with count_queries() as many:
+        data = await api.gql(page, {"first": 4}, boss.token)
+    assert many.count == few.count, many.statements
+    logs = {e["node"]["id"]: e["node"]["deliveries"] for e in data["webhookEndpoints"]["edges"]}
+    assert logs[endpoints[0]]["totalCount"] == 2
+    assert logs[endpoints[0]]["pageInfo"] == {"hasNextPage": True}
+    assert logs[endpoints[0]]["edges"] == [{"node": {"id": sent["delivery"]["id"]}}]
+    assert [logs[e]["totalCount"] for e in endpoints[1:]] == [1, 1, 1]
+
+    delete = """mutation($id: ID!) { deleteWebhookEndpoint(input: {endpointId: $id}) {
+      deletedEndpointId userErrors { field code } } }"""
+    someone = await api.sign_up()
+    refused = (await api.gql(delete, {"id": endpoints[0]}, someone.token))["deleteWebhookEndpoint"]
+    assert refused == {
+        "deletedEndpointId": None,
+        "userErrors": [{"field": ["input", "endpointId"], "code": "NOT_FOUND"}],
+    }
+    gone = (await api.gql(delete, {"id": endpoints[0]}, boss.token))["deleteWebhookEndpoint"]
+    assert gone == {"deletedEndpointId": endpoints[0], "userErrors": []}
+    # Its pending deliveries went with it: only the other endpoints' are sent.
+    assert await api.services.webhook_dispatcher.run_once() == 3
+    left = (await api.gql(ENDPOINTS, token=boss.token))["webhookEndpoints"]
+    assert left["totalCount"] == 3
+    assert endpoints[0] not in {e["node"]["id"] for e in left["edges"]}

@@ -13,4 +13,5 @@ MODEL_MODULES = [
     "picotask.models.trust",
     "picotask.models.uploads",
     "picotask.models.webhooks",
+    "picotask.models.quality",
 ]

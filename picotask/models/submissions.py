@@ -32,6 +32,18 @@ class RejectionReason(StrEnum):
     OTHER = "OTHER"
 
 
+class DecidedBy(StrEnum):
+    """Who approved or rejected a submission."""
+
+    MANUAL = "MANUAL"  # the employer's review
+    REVIEW_WINDOW = "REVIEW_WINDOW"  # nobody reviewed it in time
+    REVISION_DEADLINE = "REVISION_DEADLINE"  # the revision asked for never came
+    GOLD_ACCURACY = "GOLD_ACCURACY"  # the worker's accuracy on gold items
+    MAJORITY = "MAJORITY"  # it agrees with the majority of overlapping answers
+    FAST_RESPONSE = "FAST_RESPONSE"  # submitted faster than the task's minimum
+    DISPUTE = "DISPUTE"  # a moderator overturned its rejection
+
+
 class DisputeResolution(StrEnum):
     OVERTURNED = "OVERTURNED"  # the rejection was wrong: approved and paid from the held money
     UPHELD = "UPHELD"  # the rejection stands, for good: the held money returns to the employer
@@ -74,10 +86,21 @@ class Submission(Model):
     updated_at = fields.DatetimeField()
     # A batch's item this submission works on (models/batches.py); null on a plain task.
     item_id = fields.BigIntField(null=True)
+    # Quality (services/quality.py), for the task's employer: who approved or rejected it,
+    # whether it was a gold item answered right, submitted faster than the task's minimum,
+    # and a digest of its normalized answers (those that agree share it, for overlap).
+    decided_by = fields.CharEnumField(DecidedBy, max_length=20, null=True)
+    gold_correct = fields.BooleanField(null=True)
+    too_fast = fields.BooleanField(default=False)
+    answer_key = fields.CharField(max_length=64, null=True)
 
     class Meta:
         table = "submissions"
-        indexes = (("status", "claim_expires_at"), ("status", "review_deadline"))
+        indexes = (
+            ("status", "claim_expires_at"),
+            ("status", "review_deadline"),
+            ("task_id", "answer_key"),
+        )
         constraints = (
             UniqueConstraint(fields=("task_id", "worker_id"), name="submissions_one_per_worker"),
         )

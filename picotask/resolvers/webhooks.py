@@ -7,10 +7,12 @@ import strawberry
 from picotask.models.webhooks import WebhookDelivery, WebhookEndpoint
 from picotask.schema.context import Info
 from picotask.schema.pages import connection
-from picotask.schema.relay import Connection, Node, pk_of
+from picotask.schema.relay import Connection, Node, pk_of, to_global_id
 from picotask.schema.webhooks import (
     CreateWebhookEndpointInput,
     CreateWebhookEndpointPayload,
+    DeleteWebhookEndpointInput,
+    DeleteWebhookEndpointPayload,
     RedeliverWebhookInput,
     RotateWebhookSecretInput,
     SendTestWebhookInput,
@@ -93,6 +95,18 @@ class WebhooksMutation:
         )
         info.context.services.webhook_dispatcher.wake()
         return WebhookEndpointPayload(endpoint=WebhookEndpointType.from_model(endpoint))
+
+    @strawberry.mutation(description="Remove an endpoint and its delivery log for good.")
+    async def delete_webhook_endpoint(
+        self, info: Info, input: DeleteWebhookEndpointInput
+    ) -> DeleteWebhookEndpointPayload:
+        viewer = info.context.require_viewer()
+        deleted = await info.context.services.webhooks.delete(
+            viewer, pk_of(input.endpoint_id, "WebhookEndpoint")
+        )
+        return DeleteWebhookEndpointPayload(
+            deleted_endpoint_id=strawberry.ID(to_global_id("WebhookEndpoint", deleted))
+        )
 
     @strawberry.mutation(description="Send a `webhook.test` event to one endpoint now.")
     async def send_test_webhook(

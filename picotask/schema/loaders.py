@@ -6,21 +6,25 @@ import functools
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from functools import cached_property
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 from strawberry.dataloader import DataLoader
+from tortoise.models import Model
 
 from picotask.models.batches import TaskItem
 from picotask.models.payouts import Deposit, Payout
 from picotask.models.qualifications import Qualification
+from picotask.models.quality import GoldAccuracy, GoldItem, ReviewPolicy
 from picotask.models.submissions import Submission, SubmissionStatus
 from picotask.models.tasks import Task
 from picotask.models.uploads import ImageMatch, Upload
 from picotask.models.users import User
+from picotask.models.webhooks import WebhookDelivery
 from picotask.services.batches import progress_of
 from picotask.services.groups import groups_of
 from picotask.services.nested_pages import counts, first_pages
 from picotask.services.pagination import Page
+from picotask.services.quality import AnswerOf, agreement_of, records_of
 from picotask.services.users import median_seconds
 
 
@@ -253,6 +257,103 @@ class ImageMatchesBySubmissionLoader(DataLoader[int, list[ImageMatch]]):
         super().__init__(load_fn=_image_matches)
 
 
+M = TypeVar("M", bound=Model)
+
+
+class ChildPageKey(NamedTuple):
+    parent_id: int
+    first: int
+    before_id: int | None  # the decoded `after` cursor
+
+
+class ChildCountLoader(DataLoader[int, int]):
+    """How many `model` rows each parent has: one GROUP BY for the batch."""
+
+    def __init__(self, model: type[Model], parent: str) -> None:
+        self.model, self.parent = model, parent
+        super().__init__(load_fn=self._counts)
+
+    async def _counts(self, keys: Sequence[int]) -> list[int]:
+        found = await counts(self.model, self.parent, list(keys), {})
+        return [found[k] for k in keys]
+
+
+class ChildPageLoader(DataLoader[ChildPageKey, Page[M]], Generic[M]):
+    """A nested connection (newest first) of `model` rows under each parent of a list, in two
+    queries per distinct `first` and `after`, its totalCount batched as well."""
+
+    def __init__(self, model: type[M], parent: str) -> None:
+        self.model, self.parent = model, parent
+        self.counter = ChildCountLoader(model, parent)
+        super().__init__(load_fn=self._pages)
+
+    async def _pages(self, keys: Sequence[ChildPageKey]) -> list[Page[M]]:
+        groups: defaultdict[tuple[int, int | None], list[int]] = defaultdict(list)
+        for key in keys:
+            groups[key.first, key.before_id].append(key.parent_id)
+        pages: dict[ChildPageKey, Page[M]] = {}
+        for (first, before_id), parents in groups.items():
+            found = await first_pages(
+                self.model,
+                self.parent,
+                parents,
+                first=first,
+                before_id=before_id,
+                where={},
+                count=self._counter,
+            )
+            for parent_id, page in found.items():
+                pages[ChildPageKey(parent_id, first, before_id)] = page
+        return [pages[k] for k in keys]
+
+    def _counter(self, parent_id: int) -> Callable[[], Awaitable[int]]:
+        return lambda: self.counter.load(parent_id)
+
+
+async def _gold_items(keys: Sequence[int]) -> list[list[GoldItem]]:
+    found: dict[int, list[GoldItem]] = {k: [] for k in keys}
+    for item in await GoldItem.filter(task_id__in=list(keys)).order_by("position"):
+        found[item.task_id].append(item)
+    return [found[k] for k in keys]
+
+
+class GoldItemsByTaskLoader(DataLoader[int, list[GoldItem]]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=_gold_items)
+
+
+async def _review_policies(keys: Sequence[int]) -> list[ReviewPolicy | None]:
+    rows = {p.task_id: p for p in await ReviewPolicy.filter(task_id__in=list(keys))}
+    return [rows.get(k) for k in keys]
+
+
+class ReviewPolicyByTaskLoader(DataLoader[int, ReviewPolicy | None]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=_review_policies)
+
+
+async def _gold_accuracy(keys: Sequence[tuple[int, int]]) -> list[GoldAccuracy | None]:
+    found = await records_of(keys)
+    return [found.get(k) for k in keys]
+
+
+class GoldAccuracyByEmployerWorkerLoader(DataLoader[tuple[int, int], GoldAccuracy | None]):
+    """Keyed by (employer id, worker id)."""
+
+    def __init__(self) -> None:
+        super().__init__(load_fn=_gold_accuracy)
+
+
+async def _agreement(keys: Sequence[AnswerOf]) -> list[float | None]:
+    found = await agreement_of(keys)
+    return [found.get(k) for k in keys]
+
+
+class AgreementByAnswerKeyLoader(DataLoader[AnswerOf, float | None]):
+    def __init__(self) -> None:
+        super().__init__(load_fn=_agreement)
+
+
 class Loaders:
     """Made fresh per HTTP request and per subscription event: nothing is cached longer.
     Each loader is built on first use, so a fresh set costs nothing when unused (the live
@@ -317,3 +418,23 @@ class Loaders:
     @cached_property
     def image_matches_by_submission(self) -> ImageMatchesBySubmissionLoader:
         return ImageMatchesBySubmissionLoader()
+
+    @cached_property
+    def gold_items_by_task(self) -> GoldItemsByTaskLoader:
+        return GoldItemsByTaskLoader()
+
+    @cached_property
+    def review_policy_by_task(self) -> ReviewPolicyByTaskLoader:
+        return ReviewPolicyByTaskLoader()
+
+    @cached_property
+    def gold_accuracy_by_employer_worker(self) -> GoldAccuracyByEmployerWorkerLoader:
+        return GoldAccuracyByEmployerWorkerLoader()
+
+    @cached_property
+    def webhook_delivery_page_by_endpoint(self) -> ChildPageLoader[WebhookDelivery]:
+        return ChildPageLoader(WebhookDelivery, "endpoint_id")
+
+    @cached_property
+    def agreement_by_answer_key(self) -> AgreementByAnswerKeyLoader:
+        return AgreementByAnswerKeyLoader()

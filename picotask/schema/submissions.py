@@ -8,6 +8,7 @@ from decimal import Decimal
 import strawberry
 
 from picotask.models.submissions import (
+    DecidedBy,
     DisputeResolution,
     RejectionReason,
     Submission,
@@ -18,6 +19,7 @@ from picotask.schema.batch_types import BatchItemType
 from picotask.schema.context import Info
 from picotask.schema.errors import UserError
 from picotask.schema.money import Money
+from picotask.schema.quality import GoldAccuracyType
 from picotask.schema.relay import Connection, Node, to_global_id
 from picotask.schema.tasks import TaskType
 from picotask.schema.uploads import ImageType
@@ -100,6 +102,9 @@ class SubmissionType(Node):
         description="A rejection becomes final, and its held money returns, at this time."
     )
     auto_approved: bool
+    decided_by: DecidedBy | None = strawberry.field(
+        description="Who approved or rejected it: the employer, or which automatic rule."
+    )
     dispute_statement: str | None
     disputed_at: datetime | None
     dispute_resolution: DisputeResolution | None
@@ -115,6 +120,50 @@ class SubmissionType(Node):
         viewer = info.context.viewer
         viewer_id = viewer.id if viewer else None
         return list(self.model.reused_labels) if can_review(task, viewer_id) else []
+
+    async def _reviewing(self, info: Info) -> bool:
+        task = await info.context.loaders.task_by_id.load(self.model.task_id)
+        viewer = info.context.viewer
+        return can_review(task, viewer.id if viewer else None)
+
+    @strawberry.field(
+        description="On a gold item: whether every expected answer matched (graded at "
+        "submit); null otherwise, and for everyone but the task's employer."
+    )
+    async def gold_correct(self, info: Info) -> bool | None:
+        return self.model.gold_correct if await self._reviewing(info) else None
+
+    @strawberry.field(
+        description="Submitted sooner after the claim than the task's review policy allows; "
+        "null for everyone but the task's employer."
+    )
+    async def too_fast(self, info: Info) -> bool | None:
+        return self.model.too_fast if await self._reviewing(info) else None
+
+    @strawberry.field(
+        description="With an overlap policy: the share of the item's answers (pending or "
+        "approved) that agree with this one; the task's employer only."
+    )
+    async def agreement(self, info: Info) -> float | None:
+        loaders = info.context.loaders
+        if self.model.answer_key is None or not await self._reviewing(info):
+            return None
+        policy = await loaders.review_policy_by_task.load(self.model.task_id)
+        if policy is None or not policy.overlap:
+            return None
+        key = (self.model.task_id, self.model.item_id, self.model.answer_key)
+        return await loaders.agreement_by_answer_key.load(key)
+
+    @strawberry.field(
+        description="The worker's accuracy on the task employer's gold items; that employer only."
+    )
+    async def worker_accuracy(self, info: Info) -> GoldAccuracyType | None:
+        task = await info.context.loaders.task_by_id.load(self.model.task_id)
+        viewer = info.context.viewer
+        if task is None or not can_review(task, viewer.id if viewer else None):
+            return None
+        loader = info.context.loaders.gold_accuracy_by_employer_worker
+        return GoldAccuracyType.of(await loader.load((task.employer_id, self.model.worker_id)))
 
     @strawberry.field(
         description="Images of this proof that closely match images other accounts "
@@ -204,6 +253,7 @@ class SubmissionType(Node):
             reviewed_at=submission.reviewed_at,
             dispute_deadline=submission.dispute_deadline,
             auto_approved=submission.auto_approved,
+            decided_by=submission.decided_by,
             dispute_statement=submission.dispute_statement,
             disputed_at=submission.disputed_at,
             dispute_resolution=submission.dispute_resolution,

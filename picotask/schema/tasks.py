@@ -20,6 +20,7 @@ from picotask.schema.groups import QualificationType, qualification_of
 from picotask.schema.loaders import SubmissionPageKey
 from picotask.schema.money import Money
 from picotask.schema.prefetch import PREFETCHED, loaded
+from picotask.schema.quality import GoldItemType, ReviewPolicyType
 from picotask.schema.relay import Connection, Node, to_global_id
 from picotask.schema.users import UserType
 from picotask.services.groups import group_ids
@@ -135,6 +136,25 @@ class TaskType(Node):
     def employer(self, info: Info) -> UserType | Awaitable[UserType]:
         """At once when the list resolver prefetched the employers (`schema/prefetch.py`)."""
         return loaded(info.context.loaders.user_by_id, self.model.employer_id, employer_of)
+
+    @strawberry.field(
+        description="Items with expected answers (gold); the task's employer only, null for "
+        "everyone else."
+    )
+    async def gold_items(self, info: Info) -> list[GoldItemType] | None:
+        viewer = info.context.viewer
+        if not can_review(self.model, viewer.id if viewer else None):
+            return None
+        items = await info.context.loaders.gold_items_by_task.load(self.model.id)
+        return [GoldItemType.from_model(item) for item in items]
+
+    @strawberry.field(description="How proof is reviewed automatically; its employer only.")
+    async def review_policy(self, info: Info) -> ReviewPolicyType | None:
+        viewer = info.context.viewer
+        if not can_review(self.model, viewer.id if viewer else None):
+            return None
+        policy = await info.context.loaders.review_policy_by_task.load(self.model.id)
+        return ReviewPolicyType.from_model(policy) if policy else None
 
     @strawberry.field(description="The task's submissions, newest first; its employer only.")
     async def submissions(

@@ -7,10 +7,11 @@ from datetime import datetime
 import strawberry
 
 from picotask.models.webhooks import DeliveryStatus, WebhookDelivery, WebhookEndpoint
-from picotask.schema.errors import UserError
-from picotask.schema.pages import connection
+from picotask.schema.context import Info
+from picotask.schema.errors import UserError, refusals_as_errors
+from picotask.schema.loaders import ChildPageKey
 from picotask.schema.relay import Connection, Node, to_global_id
-from picotask.services.pagination import NEWEST_FIRST
+from picotask.services.pagination import check_first, decode_cursor
 
 strawberry.enum(DeliveryStatus, name="WebhookDeliveryStatus")
 
@@ -60,10 +61,15 @@ class WebhookEndpointType(Node):
 
     @strawberry.field(description="The delivery log, newest first.")
     async def deliveries(
-        self, first: int | None = None, after: str | None = None
+        self, info: Info, first: int | None = None, after: str | None = None
     ) -> Connection[WebhookDeliveryType]:
-        query = WebhookDelivery.filter(endpoint_id=self.model.id)
-        return await connection(query, WebhookDeliveryType.from_model, first, after, NEWEST_FIRST)
+        with refusals_as_errors():
+            size = check_first(first)
+            before_id = None if after is None else int(decode_cursor(after, [False])[0])
+        # Batched: every endpoint of a list shares the same few queries.
+        key = ChildPageKey(self.model.id, size, before_id)
+        page = await info.context.loaders.webhook_delivery_page_by_endpoint.load(key)
+        return Connection.of(page, WebhookDeliveryType.from_model)
 
     @classmethod
     def from_model(cls, endpoint: WebhookEndpoint) -> WebhookEndpointType:
@@ -113,6 +119,17 @@ class SetWebhookEndpointEnabledInput:
 @strawberry.type
 class WebhookEndpointPayload:
     endpoint: WebhookEndpointType | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
+@strawberry.input
+class DeleteWebhookEndpointInput:
+    endpoint_id: strawberry.ID
+
+
+@strawberry.type
+class DeleteWebhookEndpointPayload:
+    deleted_endpoint_id: strawberry.ID | None = None
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 

@@ -21,6 +21,7 @@ from picotask.resolvers.groups import GroupsMutation, GroupsQuery
 from picotask.resolvers.moderation import ModerationMutation
 from picotask.resolvers.node import NodeQuery
 from picotask.resolvers.payouts import PayoutsMutation, PayoutsQuery
+from picotask.resolvers.quality import QualityMutation, QualityQuery
 from picotask.resolvers.statement import StatementQuery
 from picotask.resolvers.submissions import SubmissionsMutation, SubmissionsQuery
 from picotask.resolvers.tasks import TasksMutation, TasksQuery
@@ -48,6 +49,7 @@ class Query(
     StatementQuery,
     AnalyticsQuery,
     WebhooksQuery,
+    QualityQuery,
     NodeQuery,
 ):
     pass
@@ -65,6 +67,7 @@ class Mutation(
     TrustMutation,
     UploadsMutation,
     WebhooksMutation,
+    QualityMutation,
 ):
     pass
 

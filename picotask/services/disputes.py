@@ -16,7 +16,7 @@ from typing import Any
 
 from tortoise.queryset import QuerySet
 
-from picotask.models.submissions import DisputeResolution, Submission, SubmissionStatus
+from picotask.models.submissions import DecidedBy, DisputeResolution, Submission, SubmissionStatus
 from picotask.models.tasks import Task
 from picotask.models.users import User
 from picotask.services.clock import Clock
@@ -89,7 +89,9 @@ class DisputeService:
             "updated_at": now,
         }
         if overturned:
-            changes.update(status=SubmissionStatus.APPROVED, reviewed_at=now)
+            changes.update(
+                status=SubmissionStatus.APPROVED, reviewed_at=now, decided_by=DecidedBy.DISPUTE
+            )
         else:
             changes.update(status=SubmissionStatus.REJECTED, rejection_final=True)
         async with self.events.transaction():

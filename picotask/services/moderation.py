@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
 
 from picotask.models.users import Block, User, UserStatus
 from picotask.services.clock import Clock
@@ -23,6 +25,14 @@ async def blocked_by(worker_id: int) -> set[int]:
     """Employers who blocked this worker (read once per subscription, not per event)."""
     rows = await Block.filter(worker_id=worker_id).values("employer_id")
     return {int(row["employer_id"]) for row in rows}
+
+
+async def add_block(employer_id: int, worker_id: int, now: datetime) -> None:
+    """The worker takes none of the employer's work from now on; blocking is idempotent. In its
+    own savepoint, so inside a caller's transaction a block already there aborts nothing."""
+    with contextlib.suppress(IntegrityError):
+        async with in_transaction():
+            await Block.create(employer_id=employer_id, worker_id=worker_id, created_at=now)
 
 
 class ModerationService:
@@ -75,10 +85,7 @@ class ModerationService:
             raise _user_not_found()
         if worker.id == employer.id:
             raise DomainError(ErrorCode.INVALID, "You cannot block yourself.", ["input", "userId"])
-        with contextlib.suppress(IntegrityError):  # already blocked: blocking is idempotent
-            await Block.create(
-                employer_id=employer.id, worker_id=worker.id, created_at=self.clock.now()
-            )
+        await add_block(employer.id, worker.id, self.clock.now())
         return worker
 
     async def unblock(self, employer: User, worker_id: int | None) -> User:

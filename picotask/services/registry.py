@@ -25,6 +25,7 @@ from picotask.services.providers import (
     SandboxPayoutProvider,
 )
 from picotask.services.qualifications import QualificationService
+from picotask.services.quality import QualityService
 from picotask.services.rate_limits import RateStore
 from picotask.services.ratings import RatingService
 from picotask.services.sessions import Revocations
@@ -78,6 +79,7 @@ class Services:
     qualifications: QualificationService
     settlement: Settlement
     submissions: SubmissionService
+    quality: QualityService
     bonuses: BonusService
     disputes: DisputeService
     moderation: ModerationService
@@ -113,7 +115,8 @@ class Services:
         limits = rate_store(settings)
         payouts = PayoutService(settings, clock, ledger, providers.payments, events)
         tasks = TaskService(settings, clock, ledger, events)
-        settlement = Settlement(clock, ledger, tasks, events)
+        settlement = Settlement(settings, clock, ledger, tasks, events)
+        quality = QualityService(clock, tasks, settlement)
         analytics = AnalyticsService()
         storage = open_storage(settings)
         links = LinkSigner(
@@ -159,8 +162,9 @@ class Services:
             qualifications=QualificationService(clock, events),
             settlement=settlement,
             submissions=SubmissionService(
-                settings, clock, settlement, events, ProofImages(settings)
+                settings, clock, settlement, events, ProofImages(settings), quality
             ),
+            quality=quality,
             bonuses=BonusService(settings, clock, ledger, events),
             disputes=DisputeService(clock, settlement, events),
             moderation=ModerationService(clock, events, revocations),

@@ -6,9 +6,11 @@ transaction of the conditional update that won it.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from tortoise.expressions import F
 
-from picotask.models.submissions import Submission, SubmissionStatus
+from picotask.models.submissions import DecidedBy, RejectionReason, Submission, SubmissionStatus
 from picotask.models.tasks import Task, TaskStatus
 from picotask.models.users import User
 from picotask.services.batch_items import release_item
@@ -18,34 +20,67 @@ from picotask.services.ledger import Ledger
 from picotask.services.money import format_cents
 from picotask.services.tasks import LIVE, TaskService
 from picotask.services.transitions import try_move
+from picotask.settings import Settings
 
 
 class Settlement:
-    def __init__(self, clock: Clock, ledger: Ledger, tasks: TaskService, events: EventLog) -> None:
+    def __init__(
+        self, settings: Settings, clock: Clock, ledger: Ledger, tasks: TaskService, events: EventLog
+    ) -> None:
+        self.settings = settings
         self.clock = clock
         self.ledger = ledger
         self.tasks = tasks
         self.events = events
 
     async def approve(
-        self, submission: Submission, task: Task, feedback: str | None, *, auto: bool
+        self, submission: Submission, task: Task, feedback: str | None, decided_by: DecidedBy
     ) -> bool:
-        """SUBMITTED → APPROVED and paid; by the review window only once it has passed."""
+        """SUBMITTED → APPROVED and paid: by the employer, by a review policy, or by the review
+        window only once it has passed."""
         now = self.clock.now()
+        by_window = decided_by == DecidedBy.REVIEW_WINDOW
         if not await try_move(
             submission.id,
             SubmissionStatus.SUBMITTED,
-            guard={"review_deadline__lte": now} if auto else None,
+            guard={"review_deadline__lte": now} if by_window else None,
             feedback=feedback,
             reviewed_at=now,
             updated_at=now,
-            auto_approved=auto,
+            auto_approved=by_window,  # as before: `autoApproved` is the review window's
+            decided_by=decided_by,
             review_deadline=None,
             status=SubmissionStatus.APPROVED,
         ):
             return False
         await self.settle_approved(submission, task)
         return True
+
+    async def reject(
+        self,
+        submission: Submission,
+        task: Task,
+        reason: RejectionReason,
+        comment: str,
+        decided_by: DecidedBy,
+    ) -> Submission | None:
+        """SUBMITTED → REJECTED, by the employer or a review policy; the money stays held until
+        the dispute window closes. None when another transition won."""
+        now = self.clock.now()
+        rejected = await try_move(
+            submission.id,
+            SubmissionStatus.SUBMITTED,
+            status=SubmissionStatus.REJECTED,
+            rejection_reason=reason,
+            rejection_comment=comment,
+            reviewed_at=now,
+            updated_at=now,
+            decided_by=decided_by,
+            dispute_deadline=now + timedelta(seconds=self.settings.dispute_window_seconds),
+        )
+        if rejected is not None:
+            self.rejected(rejected, task, comment)
+        return rejected
 
     async def settle_approved(
         self, submission: Submission, task: Task, *, dispute_outcome: bool = False

@@ -18,7 +18,12 @@ from datetime import timedelta
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F
 
-from picotask.models.submissions import RejectionReason, Submission, SubmissionStatus
+from picotask.models.submissions import (
+    DecidedBy,
+    RejectionReason,
+    Submission,
+    SubmissionStatus,
+)
 from picotask.models.tasks import Task, TaskStatus
 from picotask.models.users import Block, User
 from picotask.services.batch_items import take_item
@@ -29,6 +34,7 @@ from picotask.services.events import EventLog
 from picotask.services.proof_images import ProofImages
 from picotask.services.proofs import Answer, check_answers, image_ids, record_proof
 from picotask.services.qualifications import grant_from_test
+from picotask.services.quality import QualityService
 from picotask.services.settlement import Settlement
 from picotask.services.tasks import can_see
 from picotask.services.transitions import for_review, move, of_worker, wrong_status
@@ -50,8 +56,10 @@ class SubmissionService:
         settlement: Settlement,
         events: EventLog,
         images: ProofImages,
+        quality: QualityService,
     ) -> None:
         self.settings = settings
+        self.quality = quality
         self.clock = clock
         self.settlement = settlement
         self.events = events
@@ -149,6 +157,7 @@ class SubmissionService:
             await record_proof(submitted, stored)
             await grant_from_test(self.events, submitted)
             await self.images.attach(submitted, task, image_ids(stored), now)
+            policy = await self.quality.grade(submitted, task)
             fresh = await Submission.get(id=submission.id)
             kind = (
                 "RESUBMITTED"
@@ -156,7 +165,9 @@ class SubmissionService:
                 else "SUBMITTED"
             )
             self.events.submission(kind, fresh, task, f"Proof {kind.lower()} for {task.title}")
-        return fresh
+            if policy is not None:
+                await self.quality.decide(fresh, task, policy)
+        return await Submission.get(id=submission.id)
 
     # The employer's side.
 
@@ -167,7 +178,7 @@ class SubmissionService:
         submission, task = await for_review(employer.id, submission_id)
         note = checked_text("feedback", feedback, required=False)
         async with self.events.transaction():
-            if not await self.settlement.approve(submission, task, note, auto=False):
+            if not await self.settlement.approve(submission, task, note, DecidedBy.MANUAL):
                 raise wrong_status(await Submission.get(id=submission.id), "approved")
         return await Submission.get(id=submission.id)
 
@@ -182,20 +193,12 @@ class SubmissionService:
         ensure_active(employer)
         submission, task = await for_review(employer.id, submission_id)
         note = checked_text("comment", comment, required=True)
-        now = self.clock.now()
         async with self.events.transaction():
-            rejected = await move(
-                submission.id,
-                SubmissionStatus.SUBMITTED,
-                "rejected",
-                status=SubmissionStatus.REJECTED,
-                rejection_reason=reason,
-                rejection_comment=note,
-                reviewed_at=now,
-                updated_at=now,
-                dispute_deadline=now + timedelta(seconds=self.settings.dispute_window_seconds),
+            rejected = await self.settlement.reject(
+                submission, task, reason, note or "", DecidedBy.MANUAL
             )
-            self.settlement.rejected(rejected, task, note or "")
+            if rejected is None:
+                raise wrong_status(await Submission.get(id=submission.id), "rejected")
             if reopen_slot:
                 await self.settlement.reopen_slot(task, rejected)
         return rejected

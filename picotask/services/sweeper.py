@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from picotask.models.submissions import RejectionReason, Submission, SubmissionStatus
+from picotask.models.submissions import DecidedBy, RejectionReason, Submission, SubmissionStatus
 from picotask.models.tasks import Task
 from picotask.services.clock import Clock
 from picotask.services.events import EventLog
@@ -89,7 +89,9 @@ class Sweeper:
         for submission in due:
             task = tasks[submission.task_id]
             async with self.events.transaction():
-                done += await self.settlement.approve(submission, task, None, auto=True)
+                done += await self.settlement.approve(
+                    submission, task, None, DecidedBy.REVIEW_WINDOW
+                )
         return done
 
     async def expire_revisions(self) -> int:
@@ -108,6 +110,7 @@ class Sweeper:
                     status=SubmissionStatus.REJECTED,
                     rejection_reason=RejectionReason.INCOMPLETE,
                     rejection_comment=NO_REVISION,
+                    decided_by=DecidedBy.REVISION_DEADLINE,
                     reviewed_at=now,
                     updated_at=now,
                     revision_deadline=None,

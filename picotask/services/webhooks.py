@@ -191,6 +191,14 @@ class WebhookService:
         endpoint.enabled, endpoint.disabled_reason = enabled, ""
         return endpoint
 
+    async def delete(self, owner: User, endpoint_id: int | None) -> int:
+        """The endpoint and its delivery log are gone; nothing more is sent to it (an attempt in
+        flight records nothing). Returns its id."""
+        endpoint = await self.own_endpoint(owner, endpoint_id)
+        await WebhookEndpoint.filter(id=endpoint.id, owner_id=owner.id).delete()
+        deleted: int = endpoint.id
+        return deleted
+
     async def send_test(self, owner: User, endpoint_id: int | None) -> WebhookDelivery:
         """A test event to one endpoint, whatever types it subscribes to."""
         endpoint = await self.own_endpoint(owner, endpoint_id)
