@@ -1,0 +1,331 @@
+"""The reference web app (`web/`) in a real browser: headless Chromium (Debian's, driven by
+Playwright) against `picotask serve` as `make run` starts it, with the app built as `make run`
+builds it (`make web`). An employer and a worker in two browser contexts do a whole job, every
+change arriving live; then the app, served from another origin, works through CORS.
+
+Skipped only when Chromium or npm is missing on the machine (`.ci/run` installs Chromium).
+Screenshots of the main screens are written to docs/screenshots/ (shown in the README)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import io
+import re
+import shutil
+import subprocess
+import threading
+from collections.abc import AsyncIterator, Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    ViewportSize,
+    WebSocket,
+    async_playwright,
+    expect,
+)
+
+from tests.instances import Spawned, free_port, spawned_instance
+from tests.support import Backend
+
+ROOT = Path(__file__).resolve().parents[1]
+DIST = ROOT / "web" / "dist"
+SHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "correct horse battery staple"
+PHONE = ViewportSize(width=390, height=844)
+DESKTOP = ViewportSize(width=1200, height=800)
+
+pytestmark = [
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM}"
+    ),
+    pytest.mark.skipif(shutil.which("npm") is None, reason="Node.js (npm) is not installed"),
+    # The first build (npm ci, vite) on a loaded 2-core machine.
+    pytest.mark.timeout(300),
+]
+expect.set_options(timeout=20_000)
+
+
+@pytest.fixture(scope="session")
+def web_build() -> Path:
+    """The app built as `make run` builds it: only when missing or older than its sources."""
+    subprocess.run(["make", "-s", "web"], cwd=ROOT, check=True)  # noqa: S607 -- make from PATH
+    assert (DIST / "index.html").is_file()
+    return DIST
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@contextlib.asynccontextmanager
+async def context(browser: Browser, viewport: ViewportSize) -> AsyncIterator[BrowserContext]:
+    ctx = await browser.new_context(viewport=viewport, locale="en-US", timezone_id="UTC")
+    try:
+        yield ctx
+    finally:
+        await ctx.close()
+
+
+async def shot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    await page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+async def sign_up(page: Page, base: str, email: str, name: str, screenshot: bool = False) -> None:
+    await page.goto(f"{base}/signup")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_label("Display name").fill(name)
+    await page.get_by_label("Country").fill("DE")
+    if screenshot:
+        await shot(page, "sign-up")
+    await page.get_by_role("button", name="Sign up").click()
+    await expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    await expect(page.get_by_text(name, exact=True)).to_be_visible()
+    # Set once loaded: still there at the end means nothing reloaded the page.
+    await page.evaluate("window.__loadedOnce = true")
+
+
+async def go(page: Page, link: str) -> None:
+    """Follow a link of the main navigation (the app's router, no page load)."""
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name=link).click()
+
+
+async def still_the_same_page(page: Page) -> bool:
+    return bool(await page.evaluate("window.__loadedOnce === true"))
+
+
+def subscribed(page: Page, operation: str) -> asyncio.Event:
+    """Set once the page has sent the subscription `operation` over its websocket (the feed
+    starts live: a task posted before that is in the page's first query, not in its feed)."""
+    sent = asyncio.Event()
+
+    def frame(payload: bytes | str) -> None:
+        if operation in str(payload):
+            sent.set()
+
+    def watch(ws: WebSocket) -> None:
+        ws.on("framesent", frame)
+
+    page.on("websocket", watch)
+    return sent
+
+
+def png(width: int = 64, height: int = 48) -> bytes:
+    image = Image.new("RGB", (width, height), (11, 87, 208))
+    for x in range(0, width, 8):
+        for y in range(height):
+            image.putpixel((x, y), (255, 255, 255))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+@contextlib.asynccontextmanager
+async def served(database_url: str, backend: Backend, **settings: object) -> AsyncIterator[Spawned]:
+    async with spawned_instance(
+        database_url, backend.broadcast, web_dir=str(DIST), **settings
+    ) as server:
+        yield server
+
+
+async def test_a_whole_job_live_in_two_browsers(
+    web_build: Path, browser: Browser, database_url: str, backend: Backend
+) -> None:
+    async with (
+        served(database_url, backend) as server,
+        context(browser, PHONE) as worker_ctx,
+        context(browser, DESKTOP) as employer_ctx,
+    ):
+        base = server.url
+        worker = await worker_ctx.new_page()
+        feed_sent = subscribed(worker, "TaskFeed")
+        employer = await employer_ctx.new_page()
+
+        # Given a worker watching the live feed (on a phone-sized screen)
+        await sign_up(worker, base, "wanda@example.com", "Wanda", screenshot=True)
+        await expect(worker.get_by_role("heading", name="Tasks for you")).to_be_visible()
+        await expect(worker.get_by_role("status", name="Connection")).to_have_text("Live")
+        await asyncio.wait_for(feed_sent.wait(), 20)
+
+        # and an employer who deposits and publishes a task
+        await sign_up(employer, base, "emil@example.com", "Emil")
+        await go(employer, "Wallet")
+        await employer.get_by_label("Deposit amount (USD)").fill("20.00")
+        await employer.get_by_role("button", name="Deposit").click()
+        await expect(employer.get_by_test_id("balance")).to_have_text("$20.00")
+        await go(employer, "New task")
+        await employer.get_by_label("Title").fill("Check our landing page")
+        await employer.get_by_label("Instructions").fill(
+            "Open the page, tell us the button colour."
+        )
+        await employer.get_by_label("Category").select_option("REVIEW")
+        await employer.get_by_label("Reward per slot (USD)").fill("0.50")
+        await employer.get_by_label("Slots").fill("2")
+        await shot(employer, "create-task")
+        await employer.get_by_role("button", name="Publish task").click()
+        await expect(employer.get_by_role("heading", name="Check our landing page")).to_be_visible()
+        await expect(employer.get_by_test_id("balance")).to_have_text("$18.90")  # 2 x (0.50 + 0.05)
+
+        # Then the worker sees it appear without a reload, opens it and claims it
+        task_link = worker.get_by_role("link", name="Check our landing page")
+        await expect(task_link).to_be_visible()
+        await shot(worker, "feed")
+        await task_link.click()
+        await expect(worker.get_by_role("heading", name="Check our landing page")).to_be_visible()
+        await worker.get_by_role("button", name="Claim this task").click()
+        await expect(worker.get_by_role("timer")).to_have_text(re.compile(r"^59:\d\d$"))
+
+        # and submits proof with a screenshot (two steps: an upload slot, then the bytes)
+        await worker.get_by_label("What you saw").fill("A blue button")
+        await worker.get_by_label("Screenshot").set_input_files(
+            {"name": "screenshot.png", "mimeType": "image/png", "buffer": png()}
+        )
+        await shot(worker, "claim")
+        await worker.get_by_role("button", name="Submit proof").click()
+        await expect(worker.get_by_text("Status: Submitted")).to_be_visible()
+        await go(worker, "Wallet")
+        await expect(worker.get_by_test_id("wallet-balance")).to_have_text("$0.00")
+
+        # Then the employer sees the submission arrive live, opens the screenshot and approves
+        card = employer.get_by_role("listitem", name="Submission by Wanda")
+        await expect(card).to_be_visible()
+        await expect(card.get_by_text("A blue button")).to_be_visible()
+        await card.get_by_role("button", name="Open screenshot 1").click()
+        viewer = employer.get_by_role("dialog", name="screenshot 1")
+        await expect(viewer.get_by_role("img", name="screenshot 1")).to_be_visible()
+        await employer.wait_for_function(
+            "() => document.querySelector('dialog img')?.naturalWidth === 64"
+        )
+        await shot(employer, "review")
+        await viewer.get_by_role("button", name="Close").click()
+        await card.get_by_role("button", name="Approve").click()
+        await expect(card.get_by_text("Approved")).to_be_visible()
+
+        # and the worker's balance and statement update without a reload
+        await expect(worker.get_by_test_id("balance")).to_have_text("$0.50")
+        await expect(worker.get_by_test_id("wallet-balance")).to_have_text("$0.50")
+        earned = worker.get_by_role("row", name=re.compile("Earned: Check our landing page"))
+        await expect(earned).to_contain_text("$0.50")
+        await shot(worker, "wallet")
+        await go(worker, "My work")
+        await expect(
+            worker.get_by_role("row", name=re.compile("Check our landing page"))
+        ).to_contain_text("Approved")
+        await shot(worker, "my-submissions")
+        assert await still_the_same_page(worker)
+        assert await still_the_same_page(employer)
+
+
+class _AppFiles(SimpleHTTPRequestHandler):
+    """web/dist as any static host serves a single-page app: index.html for app routes."""
+
+    def send_head(self) -> Any:
+        if not Path(self.translate_path(self.path)).exists():
+            self.path = "/index.html"
+        return super().send_head()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+@contextlib.contextmanager
+def static_server(directory: Path) -> Iterator[str]:
+    handler = functools.partial(_AppFiles, directory=str(directory))
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+async def api_user(client: httpx.AsyncClient, email: str) -> str:
+    query = "mutation($i: SignUpInput!) { signUp(input: $i) { token userErrors { message } } }"
+    variables = {
+        "i": {"email": email, "password": PASSWORD, "displayName": email[:4], "country": "DE"}
+    }
+    answer = (await client.post("/graphql", json={"query": query, "variables": variables})).json()
+    token: str = answer["data"]["signUp"]["token"]
+    return token
+
+
+async def post_task(client: httpx.AsyncClient, token: str, title: str) -> None:
+    headers = {"authorization": f"Bearer {token}"}
+    deposit = 'mutation { createDeposit(input: {amount: "5.00"}) { userErrors { message } } }'
+    create = """mutation($t: String!) { createTask(input: {title: $t, instructions: "Do it.",
+      category: OTHER, reward: "0.10", slots: 1, estimatedMinutes: 1,
+      proofFields: [{label: "Answer", kind: TEXT}]}) { task { id } userErrors { message } } }"""
+    for body in ({"query": deposit}, {"query": create, "variables": {"t": title}}):
+        answer = (await client.post("/graphql", json=body, headers=headers)).json()
+        assert all(not p["userErrors"] for p in answer["data"].values()), answer
+
+
+async def test_the_app_on_another_origin_works_through_cors(
+    web_build: Path, browser: Browser, database_url: str, backend: Backend
+) -> None:
+    with static_server(web_build) as app_origin:
+        async with (
+            served(database_url, backend, allowed_origins=app_origin) as server,
+            httpx.AsyncClient(base_url=server.url, timeout=10) as client,
+            context(browser, PHONE) as ctx,
+        ):
+            await api_user(client, "cora@example.com")
+            boss = await api_user(client, "boss@example.com")
+            await post_task(client, boss, "Posted before")
+            page = await ctx.new_page()
+            feed_sent = subscribed(page, "TaskFeed")
+            api_calls: list[str] = []
+            page.on("request", lambda r: api_calls.append(f"{r.method} {r.url}"))
+
+            # The app from its own origin, told where the API is
+            await page.goto(f"{app_origin}/login?api={server.url}")
+            await page.get_by_label("Email").fill("cora@example.com")
+            await page.get_by_label("Password").fill("not the password")
+            await page.get_by_role("button", name="Log in").click()
+            await expect(page.get_by_role("alert")).to_be_visible()  # the userError, shown
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_role("button", name="Log in").click()
+
+            # sees the feed (HTTP through CORS) and a task posted now (the websocket)
+            await expect(page.get_by_role("link", name="Posted before")).to_be_visible()
+            await expect(page.get_by_role("status", name="Connection")).to_have_text("Live")
+            await asyncio.wait_for(feed_sent.wait(), 20)
+            await post_task(client, boss, "Posted live")
+            await expect(page.get_by_role("link", name="Posted live")).to_be_visible()
+            await shot(page, "cross-origin-feed")
+
+            graphql = [c for c in api_calls if c.split(" ")[1].startswith(f"{server.url}/graphql")]
+            assert graphql, api_calls
+            # Queries go as persisted-query hashes over GET (the README's recommendation).
+            assert any(c.startswith("GET ") and "persistedQuery" in c for c in graphql), graphql
