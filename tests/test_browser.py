@@ -93,9 +93,9 @@ async def context(browser: Browser, viewport: ViewportSize) -> AsyncIterator[Bro
         await ctx.close()
 
 
-async def shot(page: Page, name: str) -> None:
+async def shot(page: Page, name: str, full_page: bool = False) -> None:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{name}.png"))
+    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
 
 
 async def sign_up(page: Page, base: str, email: str, name: str, screenshot: bool = False) -> None:
@@ -188,7 +188,7 @@ async def test_a_whole_job_live_in_two_browsers(
         )
         await employer.get_by_label("Category").select_option("REVIEW")
         await employer.get_by_label("Reward per slot (USD)").fill("0.50")
-        await employer.get_by_label("Slots").fill("2")
+        await employer.get_by_label("Slots", exact=True).fill("2")
         await shot(employer, "create-task")
         await employer.get_by_role("button", name="Publish task").click()
         await expect(employer.get_by_role("heading", name="Check our landing page")).to_be_visible()
@@ -211,6 +211,9 @@ async def test_a_whole_job_live_in_two_browsers(
         await shot(worker, "claim")
         await worker.get_by_role("button", name="Submit proof").click()
         await expect(worker.get_by_text("Status: Submitted")).to_be_visible()
+        await worker.get_by_label("Message to Emil").fill("Is one screenshot enough?")
+        await worker.get_by_role("button", name="Send message").click()
+        await expect(worker.get_by_text("Is one screenshot enough?")).to_be_visible()
         await go(worker, "Wallet")
         await expect(worker.get_by_test_id("wallet-balance")).to_have_text("$0.00")
 
@@ -226,6 +229,8 @@ async def test_a_whole_job_live_in_two_browsers(
         )
         await shot(employer, "review")
         await viewer.get_by_role("button", name="Close").click()
+        await card.get_by_role("button", name="Messages with Wanda").click()
+        await expect(card.get_by_text("Is one screenshot enough?")).to_be_visible()
         await card.get_by_role("button", name="Approve").click()
         await expect(card.get_by_text("Approved")).to_be_visible()
 
@@ -234,7 +239,7 @@ async def test_a_whole_job_live_in_two_browsers(
         await expect(worker.get_by_test_id("wallet-balance")).to_have_text("$0.50")
         earned = worker.get_by_role("row", name=re.compile("Earned: Check our landing page"))
         await expect(earned).to_contain_text("$0.50")
-        await shot(worker, "wallet")
+        await shot(worker, "wallet", full_page=True)
         await go(worker, "My work")
         await expect(
             worker.get_by_role("row", name=re.compile("Check our landing page"))
@@ -324,6 +329,20 @@ async def test_the_app_on_another_origin_works_through_cors(
             await post_task(client, boss, "Posted live")
             await expect(page.get_by_role("link", name="Posted live")).to_be_visible()
             await shot(page, "cross-origin-feed")
+
+            # and uploads a profile photo (PUT to the API's origin, through CORS too)
+            await go(page, "Profile")
+            await page.get_by_label("Photo").set_input_files(
+                {"name": "me.png", "mimeType": "image/png", "buffer": png(120, 120)}
+            )
+            await page.get_by_role("button", name="Save profile").click()
+            await expect(page.get_by_text("Profile saved.")).to_be_visible()
+            photo = page.get_by_role("img", name="cora's photo")
+            await expect(photo).to_be_visible()
+            await page.wait_for_function(
+                "() => document.querySelector('img.avatar')?.naturalWidth > 0"
+            )
+            await shot(page, "profile")
 
             graphql = [c for c in api_calls if c.split(" ")[1].startswith(f"{server.url}/graphql")]
             assert graphql, api_calls

@@ -3,7 +3,8 @@
 Its hashed assets are cached for good; `index.html` is revalidated every time, and answers
 every other GET path that names no file, so the app's own routes (`/tasks/<id>`) load it too.
 A missing file with an extension (`/favicon.ico`, an old asset) is a plain 404, not HTML.
-Without a build there are no routes at all: `/` answers as it did before the app existed.
+Without a build (or with an empty directory setting) there are no routes at all: `/` answers
+as it did before the app existed.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
 
 class WebApp:
     def __init__(self, directory: str) -> None:
+        self.enabled = bool(directory)
         self.directory = Path(directory).resolve()
         self.index = self.directory / "index.html"
 
     def routes(self) -> list[BaseRoute]:
-        if not self.index.is_file():
+        if not (self.enabled and self.index.is_file()):
             return []
         return [Route("/{path:path}", self.page, methods=["GET", "HEAD"])]
 

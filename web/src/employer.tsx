@@ -1,11 +1,13 @@
 // The employer's screens: create a task, my tasks, and one task's submissions arriving live
 // with the review actions and the task's numbers.
 import { useMutation, useQuery, useSubscription } from "@urql/preact";
-import { useState } from "preact/hooks";
+import { useContext, useState } from "preact/hooks";
 import type { UserError } from "./api";
-import { usePaged } from "./hooks";
+import { MyUserId, usePaged } from "./hooks";
+import { Thread } from "./messages";
 import {
   APPROVE,
+  CREATE_BATCH,
   CREATE_TASK,
   MY_TASKS,
   REJECT,
@@ -17,11 +19,13 @@ import {
 import { Field, FormErrors, formValues, ImageButton, label, Link, money, navigate, Status, when } from "./ui";
 import { CATEGORIES } from "./worker";
 
-const TASK_FIELDS = ["title", "instructions", "category", "reward", "slots", "estimatedMinutes", "proofFields"];
+const TASK_FIELDS = ["title", "instructions", "category", "reward", "slots", "estimatedMinutes", "proofFields", "csv"];
 const KINDS = ["TEXT", "URL", "NUMBER", "IMAGE"];
 
 export function NewTask() {
   const [state, create] = useMutation(CREATE_TASK);
+  const [batchState, createBatch] = useMutation(CREATE_BATCH);
+  const [batch, setBatch] = useState(false);
   const [errors, setErrors] = useState<UserError[]>([]);
   const [fields, setFields] = useState([
     { label: "What you saw", kind: "TEXT" },
@@ -30,19 +34,25 @@ export function NewTask() {
 
   async function submit(e: Event) {
     e.preventDefault();
-    const v = formValues(e.currentTarget as HTMLFormElement);
-    const result = await create({
-      input: {
-        title: v.title,
-        instructions: v.instructions,
-        category: v.category,
-        reward: v.reward,
-        slots: Number(v.slots),
-        estimatedMinutes: Number(v.estimatedMinutes),
-        proofFields: fields.map((f) => ({ label: f.label, kind: f.kind })),
-      },
-    });
-    const payload = result.data?.createTask;
+    const form = e.currentTarget as HTMLFormElement;
+    const v = formValues(form);
+    const common = {
+      title: v.title,
+      instructions: v.instructions,
+      category: v.category,
+      reward: v.reward,
+      estimatedMinutes: Number(v.estimatedMinutes),
+      proofFields: fields.map((f) => ({ label: f.label, kind: f.kind })),
+    };
+    let payload;
+    if (batch) {
+      // The file's text as it is: the server checks every cell and names its row and column.
+      const file = new FormData(form).get("csvFile");
+      const csv = file instanceof File && file.size > 0 ? await file.text() : v.csv;
+      payload = (await createBatch({ input: { ...common, csv } })).data?.createBatch;
+    } else {
+      payload = (await create({ input: { ...common, slots: Number(v.slots) } })).data?.createTask;
+    }
     setErrors(payload?.userErrors ?? []);
     if (payload?.task) navigate(`/employer/tasks/${payload.task.id}`);
   }
@@ -51,7 +61,17 @@ export function NewTask() {
     <main class="narrow">
       <h1>New task</h1>
       <form onSubmit={submit} noValidate>
-        <FormErrors errors={errors} fields={TASK_FIELDS} extra={state.error?.message} />
+        <FormErrors errors={errors} fields={TASK_FIELDS} extra={(state.error ?? batchState.error)?.message} />
+        <fieldset>
+          <legend>What to publish</legend>
+          <label class="choice">
+            <input type="radio" name="shape" checked={!batch} onChange={() => setBatch(false)} /> One task with slots
+          </label>
+          <label class="choice">
+            <input type="radio" name="shape" checked={batch} onChange={() => setBatch(true)} /> A batch: one item per
+            CSV row
+          </label>
+        </fieldset>
         <Field label="Title" name="title" required errors={errors} />
         <Field label="Instructions" name="instructions" errors={errors}>
           <textarea id="f-instructions" name="instructions" rows={4} required />
@@ -67,9 +87,32 @@ export function NewTask() {
         </Field>
         <div class="row">
           <Field label="Reward per slot (USD)" name="reward" inputMode="decimal" required errors={errors} />
-          <Field label="Slots" name="slots" type="number" min={1} value="1" required errors={errors} />
+          {!batch && <Field label="Slots" name="slots" type="number" min={1} value="1" required errors={errors} />}
           <Field label="Minutes it takes" name="estimatedMinutes" type="number" min={1} value="2" required errors={errors} />
         </div>
+        {batch && (
+          <>
+            <Field
+              label="Items as CSV"
+              name="csv"
+              inputId="f-csv"
+              hint="A header row, then one row per item; {{column}} in the instructions shows each item's value."
+            >
+              <textarea id="f-csv" name="csv" rows={5} placeholder={"url,name\nhttps://example.com/1,Ann's Bakery"} />
+            </Field>
+            <Field label="…or a CSV file" name="csvFile" inputId="f-csvFile">
+              <input id="f-csvFile" name="csvFile" type="file" accept=".csv,text/csv" />
+            </Field>
+            {errors
+              .filter((e) => e.field?.includes("csv") && e.field.length > 2)
+              .map((e) => (
+                <p class="error" role="alert" key={e.field?.join()}>
+                  {e.field && e.field.length > 3 ? `Row ${e.field[2]}, column ${e.field[3]}: ` : ""}
+                  {e.message}
+                </p>
+              ))}
+          </>
+        )}
         <fieldset>
           <legend>Proof fields</legend>
           {fields.map((f, i) => (
@@ -217,6 +260,13 @@ export function TaskReview(props: { id: string }) {
         <Status value={task.status} /> · {money(task.reward.amount)} per slot · {task.slotsRemaining} of {task.slots}{" "}
         slots open
       </p>
+      {task.batch?.progress && (
+        <p class="numbers">
+          Batch of {task.batch.progress.items} items ({task.batch.columns.join(", ")}): {task.batch.progress.free} free ·{" "}
+          {task.batch.progress.claimed} claimed · {task.batch.progress.submitted} submitted · {task.batch.progress.approved}{" "}
+          approved · {task.batch.progress.rejected} rejected
+        </p>
+      )}
       {n && (
         <section aria-label="Campaign numbers" class="numbers">
           <p>
@@ -233,7 +283,7 @@ export function TaskReview(props: { id: string }) {
       {submissions.length === 0 && <p>No submissions yet. They appear here as workers send them.</p>}
       <ul class="cards" aria-label="Submissions">
         {submissions.map((s) => (
-          <ReviewCard key={s.id} submission={s} />
+          <ReviewCard key={s.id} submission={s} taskId={props.id} />
         ))}
       </ul>
     </main>
@@ -242,8 +292,10 @@ export function TaskReview(props: { id: string }) {
 
 const REASONS = ["INCOMPLETE", "WRONG_PROOF", "INSTRUCTIONS_NOT_FOLLOWED", "FRAUD", "OTHER"];
 
-function ReviewCard(props: { submission: Reviewed }) {
+function ReviewCard(props: { submission: Reviewed; taskId: string }) {
   const s = props.submission;
+  const me = useContext(MyUserId);
+  const [talking, setTalking] = useState(false);
   const [, approve] = useMutation(APPROVE);
   const [, reject] = useMutation(REJECT);
   const [, revise] = useMutation(REVISE);
@@ -313,7 +365,7 @@ function ReviewCard(props: { submission: Reviewed }) {
             );
           }}
         >
-          <Field label="Reason" name={`reason-${s.id}`}>
+          <Field label="Reason" name="reason" inputId={`f-reason-${s.id}`}>
             <select id={`f-reason-${s.id}`} name="reason">
               {REASONS.map((r) => (
                 <option key={r} value={r}>
@@ -322,8 +374,8 @@ function ReviewCard(props: { submission: Reviewed }) {
               ))}
             </select>
           </Field>
-          <Field label="Comment for the worker" name="comment" errors={errors}>
-            <textarea id="f-comment" name="comment" rows={2} required />
+          <Field label="Comment for the worker" name="comment" errors={errors} inputId={`f-comment-${s.id}`}>
+            <textarea id={`f-comment-${s.id}`} name="comment" rows={2} required />
           </Field>
           <div class="actions">
             <button type="submit" value="reject">
@@ -337,6 +389,13 @@ function ReviewCard(props: { submission: Reviewed }) {
             </button>
           </div>
         </form>
+      )}
+      {talking ? (
+        <Thread taskId={props.taskId} workerId={s.worker.id} me={me} with={s.worker.displayName} />
+      ) : (
+        <button type="button" class="secondary" onClick={() => setTalking(true)}>
+          Messages with {s.worker.displayName}
+        </button>
       )}
     </li>
   );

@@ -1,6 +1,7 @@
 // Cursor pages that grow with "Load more", and the tab's one live event stream.
 import type { AnyVariables, DocumentInput } from "@urql/core";
 import { useQuery } from "@urql/preact";
+import { createContext } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 
 interface Connection<T> {
@@ -66,6 +67,7 @@ export interface MyEvent {
   type: string;
   message: string;
   createdAt: string;
+  task: { id: string } | null;
   submission: { id: string; status: string; feedback: string | null; rejectionReason: string | null } | null;
   statementRow: StatementRow | null;
   payout: { id: string; status: string } | null;
@@ -96,3 +98,6 @@ export function useMyEvents(handler: (event: MyEvent) => void): void {
     return () => hub.removeEventListener("my-event", listener);
   }, []);
 }
+
+/** The signed-in user's User id (messages are told apart by it). */
+export const MyUserId = createContext("");

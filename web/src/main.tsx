@@ -5,7 +5,7 @@ import { Profile, Wallet, type Me } from "./account";
 import { createApi, token as stored, watchConnection } from "./api";
 import { Auth } from "./auth";
 import { MyTasks, NewTask, TaskReview } from "./employer";
-import { publishMyEvent, type MyEvent } from "./hooks";
+import { MyUserId, publishMyEvent, type MyEvent } from "./hooks";
 import { LOG_OUT, ME, MY_EVENTS } from "./operations";
 import "./style.css";
 import { Link, money, navigate, usePath } from "./ui";
@@ -96,7 +96,9 @@ function Shell(props: { onSignOut: () => void }) {
         {notice}
       </p>
       <div id="content" tabIndex={-1}>
-        <Screen path={path} me={{ ...me, balance: { ...me.balance, amount: balance ?? me.balance.amount } }} />
+        <MyUserId.Provider value={me.user.id}>
+          <Screen path={path} me={{ ...me, balance: { ...me.balance, amount: balance ?? me.balance.amount } }} />
+        </MyUserId.Provider>
       </div>
     </>
   );

@@ -10,7 +10,7 @@ const IMAGE = "id url thumbnailUrl width height";
 const SUBMISSION = `id status claimedAt claimExpiresAt submittedAt reviewDeadline feedback
   rejectionReason rejectionComment revisionComment instructions
   answers { label value images { ${IMAGE} } }
-  task { id title reward { amount } proofFields { label kind required } }`;
+  task { id title reward { amount } proofFields { label kind required } employer { id displayName } }`;
 
 export const ME = gql`query Me { me { id email displayName country isAdmin balance { amount currency }
   user { id avatarUrl bio } } }`;
@@ -47,7 +47,7 @@ export const MY_SUBMISSIONS = gql`query MySubmissions($first: Int, $after: Strin
 
 // One subscription per signed-in tab: notifications, submission changes and statement rows.
 export const MY_EVENTS = gql`subscription MyEvents($after: String) {
-  myEvents(after: $after, includeStatement: true) { cursor type message createdAt
+  myEvents(after: $after, includeStatement: true) { cursor type message createdAt task { id }
     submission { id status feedback rejectionReason }
     statementRow { cursor kind amount { amount } fee { amount } balanceAfter { amount } createdAt
       task { id title } }
@@ -77,7 +77,8 @@ const REVIEWED = `id status submittedAt claimedAt feedback rejectionReason rejec
   answers { label value images { ${IMAGE} } }
   imageMatches { distance sameTask image { id } otherSubmission { id } }`;
 export const TASK_SUBMISSIONS = gql`query TaskSubmissions($id: ID!, $first: Int, $after: String) {
-  task(id: $id) { ${TASK} submissions(first: $first, after: $after) {
+  task(id: $id) { ${TASK} batch { columns progress { items free claimed submitted approved rejected } }
+    submissions(first: $first, after: $after) {
     edges { cursor node { ${REVIEWED} } } pageInfo { hasNextPage endCursor } } } }`;
 export const SUBMISSIONS_LIVE = gql`subscription SubmissionsLive($taskId: ID, $after: String) {
   taskSubmissions(taskId: $taskId, after: $after) { cursor kind submission { ${REVIEWED} } } }`;
@@ -94,3 +95,12 @@ export const REVISE = gql`mutation Revise($input: RequestRevisionInput!) { reque
 
 export const UPDATE_PROFILE = gql`mutation UpdateProfile($input: UpdateProfileInput!) {
   updateProfile(input: $input) { viewer { id displayName country user { id avatarUrl bio } } ${ERRORS} } }`;
+
+export const MESSAGES = gql`query Messages($taskId: ID!, $workerId: ID, $first: Int, $after: String) {
+  messages(taskId: $taskId, workerId: $workerId, first: $first, after: $after) {
+    edges { cursor node { id body senderId createdAt } } pageInfo { hasNextPage endCursor } } }`;
+export const SEND_MESSAGE = gql`mutation SendMessage($input: SendMessageInput!) { sendMessage(input: $input) {
+  message { id body senderId createdAt } ${ERRORS} } }`;
+
+export const CREATE_BATCH = gql`mutation CreateBatch($input: CreateBatchInput!) { createBatch(input: $input) {
+  task { id title } ${ERRORS} } }`;

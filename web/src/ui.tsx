@@ -1,6 +1,6 @@
 // Small shared pieces: the router, labelled fields with their userErrors, money, countdowns.
 import type { ComponentChildren, JSX } from "preact";
-import { useEffect, useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { errorsFor, otherErrors, type UserError } from "./api";
 
 // --- routing: real paths (the server answers index.html for them), history API -------------
@@ -50,11 +50,13 @@ export function Field(props: {
   name: string;
   errors?: UserError[];
   hint?: string;
+  /** The control's id when it is a child (several forms of one kind on a page). */
+  inputId?: string;
   children?: ComponentChildren;
 } & Omit<InputProps, "label">) {
-  const { label, name, errors, hint, children, ...rest } = props;
+  const { label, name, errors, hint, inputId, children, ...rest } = props;
   const messages = errorsFor(errors, name);
-  const id = `f-${name}`;
+  const id = inputId ?? `f-${name}`;
   const describedBy = [hint ? `${id}-hint` : "", messages.length ? `${id}-error` : ""]
     .filter(Boolean)
     .join(" ");
@@ -144,9 +146,14 @@ export function Status(props: { value: string }) {
   return <span class={`status status-${props.value.toLowerCase()}`}>{label(props.value)}</span>;
 }
 
-/** A button that opens a full-size image in a modal dialog (Escape closes it). */
+/** A button that opens a full-size image in a modal dialog (Escape or Close shut it, and
+ * focus returns to the button). */
 export function ImageButton(props: { url: string; thumbnailUrl: string; name: string }) {
+  const dialog = useRef<HTMLDialogElement>(null);
   const [open, setOpen] = useState(false);
+  useEffect(() => {
+    if (open) dialog.current?.showModal();
+  }, [open]);
   return (
     <>
       <button type="button" class="thumb" onClick={() => setOpen(true)}>
@@ -154,15 +161,9 @@ export function ImageButton(props: { url: string; thumbnailUrl: string; name: st
         <span>Open {props.name}</span>
       </button>
       {open && (
-        <dialog
-          open
-          aria-modal="true"
-          aria-label={props.name}
-          class="viewer"
-          onKeyDown={(e) => e.key === "Escape" && setOpen(false)}
-        >
+        <dialog ref={dialog} aria-label={props.name} class="viewer" onClose={() => setOpen(false)}>
           <img src={props.url} alt={props.name} />
-          <button type="button" autoFocus onClick={() => setOpen(false)}>
+          <button type="button" autoFocus onClick={() => dialog.current?.close()}>
             Close
           </button>
         </dialog>

@@ -1,9 +1,10 @@
 // The worker's screens: the live feed, a task, the claim with its countdown and the proof form,
 // and their submissions with live status.
 import { useMutation, useQuery, useSubscription } from "@urql/preact";
-import { useMemo, useState } from "preact/hooks";
+import { useContext, useMemo, useState } from "preact/hooks";
 import { putBytes, type UserError } from "./api";
-import { usePaged, useMyEvents } from "./hooks";
+import { MyUserId, usePaged, useMyEvents } from "./hooks";
+import { Thread } from "./messages";
 import {
   CLAIM,
   CREATE_UPLOAD,
@@ -172,7 +173,13 @@ interface Submission {
   revisionComment: string | null;
   instructions: string;
   answers: { label: string; value: string; images: { id: string; url: string; thumbnailUrl: string }[] }[];
-  task: { id: string; title: string; reward: { amount: string }; proofFields: Task["proofFields"] };
+  task: {
+    id: string;
+    title: string;
+    reward: { amount: string };
+    proofFields: Task["proofFields"];
+    employer: { id: string; displayName: string };
+  };
 }
 
 /** A claimed task: the countdown, the proof form (text and screenshots), then its status. */
@@ -187,6 +194,7 @@ export function Work(props: { id: string }) {
   const [errors, setErrors] = useState<UserError[]>([]);
   const [problem, setProblem] = useState("");
   const [busy, setBusy] = useState(false);
+  const me = useContext(MyUserId);
   useMyEvents((event) => {
     if (event.submission?.id === props.id) refetch({ requestPolicy: "network-only" });
   });
@@ -287,6 +295,7 @@ export function Work(props: { id: string }) {
       ) : (
         <Answers answers={submission.answers} />
       )}
+      <Thread taskId={submission.task.id} me={me} with={submission.task.employer.displayName} />
     </main>
   );
 }
