@@ -17,13 +17,14 @@ run: $(STAMP) web
 
 # The web app (web/ -> web/dist, served at /): built when missing or older than its sources,
 # when npm is on the machine; its packages installed (npm ci) when the lockfile changed.
+NPM ?= npm
 WEB_SOURCES := web/src web/index.html web/package.json web/package-lock.json web/vite.config.ts web/tsconfig.json
 web:
-	@if ! command -v npm >/dev/null 2>&1; then \
+	@if ! command -v $(NPM) >/dev/null 2>&1; then \
 	  echo "picotask: Node.js (npm) is missing: serving the API alone, without the web app at /"; \
 	elif [ ! -f web/dist/index.html ] || [ -n "$$(find $(WEB_SOURCES) -newer web/dist/index.html 2>/dev/null)" ]; then \
-	  cd web && { [ node_modules/.package-lock.json -nt package-lock.json ] || npm ci --no-audit --no-fund; } && \
-	  npm run build; \
+	  cd web && { [ node_modules/.package-lock.json -nt package-lock.json ] || $(NPM) ci --no-audit --no-fund; } && \
+	  $(NPM) run build; \
 	fi
 
 test: lint typecheck pytest
