@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 import functools
 import io
+import json
 import re
 import shutil
 import subprocess
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from playwright.async_api import (
     Page,
     ViewportSize,
     WebSocket,
+    WebSocketRoute,
     async_playwright,
     expect,
 )
@@ -228,7 +230,8 @@ async def test_a_whole_job_live_in_two_browsers(
             "() => document.querySelector('dialog img')?.naturalWidth === 64"
         )
         await shot(employer, "review")
-        await viewer.get_by_role("button", name="Close").click()
+        await employer.keyboard.press("Escape")  # a modal dialog: Escape closes it
+        await expect(viewer).to_be_hidden()
         await card.get_by_role("button", name="Messages with Wanda").click()
         await expect(card.get_by_text("Is one screenshot enough?")).to_be_visible()
         await card.get_by_role("button", name="Approve").click()
@@ -247,6 +250,71 @@ async def test_a_whole_job_live_in_two_browsers(
         await shot(worker, "my-submissions")
         assert await still_the_same_page(worker)
         assert await still_the_same_page(employer)
+
+
+class SocketRelay:
+    """The page's websockets pass through here (Playwright's websocket routing): every frame
+    is recorded, and on demand the server's frames are held back and the connection dropped,
+    as a network failure loses what was in flight."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.delivered: list[dict[str, Any]] = []
+        self.held: list[str] = []
+        self.holding = False
+        self.changed = asyncio.Event()
+        self.sides: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+
+    def route(self, page_side: WebSocketRoute) -> None:
+        server_side = page_side.connect_to_server()
+        self.sides.append((page_side, server_side))
+
+        def from_page(frame: str | bytes) -> None:
+            self._record(self.sent, frame)
+            server_side.send(frame)
+
+        def from_server(frame: str | bytes) -> None:
+            if self.holding:
+                self.held.append(str(frame))
+                self.changed.set()
+                return
+            self._record(self.delivered, frame)
+            page_side.send(frame)
+
+        page_side.on_message(from_page)
+        server_side.on_message(from_server)
+
+    def _record(self, frames: list[dict[str, Any]], frame: str | bytes) -> None:
+        frames.append(json.loads(frame))
+        self.changed.set()
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        while not condition():
+            self.changed.clear()
+            await asyncio.wait_for(self.changed.wait(), 20)
+
+    def subscribed(self, operation: str, after: str | None = None) -> bool:
+        return any(
+            f["type"] == "subscribe"
+            and f["payload"].get("operationName") == operation
+            and f["payload"].get("variables", {}).get("after") == after
+            for f in self.sent
+        )
+
+    def last_cursor(self, field: str) -> str:
+        cursors: list[str] = [
+            f["payload"]["data"][field]["cursor"]
+            for f in self.delivered
+            if f["type"] == "next" and field in (f["payload"].get("data") or {})
+        ]
+        return cursors[-1]
+
+    async def drop(self) -> None:
+        """1012 (service restart): the client reconnects, as it would after any outage."""
+        page_side, server_side = self.sides[-1]
+        await page_side.close(code=1012, reason="restart")
+        await server_side.close()
+        self.holding = False
 
 
 class _AppFiles(SimpleHTTPRequestHandler):
@@ -308,8 +376,9 @@ async def test_the_app_on_another_origin_works_through_cors(
             await api_user(client, "cora@example.com")
             boss = await api_user(client, "boss@example.com")
             await post_task(client, boss, "Posted before")
+            relay = SocketRelay()
+            await ctx.route_web_socket(re.compile(r"/graphql$"), relay.route)
             page = await ctx.new_page()
-            feed_sent = subscribed(page, "TaskFeed")
             api_calls: list[str] = []
             page.on("request", lambda r: api_calls.append(f"{r.method} {r.url}"))
 
@@ -320,15 +389,26 @@ async def test_the_app_on_another_origin_works_through_cors(
             await page.get_by_role("button", name="Log in").click()
             await expect(page.get_by_role("alert")).to_be_visible()  # the userError, shown
             await page.get_by_label("Password").fill(PASSWORD)
-            await page.get_by_role("button", name="Log in").click()
+            await page.get_by_label("Password").press("Enter")  # the keyboard submits forms
 
             # sees the feed (HTTP through CORS) and a task posted now (the websocket)
             await expect(page.get_by_role("link", name="Posted before")).to_be_visible()
             await expect(page.get_by_role("status", name="Connection")).to_have_text("Live")
-            await asyncio.wait_for(feed_sent.wait(), 20)
+            await relay.until(lambda: relay.subscribed("TaskFeed"))
             await post_task(client, boss, "Posted live")
             await expect(page.get_by_role("link", name="Posted live")).to_be_visible()
             await shot(page, "cross-origin-feed")
+
+            # When the connection drops with a task in flight, the client resubscribes after
+            # the last cursor it received, and the server replays what it missed
+            relay.holding = True
+            await post_task(client, boss, "Posted while away")
+            await relay.until(lambda: any("Posted while away" in f for f in relay.held))
+            last = relay.last_cursor("taskFeed")
+            await relay.drop()
+            await relay.until(lambda: relay.subscribed("TaskFeed", after=last))
+            await expect(page.get_by_role("link", name="Posted while away")).to_be_visible()
+            await expect(page.get_by_role("link", name="Posted live")).to_have_count(1)
 
             # and uploads a profile photo (PUT to the API's origin, through CORS too)
             await go(page, "Profile")
