@@ -318,25 +318,40 @@ class SocketRelay:
 
 
 class _AppFiles(SimpleHTTPRequestHandler):
-    """web/dist as any static host serves a single-page app: index.html for app routes."""
+    """web/dist as a static host serves a single-page app: index.html for the app's routes,
+    with the API's URL in its `picotask-api` meta tag, as a deployment configures it."""
 
-    def send_head(self) -> Any:
-        if not Path(self.translate_path(self.path)).exists():
-            self.path = "/index.html"
-        return super().send_head()
+    api = ""
+
+    def do_GET(self) -> None:
+        if Path(self.translate_path(self.path)).is_file() and self.path != "/index.html":
+            return super().do_GET()
+        index = (Path(self.directory) / "index.html").read_text(encoding="utf-8")
+        tag = '<meta name="picotask-api" content="" />'
+        assert tag in index, "the build's index.html lost its picotask-api meta tag"
+        body = index.replace(tag, f'<meta name="picotask-api" content="{self.api}" />').encode()
+        self.send_response(200)
+        self.send_header("content-type", "text/html; charset=utf-8")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        return None
 
     def log_message(self, format: str, *args: Any) -> None:
         return None
 
 
 @contextlib.contextmanager
-def static_server(directory: Path) -> Iterator[str]:
-    handler = functools.partial(_AppFiles, directory=str(directory))
-    server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+def static_server(directory: Path) -> Iterator[tuple[str, type[_AppFiles]]]:
+    """Its origin, and its handler class, whose `api` is set once the API has a port."""
+    files = type("Files", (_AppFiles,), {})
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", free_port()), functools.partial(files, directory=str(directory))
+    )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://127.0.0.1:{server.server_address[1]}", files
     finally:
         server.shutdown()
         server.server_close()
@@ -367,12 +382,13 @@ async def post_task(client: httpx.AsyncClient, token: str, title: str) -> None:
 async def test_the_app_on_another_origin_works_through_cors(
     web_build: Path, browser: Browser, database_url: str, backend: Backend
 ) -> None:
-    with static_server(web_build) as app_origin:
+    with static_server(web_build) as (app_origin, files):
         async with (
             served(database_url, backend, allowed_origins=app_origin) as server,
             httpx.AsyncClient(base_url=server.url, timeout=10) as client,
             context(browser, PHONE) as ctx,
         ):
+            files.api = server.url
             await api_user(client, "cora@example.com")
             boss = await api_user(client, "boss@example.com")
             await post_task(client, boss, "Posted before")
@@ -382,8 +398,8 @@ async def test_the_app_on_another_origin_works_through_cors(
             api_calls: list[str] = []
             page.on("request", lambda r: api_calls.append(f"{r.method} {r.url}"))
 
-            # The app from its own origin, told where the API is
-            await page.goto(f"{app_origin}/login?api={server.url}")
+            # The app from its own origin, deployed with the API's URL
+            await page.goto(f"{app_origin}/login")
             await page.get_by_label("Email").fill("cora@example.com")
             await page.get_by_label("Password").fill("not the password")
             await page.get_by_role("button", name="Log in").click()

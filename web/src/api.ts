@@ -4,15 +4,15 @@ import { Client, cacheExchange, fetchExchange, subscriptionExchange } from "@urq
 import { persistedExchange } from "@urql/exchange-persisted";
 import { createClient as createWsClient, type Client as WsClient } from "graphql-ws";
 
-const API_KEY = "picotask.api";
 const TOKEN_KEY = "picotask.token";
 
-/** The API's origin: `?api=<url>` (remembered), else the page's meta tag, else this origin. */
+/** The API's origin, fixed where the app is deployed, never taken from the page's URL (a link
+ * naming another API would make the app send it the user's token): the `picotask-api` meta
+ * tag of index.html, else `VITE_PICOTASK_API` at build time, else this page's own origin. */
 export function apiBase(): string {
-  const fromQuery = new URLSearchParams(location.search).get("api");
-  if (fromQuery) localStorage.setItem(API_KEY, fromQuery.replace(/\/+$/, ""));
   const meta = document.querySelector<HTMLMetaElement>('meta[name="picotask-api"]')?.content;
-  return localStorage.getItem(API_KEY) || meta || location.origin;
+  const built = import.meta.env.VITE_PICOTASK_API as string | undefined;
+  return (meta || built || location.origin).replace(/\/+$/, "");
 }
 
 export const token = {
