@@ -254,6 +254,11 @@ async def test_a_whole_job_live_in_two_browsers(
             worker.get_by_role("row", name=re.compile("Check our landing page"))
         ).to_contain_text("Approved")
         await shot(worker, "my-submissions")
+        await go(employer, "My tasks")
+        numbers = employer.get_by_role("region", name="Last 30 days")
+        await expect(numbers).to_contain_text("approved 1")
+        await expect(numbers).to_contain_text("paid $0.50")
+        await shot(employer, "my-tasks")
         assert await still_the_same_page(worker)
         assert await still_the_same_page(employer)
 

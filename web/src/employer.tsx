@@ -9,6 +9,7 @@ import {
   APPROVE,
   CREATE_BATCH,
   CREATE_TASK,
+  MY_NUMBERS,
   MY_TASKS,
   REJECT,
   REVISE,
@@ -173,6 +174,30 @@ interface MyTask {
   createdAt: string;
 }
 
+const DAY_MS = 86_400_000;
+
+/** The last 30 days over every task: the campaign's numbers. */
+function Numbers() {
+  const [range] = useState(() => {
+    const to = new Date(Math.ceil(Date.now() / DAY_MS) * DAY_MS);
+    return { from: new Date(to.getTime() - 30 * DAY_MS).toISOString(), to: to.toISOString() };
+  });
+  const [{ data }] = useQuery({ query: MY_NUMBERS, variables: range });
+  const t = data?.employerAnalytics.totals;
+  if (!t) return null;
+  return (
+    <section aria-labelledby="numbers-title" class="numbers">
+      <h2 id="numbers-title">Last 30 days</h2>
+      <p>
+        {t.tasks} tasks · claimed {t.funnel.claimed} · submitted {t.funnel.submitted} · approved {t.funnel.approved} ·
+        rejected {t.funnel.rejected} · approval rate {t.approvalRate === null ? "–" : `${Math.round(t.approvalRate * 100)}%`}{" "}
+        · paid {money(t.money.paid.amount)} · fees {money(t.money.fees.amount)} · refunded{" "}
+        {money(t.money.refunded.amount)} · {t.slotsRemaining} open slots
+      </p>
+    </section>
+  );
+}
+
 export function MyTasks() {
   const page = usePaged<MyTask>(MY_TASKS, {}, (d) => (d as { myTasks: never }).myTasks);
   // Any submission on any of my tasks: the list shows which tasks have news.
@@ -188,6 +213,7 @@ export function MyTasks() {
   return (
     <main>
       <h1>My tasks</h1>
+      <Numbers />
       <p>
         <Link href="/employer/new" class="button">
           New task

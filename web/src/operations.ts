@@ -104,3 +104,8 @@ export const SEND_MESSAGE = gql`mutation SendMessage($input: SendMessageInput!) 
 
 export const CREATE_BATCH = gql`mutation CreateBatch($input: CreateBatchInput!) { createBatch(input: $input) {
   task { id title } ${ERRORS} } }`;
+
+export const MY_NUMBERS = gql`query MyNumbers($from: DateTime!, $to: DateTime!) {
+  employerAnalytics(from: $from, to: $to) { totals { tasks slotsRemaining approvalRate
+    funnel { claimed submitted approved rejected }
+    money { escrowed { amount } paid { amount } fees { amount } refunded { amount } } } } }`;
