@@ -400,7 +400,7 @@ async def test_the_app_on_another_origin_works_through_cors(
             context(browser, PHONE) as ctx,
         ):
             files.api = server.url
-            await api_user(client, "cora@example.com")
+            cora = await api_user(client, "cora@example.com")
             boss = await api_user(client, "boss@example.com")
             await post_task(client, boss, "Posted before")
             relay = SocketRelay()
@@ -450,6 +450,12 @@ async def test_the_app_on_another_origin_works_through_cors(
                 "() => document.querySelector('img.avatar')?.naturalWidth > 0"
             )
             await shot(page, "profile")
+
+            # A session ended elsewhere closes the socket (4403): the app asks to log in again
+            log_out = "mutation { logOut(input: {everywhere: true}) { userErrors { message } } }"
+            headers = {"authorization": f"Bearer {cora}"}
+            await client.post("/graphql", json={"query": log_out}, headers=headers)
+            await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
 
             graphql = [c for c in api_calls if c.split(" ")[1].startswith(f"{server.url}/graphql")]
             assert graphql, api_calls

@@ -51,17 +51,30 @@ export interface Api {
   ws: WsClient;
 }
 
-export function createApi(bearer: string | null): Api {
+/** 4403: the server refused the session (logged out elsewhere, expired, suspended). */
+const SESSION_ENDED = 4403;
+
+function closeCode(event: unknown): number | undefined {
+  return (event as { code?: number } | null)?.code;
+}
+
+/** `onSessionEnded` runs when the server refuses the token, over HTTP or the socket. */
+export function createApi(bearer: string | null, onSessionEnded: () => void): Api {
   const base = apiBase();
   const ws = createWsClient({
     url: base.replace(/^http/, "ws") + "/graphql",
     connectionParams: () => (bearer ? { authorization: `Bearer ${bearer}` } : {}),
     retryAttempts: Infinity,
+    // Any outage is retried (and each subscription resumed), but not a refused session.
+    shouldRetry: (event) => closeCode(event) !== SESSION_ENDED,
     lazy: true,
     on: {
       connecting: () => setConnection("Connecting…"),
       connected: () => setConnection("Live"),
-      closed: () => setConnection("Reconnecting…"),
+      closed: (event) => {
+        if (closeCode(event) === SESSION_ENDED) onSessionEnded();
+        else setConnection("Reconnecting…");
+      },
     },
   });
   const client = new Client({

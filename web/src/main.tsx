@@ -14,13 +14,13 @@ import { Feed, MySubmissions, TaskDetail, Work } from "./worker";
 function App() {
   const [bearer, setBearer] = useState(stored.get());
   // A new client per token: the HTTP header and the socket's connection_init both carry it.
-  const api = useMemo(() => createApi(bearer), [bearer]);
-  useEffect(() => () => void api.ws.dispose(), [api]);
   const signIn = (value: string | null) => {
     stored.set(value);
     setBearer(value);
-    navigate("/");
+    navigate(value ? "/" : "/login");
   };
+  const api = useMemo(() => createApi(bearer, () => signIn(null)), [bearer]);
+  useEffect(() => () => void api.ws.dispose(), [api]);
   return (
     <Provider value={api.client}>
       {bearer ? <Shell onSignOut={() => signIn(null)} /> : <SignedOut onToken={signIn} />}
@@ -42,9 +42,11 @@ function Shell(props: { onSignOut: () => void }) {
   const [connection, setConnection] = useState("");
   useEffect(() => watchConnection(setConnection), []);
   useEffect(() => setBalance(data?.me?.balance.amount), [data]);
+  // A token the server no longer knows: back to the log-in screen.
+  const refused = error?.graphQLErrors.some((e) => e.extensions?.code === "UNAUTHENTICATED");
   useEffect(() => {
-    if (data && data.me === null) props.onSignOut();
-  }, [data]);
+    if (refused || (data && data.me === null)) props.onSignOut();
+  }, [data, refused]);
   // The tab's one myEvents stream: the balance from each statement row, notices, and every
   // screen listening (statement, submissions).
   useSubscription({ query: MY_EVENTS }, (_, result: { myEvents: MyEvent }) => {
