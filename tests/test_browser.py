@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import functools
 import io
 import json
@@ -76,10 +77,34 @@ expect.set_options(timeout=20_000)
 
 @pytest.fixture(scope="session")
 def web_build() -> Path:
-    """The app built as `make run` builds it: only when missing or older than its sources."""
-    subprocess.run(["make", "-s", "web"], cwd=ROOT, check=True)  # noqa: S607 -- make from PATH
+    """The app built as `make run` builds it: only when missing or older than its sources.
+    `make pytest` runs the SQLite and PostgreSQL passes side by side: the lock makes the
+    second wait for the first's build (and then find it fresh) instead of racing it."""
+    lock = ROOT / "var" / "web-build.lock"
+    lock.parent.mkdir(exist_ok=True)
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        subprocess.run(["make", "-s", "web"], cwd=ROOT, check=True)  # noqa: S607 -- make from PATH
     assert (DIST / "index.html").is_file()
     return DIST
+
+
+class Camera:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    async def __call__(self, page: Page, name: str, full_page: bool = False) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(self.directory / f"{name}.png"), full_page=full_page)
+
+
+@pytest.fixture(scope="session")
+def camera(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Camera:
+    """Into docs/screenshots from the SQLite pass; the PostgreSQL pass, running beside it,
+    keeps its own apart (the same screens: one set is committed)."""
+    if backend.database == "sqlite":
+        return Camera(SHOTS)
+    return Camera(tmp_path_factory.mktemp("screenshots"))
 
 
 @pytest.fixture
@@ -101,19 +126,16 @@ async def context(browser: Browser, viewport: ViewportSize) -> AsyncIterator[Bro
         await ctx.close()
 
 
-async def shot(page: Page, name: str, full_page: bool = False) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=full_page)
-
-
-async def sign_up(page: Page, base: str, email: str, name: str, screenshot: bool = False) -> None:
+async def sign_up(
+    page: Page, base: str, email: str, name: str, camera: Camera | None = None
+) -> None:
     await page.goto(f"{base}/signup")
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_label("Display name").fill(name)
     await page.get_by_label("Country").fill("DE")
-    if screenshot:
-        await shot(page, "sign-up")
+    if camera:
+        await camera(page, "sign-up")
     await page.get_by_role("button", name="Sign up").click()
     await expect(page.get_by_role("navigation", name="Main")).to_be_visible()
     await expect(page.get_by_text(name, exact=True)).to_be_visible()
@@ -165,7 +187,7 @@ async def served(database_url: str, backend: Backend, **settings: object) -> Asy
 
 
 async def test_a_whole_job_live_in_two_browsers(
-    web_build: Path, browser: Browser, database_url: str, backend: Backend
+    web_build: Path, browser: Browser, database_url: str, backend: Backend, camera: Camera
 ) -> None:
     async with (
         served(database_url, backend) as server,
@@ -178,7 +200,7 @@ async def test_a_whole_job_live_in_two_browsers(
         employer = await employer_ctx.new_page()
 
         # Given a worker watching the live feed (on a phone-sized screen)
-        await sign_up(worker, base, "wanda@example.com", "Wanda", screenshot=True)
+        await sign_up(worker, base, "wanda@example.com", "Wanda", camera)
         await expect(worker.get_by_role("heading", name="Tasks for you")).to_be_visible()
         await expect(worker.get_by_role("status", name="Connection")).to_have_text("Live")
         await asyncio.wait_for(feed_sent.wait(), 20)
@@ -197,7 +219,7 @@ async def test_a_whole_job_live_in_two_browsers(
         await employer.get_by_label("Category").select_option("REVIEW")
         await employer.get_by_label("Reward per slot (USD)").fill("0.50")
         await employer.get_by_label("Slots", exact=True).fill("2")
-        await shot(employer, "create-task")
+        await camera(employer, "create-task")
         await employer.get_by_role("button", name="Publish task").click()
         await expect(employer.get_by_role("heading", name="Check our landing page")).to_be_visible()
         await expect(employer.get_by_test_id("balance")).to_have_text("$18.90")  # 2 x (0.50 + 0.05)
@@ -205,7 +227,7 @@ async def test_a_whole_job_live_in_two_browsers(
         # Then the worker sees it appear without a reload, opens it and claims it
         task_link = worker.get_by_role("link", name="Check our landing page")
         await expect(task_link).to_be_visible()
-        await shot(worker, "feed")
+        await camera(worker, "feed")
         await task_link.click()
         await expect(worker.get_by_role("heading", name="Check our landing page")).to_be_visible()
         await worker.get_by_role("button", name="Claim this task").click()
@@ -216,7 +238,7 @@ async def test_a_whole_job_live_in_two_browsers(
         await worker.get_by_label("Screenshot").set_input_files(
             {"name": "screenshot.png", "mimeType": "image/png", "buffer": png()}
         )
-        await shot(worker, "claim")
+        await camera(worker, "claim")
         await worker.get_by_role("button", name="Submit proof").click()
         await expect(worker.get_by_text("Status: Submitted")).to_be_visible()
         await worker.get_by_label("Message to Emil").fill("Is one screenshot enough?")
@@ -235,7 +257,7 @@ async def test_a_whole_job_live_in_two_browsers(
         await employer.wait_for_function(
             "() => document.querySelector('dialog img')?.naturalWidth === 64"
         )
-        await shot(employer, "review")
+        await camera(employer, "review")
         await employer.keyboard.press("Escape")  # a modal dialog: Escape closes it
         await expect(viewer).to_be_hidden()
         await card.get_by_role("button", name="Messages with Wanda").click()
@@ -248,17 +270,17 @@ async def test_a_whole_job_live_in_two_browsers(
         await expect(worker.get_by_test_id("wallet-balance")).to_have_text("$0.50")
         earned = worker.get_by_role("row", name=re.compile("Earned: Check our landing page"))
         await expect(earned).to_contain_text("$0.50")
-        await shot(worker, "wallet", full_page=True)
+        await camera(worker, "wallet", full_page=True)
         await go(worker, "My work")
         await expect(
             worker.get_by_role("row", name=re.compile("Check our landing page"))
         ).to_contain_text("Approved")
-        await shot(worker, "my-submissions")
+        await camera(worker, "my-submissions")
         await go(employer, "My tasks")
         numbers = employer.get_by_role("region", name="Last 30 days")
         await expect(numbers).to_contain_text("approved 1")
         await expect(numbers).to_contain_text("paid $0.50")
-        await shot(employer, "my-tasks")
+        await camera(employer, "my-tasks")
         assert await still_the_same_page(worker)
         assert await still_the_same_page(employer)
 
@@ -391,7 +413,7 @@ async def post_task(client: httpx.AsyncClient, token: str, title: str) -> None:
 
 
 async def test_the_app_on_another_origin_works_through_cors(
-    web_build: Path, browser: Browser, database_url: str, backend: Backend
+    web_build: Path, browser: Browser, database_url: str, backend: Backend, camera: Camera
 ) -> None:
     with static_server(web_build) as (app_origin, files):
         async with (
@@ -424,7 +446,7 @@ async def test_the_app_on_another_origin_works_through_cors(
             await relay.until(lambda: relay.subscribed("TaskFeed"))
             await post_task(client, boss, "Posted live")
             await expect(page.get_by_role("link", name="Posted live")).to_be_visible()
-            await shot(page, "cross-origin-feed")
+            await camera(page, "cross-origin-feed")
 
             # When the connection drops with a task in flight, the client resubscribes after
             # the last cursor it received, and the server replays what it missed
@@ -449,7 +471,7 @@ async def test_the_app_on_another_origin_works_through_cors(
             await page.wait_for_function(
                 "() => document.querySelector('img.avatar')?.naturalWidth > 0"
             )
-            await shot(page, "profile")
+            await camera(page, "profile")
 
             # A session ended elsewhere closes the socket (4403): the app asks to log in again
             log_out = "mutation { logOut(input: {everywhere: true}) { userErrors { message } } }"
