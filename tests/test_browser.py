@@ -16,6 +16,7 @@ import io
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import threading
@@ -180,8 +181,14 @@ def png(width: int = 64, height: int = 48) -> bytes:
 
 @contextlib.asynccontextmanager
 async def served(database_url: str, backend: Backend, **settings: object) -> AsyncIterator[Spawned]:
+    """`picotask serve` with the app; its Redis keys (sign-up and log-in counters per address,
+    all from 127.0.0.1 here) apart from every other run's."""
     async with spawned_instance(
-        database_url, backend.broadcast, web_dir=str(DIST), **settings
+        database_url,
+        backend.broadcast,
+        web_dir=str(DIST),
+        redis_key_prefix=f"picotask-test-{secrets.token_hex(6)}",
+        **settings,
     ) as server:
         yield server
 
