@@ -21,7 +21,8 @@ NPM ?= npm
 WEB_SOURCES := web/src web/index.html web/package.json web/package-lock.json web/vite.config.ts web/tsconfig.json
 web:
 	@if ! command -v $(NPM) >/dev/null 2>&1; then \
-	  echo "picotask: Node.js (npm) is missing: serving the API alone, without the web app at /"; \
+	  if [ -f web/dist/index.html ]; then echo "picotask: Node.js (npm) is missing: serving web/dist as last built"; \
+	  else echo "picotask: Node.js (npm) is missing: serving the API alone, without the web app at /"; fi; \
 	elif [ ! -f web/dist/index.html ] || [ -n "$$(find $(WEB_SOURCES) -newer web/dist/index.html 2>/dev/null)" ]; then \
 	  cd web && { [ node_modules/.package-lock.json -nt package-lock.json ] || $(NPM) ci --no-audit --no-fund; } && \
 	  $(NPM) run build; \
