@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck pytest schema migrations bench bench-quick clean
+.PHONY: run web test lint typecheck pytest schema migrations bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,8 +12,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-run: $(STAMP)
+run: $(STAMP) web
 	$(BIN)/picotask serve
+
+# The web app (web/ -> web/dist, served at /): built when missing or older than its sources,
+# when npm is on the machine; its packages installed (npm ci) when the lockfile changed.
+NPM ?= npm
+WEB_SOURCES := web/src web/index.html web/package.json web/package-lock.json web/vite.config.ts web/tsconfig.json
+web:
+	@if ! command -v $(NPM) >/dev/null 2>&1; then \
+	  if [ -f web/dist/index.html ]; then echo "picotask: Node.js (npm) is missing: serving web/dist as last built"; \
+	  else echo "picotask: Node.js (npm) is missing: serving the API alone, without the web app at /"; fi; \
+	elif [ ! -f web/dist/index.html ] || [ -n "$$(find $(WEB_SOURCES) -newer web/dist/index.html 2>/dev/null)" ]; then \
+	  cd web && { [ node_modules/.package-lock.json -nt package-lock.json ] || $(NPM) ci --no-audit --no-fund; } && \
+	  $(NPM) run build; \
+	fi
 
 test: lint typecheck pytest
 

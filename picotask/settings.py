@@ -31,6 +31,9 @@ class Settings:
     env: Environment = "development"
     allowed_origins: tuple[str, ...] = ()
     migrate_on_start: bool = True
+    # The reference web app's build (`web/dist`), served at `/` when it holds an index.html;
+    # empty: none.
+    web_dir: str = "web/dist"
     # Background work (payout processing, later the sweeper); tests drive it by hand instead.
     background_workers: bool = True
 

@@ -154,6 +154,8 @@ def settings_for(database_url: str, broadcast_url: str, **overrides: Any) -> Set
         "redis_key_prefix": f"picotask-test-{secrets.token_hex(6)}",
         # Webhook receivers are started by the tests on 127.0.0.1.
         "webhook_allow_loopback": True,
+        # API tests answer the same whether or not the web app was built (test_web_app.py).
+        "web_dir": "",
     }
     values.update(overrides)
     return Settings(**values)

@@ -21,6 +21,7 @@ from picotask.server.files import Files
 from picotask.server.graphql_view import GraphQLView
 from picotask.server.request_id import BodySizeLimitMiddleware, RequestIdMiddleware
 from picotask.server.schema import build_schema
+from picotask.server.web import WebApp
 from picotask.services.clock import Clock, SystemClock
 from picotask.services.registry import Services
 from picotask.settings import Settings
@@ -90,6 +91,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             Route("/graphql", view, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", view),
             *Files(services).routes(),
+            *WebApp(settings.web_dir).routes(),  # last: its fallback takes any other path
         ],
         middleware=[
             cors(settings),

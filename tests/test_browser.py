@@ -1,0 +1,492 @@
+"""The reference web app (`web/`) in a real browser: headless Chromium (Debian's, driven by
+Playwright) against `picotask serve` as `make run` starts it, with the app built as `make run`
+builds it (`make web`). An employer and a worker in two browser contexts do a whole job, every
+change arriving live; then the app, served from another origin, works through CORS.
+
+Skipped only when Chromium or npm is missing on the machine (`.ci/run` installs Chromium).
+Screenshots of the main screens are written to docs/screenshots/ (shown in the README)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import functools
+import io
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from PIL import Image
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    ViewportSize,
+    WebSocket,
+    WebSocketRoute,
+    async_playwright,
+    expect,
+)
+
+from tests.instances import Spawned, free_port, spawned_instance
+from tests.support import Backend
+
+ROOT = Path(__file__).resolve().parents[1]
+DIST = ROOT / "web" / "dist"
+SHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "correct horse battery staple"
+PHONE = ViewportSize(width=390, height=844)
+DESKTOP = ViewportSize(width=1200, height=800)
+
+# CI sets PICOTASK_TEST_BROWSER=required: there a missing browser or npm fails, never skips.
+OPTIONAL = os.environ.get("PICOTASK_TEST_BROWSER") != "required"
+
+pytestmark = [
+    pytest.mark.skipif(
+        OPTIONAL and not Path(CHROMIUM).exists(), reason=f"Chromium is not installed at {CHROMIUM}"
+    ),
+    pytest.mark.skipif(
+        OPTIONAL and shutil.which("npm") is None, reason="Node.js (npm) is not installed"
+    ),
+    # The first build (npm ci, vite) on a loaded 2-core machine.
+    pytest.mark.timeout(300),
+]
+expect.set_options(timeout=20_000)
+
+
+@pytest.fixture(scope="session")
+def web_build() -> Path:
+    """The app built as `make run` builds it: only when missing or older than its sources.
+    `make pytest` runs the SQLite and PostgreSQL passes side by side: the lock makes the
+    second wait for the first's build (and then find it fresh) instead of racing it."""
+    lock = ROOT / "var" / "web-build.lock"
+    lock.parent.mkdir(exist_ok=True)
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        subprocess.run(["make", "-s", "web"], cwd=ROOT, check=True)  # noqa: S607 -- make from PATH
+    assert (DIST / "index.html").is_file()
+    return DIST
+
+
+class Camera:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    async def __call__(self, page: Page, name: str, full_page: bool = False) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(self.directory / f"{name}.png"), full_page=full_page)
+
+
+@pytest.fixture(scope="session")
+def camera(backend: Backend, tmp_path_factory: pytest.TempPathFactory) -> Camera:
+    """Into docs/screenshots from the SQLite pass; the PostgreSQL pass, running beside it,
+    keeps its own apart (the same screens: one set is committed)."""
+    if backend.database == "sqlite":
+        return Camera(SHOTS)
+    return Camera(tmp_path_factory.mktemp("screenshots"))
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@contextlib.asynccontextmanager
+async def context(browser: Browser, viewport: ViewportSize) -> AsyncIterator[BrowserContext]:
+    ctx = await browser.new_context(viewport=viewport, locale="en-US", timezone_id="UTC")
+    try:
+        yield ctx
+    finally:
+        await ctx.close()
+
+
+async def sign_up(
+    page: Page, base: str, email: str, name: str, camera: Camera | None = None
+) -> None:
+    await page.goto(f"{base}/signup")
+    await page.get_by_label("Email").fill(email)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_label("Display name").fill(name)
+    await page.get_by_label("Country").fill("DE")
+    if camera:
+        await camera(page, "sign-up")
+    await page.get_by_role("button", name="Sign up").click()
+    await expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+    await expect(page.get_by_text(name, exact=True)).to_be_visible()
+    # Set once loaded: still there at the end means nothing reloaded the page.
+    await page.evaluate("window.__loadedOnce = true")
+
+
+async def go(page: Page, link: str) -> None:
+    """Follow a link of the main navigation (the app's router, no page load)."""
+    await page.get_by_role("navigation", name="Main").get_by_role("link", name=link).click()
+
+
+async def still_the_same_page(page: Page) -> bool:
+    return bool(await page.evaluate("window.__loadedOnce === true"))
+
+
+def subscribed(page: Page, operation: str) -> asyncio.Event:
+    """Set once the page has sent the subscription `operation` over its websocket (the feed
+    starts live: a task posted before that is in the page's first query, not in its feed)."""
+    sent = asyncio.Event()
+
+    def frame(payload: bytes | str) -> None:
+        if operation in str(payload):
+            sent.set()
+
+    def watch(ws: WebSocket) -> None:
+        ws.on("framesent", frame)
+
+    page.on("websocket", watch)
+    return sent
+
+
+def png(width: int = 64, height: int = 48) -> bytes:
+    image = Image.new("RGB", (width, height), (11, 87, 208))
+    for x in range(0, width, 8):
+        for y in range(height):
+            image.putpixel((x, y), (255, 255, 255))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+@contextlib.asynccontextmanager
+async def served(database_url: str, backend: Backend, **settings: object) -> AsyncIterator[Spawned]:
+    """`picotask serve` with the app; its Redis keys (sign-up and log-in counters per address,
+    all from 127.0.0.1 here) apart from every other run's."""
+    async with spawned_instance(
+        database_url,
+        backend.broadcast,
+        web_dir=str(DIST),
+        redis_key_prefix=f"picotask-test-{secrets.token_hex(6)}",
+        **settings,
+    ) as server:
+        yield server
+
+
+async def test_a_whole_job_live_in_two_browsers(
+    web_build: Path, browser: Browser, database_url: str, backend: Backend, camera: Camera
+) -> None:
+    async with (
+        served(database_url, backend) as server,
+        context(browser, PHONE) as worker_ctx,
+        context(browser, DESKTOP) as employer_ctx,
+    ):
+        base = server.url
+        worker = await worker_ctx.new_page()
+        feed_sent = subscribed(worker, "TaskFeed")
+        employer = await employer_ctx.new_page()
+
+        # Given a worker watching the live feed (on a phone-sized screen)
+        await sign_up(worker, base, "wanda@example.com", "Wanda", camera)
+        await expect(worker.get_by_role("heading", name="Tasks for you")).to_be_visible()
+        await expect(worker.get_by_role("status", name="Connection")).to_have_text("Live")
+        await asyncio.wait_for(feed_sent.wait(), 20)
+
+        # and an employer who deposits and publishes a task
+        await sign_up(employer, base, "emil@example.com", "Emil")
+        await go(employer, "Wallet")
+        await employer.get_by_label("Deposit amount (USD)").fill("20.00")
+        await employer.get_by_role("button", name="Deposit").click()
+        await expect(employer.get_by_test_id("balance")).to_have_text("$20.00")
+        await go(employer, "New task")
+        await employer.get_by_label("Title").fill("Check our landing page")
+        await employer.get_by_label("Instructions").fill(
+            "Open the page, tell us the button colour."
+        )
+        await employer.get_by_label("Category").select_option("REVIEW")
+        await employer.get_by_label("Reward per slot (USD)").fill("0.50")
+        await employer.get_by_label("Slots", exact=True).fill("2")
+        await camera(employer, "create-task")
+        await employer.get_by_role("button", name="Publish task").click()
+        await expect(employer.get_by_role("heading", name="Check our landing page")).to_be_visible()
+        await expect(employer.get_by_test_id("balance")).to_have_text("$18.90")  # 2 x (0.50 + 0.05)
+
+        # Then the worker sees it appear without a reload, opens it and claims it
+        task_link = worker.get_by_role("link", name="Check our landing page")
+        await expect(task_link).to_be_visible()
+        await camera(worker, "feed")
+        await task_link.click()
+        await expect(worker.get_by_role("heading", name="Check our landing page")).to_be_visible()
+        await worker.get_by_role("button", name="Claim this task").click()
+        await expect(worker.get_by_role("timer")).to_have_text(re.compile(r"^59:\d\d$"))
+
+        # and submits proof with a screenshot (two steps: an upload slot, then the bytes)
+        await worker.get_by_label("What you saw").fill("A blue button")
+        await worker.get_by_label("Screenshot").set_input_files(
+            {"name": "screenshot.png", "mimeType": "image/png", "buffer": png()}
+        )
+        await camera(worker, "claim")
+        await worker.get_by_role("button", name="Submit proof").click()
+        await expect(worker.get_by_text("Status: Submitted")).to_be_visible()
+        await worker.get_by_label("Message to Emil").fill("Is one screenshot enough?")
+        await worker.get_by_role("button", name="Send message").click()
+        await expect(worker.get_by_text("Is one screenshot enough?")).to_be_visible()
+        await go(worker, "Wallet")
+        await expect(worker.get_by_test_id("wallet-balance")).to_have_text("$0.00")
+
+        # Then the employer sees the submission arrive live, opens the screenshot and approves
+        card = employer.get_by_role("listitem", name="Submission by Wanda")
+        await expect(card).to_be_visible()
+        await expect(card.get_by_text("A blue button")).to_be_visible()
+        await card.get_by_role("button", name="Open screenshot 1").click()
+        viewer = employer.get_by_role("dialog", name="screenshot 1")
+        await expect(viewer.get_by_role("img", name="screenshot 1")).to_be_visible()
+        await employer.wait_for_function(
+            "() => document.querySelector('dialog img')?.naturalWidth === 64"
+        )
+        await camera(employer, "review")
+        await employer.keyboard.press("Escape")  # a modal dialog: Escape closes it
+        await expect(viewer).to_be_hidden()
+        await card.get_by_role("button", name="Messages with Wanda").click()
+        await expect(card.get_by_text("Is one screenshot enough?")).to_be_visible()
+        await card.get_by_role("button", name="Approve").click()
+        await expect(card.get_by_text("Approved")).to_be_visible()
+
+        # and the worker's balance and statement update without a reload
+        await expect(worker.get_by_test_id("balance")).to_have_text("$0.50")
+        await expect(worker.get_by_test_id("wallet-balance")).to_have_text("$0.50")
+        earned = worker.get_by_role("row", name=re.compile("Earned: Check our landing page"))
+        await expect(earned).to_contain_text("$0.50")
+        await camera(worker, "wallet", full_page=True)
+        await go(worker, "My work")
+        await expect(
+            worker.get_by_role("row", name=re.compile("Check our landing page"))
+        ).to_contain_text("Approved")
+        await camera(worker, "my-submissions")
+        await go(employer, "My tasks")
+        numbers = employer.get_by_role("region", name="Last 30 days")
+        await expect(numbers).to_contain_text("approved 1")
+        await expect(numbers).to_contain_text("paid $0.50")
+        await camera(employer, "my-tasks")
+        assert await still_the_same_page(worker)
+        assert await still_the_same_page(employer)
+
+
+class SocketRelay:
+    """The page's websockets pass through here (Playwright's websocket routing): every frame
+    is recorded, and on demand the server's frames are held back and the connection dropped,
+    as a network failure loses what was in flight."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.delivered: list[dict[str, Any]] = []
+        self.held: list[str] = []
+        self.holding = False
+        self.changed = asyncio.Event()
+        self.sides: list[tuple[WebSocketRoute, WebSocketRoute]] = []
+
+    def route(self, page_side: WebSocketRoute) -> None:
+        server_side = page_side.connect_to_server()
+        self.sides.append((page_side, server_side))
+
+        def from_page(frame: str | bytes) -> None:
+            self._record(self.sent, frame)
+            server_side.send(frame)
+
+        def from_server(frame: str | bytes) -> None:
+            if self.holding:
+                self.held.append(str(frame))
+                self.changed.set()
+                return
+            self._record(self.delivered, frame)
+            page_side.send(frame)
+
+        page_side.on_message(from_page)
+        server_side.on_message(from_server)
+
+    def _record(self, frames: list[dict[str, Any]], frame: str | bytes) -> None:
+        frames.append(json.loads(frame))
+        self.changed.set()
+
+    async def until(self, condition: Callable[[], bool]) -> None:
+        while not condition():
+            self.changed.clear()
+            await asyncio.wait_for(self.changed.wait(), 20)
+
+    def subscribed(self, operation: str, after: str | None = None) -> bool:
+        return any(
+            f["type"] == "subscribe"
+            and f["payload"].get("operationName") == operation
+            and f["payload"].get("variables", {}).get("after") == after
+            for f in self.sent
+        )
+
+    def last_cursor(self, field: str) -> str:
+        cursors: list[str] = [
+            f["payload"]["data"][field]["cursor"]
+            for f in self.delivered
+            if f["type"] == "next" and field in (f["payload"].get("data") or {})
+        ]
+        return cursors[-1]
+
+    async def drop(self) -> None:
+        """1012 (service restart): the client reconnects, as it would after any outage."""
+        page_side, server_side = self.sides[-1]
+        await page_side.close(code=1012, reason="restart")
+        await server_side.close()
+        self.holding = False
+
+
+class _AppFiles(SimpleHTTPRequestHandler):
+    """web/dist as a static host serves a single-page app: index.html for the app's routes,
+    with the API's URL in its `picotask-api` meta tag, as a deployment configures it."""
+
+    api = ""
+
+    def do_GET(self) -> None:
+        if Path(self.translate_path(self.path)).is_file() and self.path != "/index.html":
+            return super().do_GET()
+        index = (Path(self.directory) / "index.html").read_text(encoding="utf-8")
+        tag = '<meta name="picotask-api" content="" />'
+        assert tag in index, "the build's index.html lost its picotask-api meta tag"
+        body = index.replace(tag, f'<meta name="picotask-api" content="{self.api}" />').encode()
+        self.send_response(200)
+        self.send_header("content-type", "text/html; charset=utf-8")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        return None
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return None
+
+
+@contextlib.contextmanager
+def static_server(directory: Path) -> Iterator[tuple[str, type[_AppFiles]]]:
+    """Its origin, and its handler class, whose `api` is set once the API has a port."""
+    files = type("Files", (_AppFiles,), {})
+    server = ThreadingHTTPServer(
+        ("127.0.0.1", free_port()), functools.partial(files, directory=str(directory))
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", files
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+async def api_user(client: httpx.AsyncClient, email: str) -> str:
+    query = "mutation($i: SignUpInput!) { signUp(input: $i) { token userErrors { message } } }"
+    variables = {
+        "i": {"email": email, "password": PASSWORD, "displayName": email[:4], "country": "DE"}
+    }
+    answer = (await client.post("/graphql", json={"query": query, "variables": variables})).json()
+    token: str = answer["data"]["signUp"]["token"]
+    return token
+
+
+async def post_task(client: httpx.AsyncClient, token: str, title: str) -> None:
+    headers = {"authorization": f"Bearer {token}"}
+    deposit = 'mutation { createDeposit(input: {amount: "5.00"}) { userErrors { message } } }'
+    create = """mutation($t: String!) { createTask(input: {title: $t, instructions: "Do it.",
+      category: OTHER, reward: "0.10", slots: 1, estimatedMinutes: 1,
+      proofFields: [{label: "Answer", kind: TEXT}]}) { task { id } userErrors { message } } }"""
+    for body in ({"query": deposit}, {"query": create, "variables": {"t": title}}):
+        answer = (await client.post("/graphql", json=body, headers=headers)).json()
+        assert all(not p["userErrors"] for p in answer["data"].values()), answer
+
+
+async def test_the_app_on_another_origin_works_through_cors(
+    web_build: Path, browser: Browser, database_url: str, backend: Backend, camera: Camera
+) -> None:
+    with static_server(web_build) as (app_origin, files):
+        async with (
+            served(database_url, backend, allowed_origins=app_origin) as server,
+            httpx.AsyncClient(base_url=server.url, timeout=10) as client,
+            context(browser, PHONE) as ctx,
+        ):
+            files.api = server.url
+            cora = await api_user(client, "cora@example.com")
+            boss = await api_user(client, "boss@example.com")
+            await post_task(client, boss, "Posted before")
+            relay = SocketRelay()
+            await ctx.route_web_socket(re.compile(r"/graphql$"), relay.route)
+            page = await ctx.new_page()
+            api_calls: list[str] = []
+            page.on("request", lambda r: api_calls.append(f"{r.method} {r.url}"))
+
+            # The app from its own origin, deployed with the API's URL
+            await page.goto(f"{app_origin}/login")
+            await page.get_by_label("Email").fill("cora@example.com")
+            await page.get_by_label("Password").fill("not the password")
+            await page.get_by_role("button", name="Log in").click()
+            await expect(page.get_by_role("alert")).to_be_visible()  # the userError, shown
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_label("Password").press("Enter")  # the keyboard submits forms
+
+            # sees the feed (HTTP through CORS) and a task posted now (the websocket)
+            await expect(page.get_by_role("link", name="Posted before")).to_be_visible()
+            await expect(page.get_by_role("status", name="Connection")).to_have_text("Live")
+            await relay.until(lambda: relay.subscribed("TaskFeed"))
+            await post_task(client, boss, "Posted live")
+            await expect(page.get_by_role("link", name="Posted live")).to_be_visible()
+            await camera(page, "cross-origin-feed")
+
+            # When the connection drops with a task in flight, the client resubscribes after
+            # the last cursor it received, and the server replays what it missed
+            relay.holding = True
+            await post_task(client, boss, "Posted while away")
+            await relay.until(lambda: any("Posted while away" in f for f in relay.held))
+            last = relay.last_cursor("taskFeed")
+            await relay.drop()
+            await relay.until(lambda: relay.subscribed("TaskFeed", after=last))
+            await expect(page.get_by_role("link", name="Posted while away")).to_be_visible()
+            await expect(page.get_by_role("link", name="Posted live")).to_have_count(1)
+
+            # and uploads a profile photo (PUT to the API's origin, through CORS too)
+            await go(page, "Profile")
+            await page.get_by_label("Photo").set_input_files(
+                {"name": "me.png", "mimeType": "image/png", "buffer": png(120, 120)}
+            )
+            await page.get_by_role("button", name="Save profile").click()
+            await expect(page.get_by_text("Profile saved.")).to_be_visible()
+            photo = page.get_by_role("img", name="cora's photo")
+            await expect(photo).to_be_visible()
+            await page.wait_for_function(
+                "() => document.querySelector('img.avatar')?.naturalWidth > 0"
+            )
+            await camera(page, "profile")
+
+            # A session ended elsewhere closes the socket (4403): the app asks to log in again
+            log_out = "mutation { logOut(input: {everywhere: true}) { userErrors { message } } }"
+            headers = {"authorization": f"Bearer {cora}"}
+            await client.post("/graphql", json={"query": log_out}, headers=headers)
+            await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+
+            graphql = [c for c in api_calls if c.split(" ")[1].startswith(f"{server.url}/graphql")]
+            assert graphql, api_calls
+            # Queries go as persisted-query hashes over GET (the README's recommendation).
+            assert any(c.startswith("GET ") and "persistedQuery" in c for c in graphql), graphql

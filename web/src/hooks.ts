@@ -1,0 +1,103 @@
+// Cursor pages that grow with "Load more", and the tab's one live event stream.
+import type { AnyVariables, DocumentInput } from "@urql/core";
+import { useQuery } from "@urql/preact";
+import { createContext } from "preact";
+import { useEffect, useRef, useState } from "preact/hooks";
+
+interface Connection<T> {
+  edges: { cursor: string; node: T }[];
+  pageInfo: { hasNextPage: boolean; endCursor: string | null };
+}
+
+export interface Page<T> {
+  items: T[];
+  setItems: (update: (items: T[]) => T[]) => void;
+  hasMore: boolean;
+  more: () => void;
+  fetching: boolean;
+  error?: string;
+  refetch: () => void;
+}
+
+/** A connection read page by page with keyset cursors (`first` / `after`). The first page is
+ * read again whenever `variables` change; "Load more" asks for the page after `endCursor`. */
+export function usePaged<T extends { id?: string; cursor?: string }>(
+  query: DocumentInput<unknown, AnyVariables>,
+  variables: Record<string, unknown>,
+  pick: (data: unknown) => Connection<T> | undefined,
+  pause = false,
+): Page<T> {
+  const [after, setAfter] = useState<string | null>(null);
+  const [items, setItemsState] = useState<T[]>([]);
+  const key = JSON.stringify(variables);
+  useEffect(() => setAfter(null), [key]);
+  const [result, reexecute] = useQuery({
+    query,
+    variables: { ...variables, first: 20, after },
+    pause,
+  });
+  const connection = result.data ? pick(result.data) : undefined;
+  useEffect(() => {
+    if (!connection) return;
+    const page = connection.edges.map((e) => e.node);
+    setItemsState((current) => {
+      if (!after) return page;
+      const seen = new Set(current.map(identity));
+      return [...current, ...page.filter((item) => !seen.has(identity(item)))];
+    });
+  }, [connection]);
+  return {
+    items,
+    setItems: (update) => setItemsState(update),
+    hasMore: Boolean(connection?.pageInfo.hasNextPage),
+    more: () => connection?.pageInfo.endCursor && setAfter(connection.pageInfo.endCursor),
+    fetching: result.fetching,
+    error: result.error?.message,
+    refetch: () => reexecute({ requestPolicy: "network-only" }),
+  };
+}
+
+function identity(item: { id?: string; cursor?: string }): string | undefined {
+  return item.id ?? item.cursor;
+}
+
+// --- the tab's `myEvents` stream, shared by every screen that wants it ----------------------
+export interface MyEvent {
+  cursor: string;
+  type: string;
+  message: string;
+  createdAt: string;
+  task: { id: string } | null;
+  submission: { id: string; status: string; feedback: string | null; rejectionReason: string | null } | null;
+  statementRow: StatementRow | null;
+  payout: { id: string; status: string } | null;
+}
+
+export interface StatementRow {
+  cursor: string;
+  kind: string;
+  amount: { amount: string };
+  fee: { amount: string } | null;
+  balanceAfter: { amount: string };
+  createdAt: string;
+  task: { id: string; title: string } | null;
+}
+
+const hub = new EventTarget();
+
+export function publishMyEvent(event: MyEvent): void {
+  hub.dispatchEvent(new CustomEvent("my-event", { detail: event }));
+}
+
+export function useMyEvents(handler: (event: MyEvent) => void): void {
+  const latest = useRef(handler);
+  latest.current = handler;
+  useEffect(() => {
+    const listener = (e: Event) => latest.current((e as CustomEvent<MyEvent>).detail);
+    hub.addEventListener("my-event", listener);
+    return () => hub.removeEventListener("my-event", listener);
+  }, []);
+}
+
+/** The signed-in user's User id (messages are told apart by it). */
+export const MyUserId = createContext("");
