@@ -173,6 +173,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         # (strawberry passes a manager on every request, empty without such an extension.)
         wrapped = self.middleware_manager is not None and self.middleware_manager.middlewares
         self.plain = {} if wrapped else _plain_of(self.schema)
+        self._plans: dict[int, tuple[GroupedFieldSet, GraphQLObjectType, list[Any]]] = {}
 
     def execute_field(
         self,
@@ -200,8 +201,9 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         is_awaitable = self.is_awaitable
         awaitable_fields: list[str] = []
         try:
-            for response_name, field_details_list in grouped_field_set.items():
-                plain = self._found(parent_type, field_details_list)
+            for response_name, field_details_list, plain in self._plan(
+                parent_type, grouped_field_set
+            ):
                 if plain is not None and plain.leaf:
                     value = _leaf(plain, source_value, is_awaitable)
                     if value is not _SLOW:
@@ -250,6 +252,23 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         return super().execute_field(
             parent_type, source, field_details_list, path, position_context
         )
+
+    def _plan(
+        self, parent_type: GraphQLObjectType, grouped_field_set: GroupedFieldSet
+    ) -> list[tuple[str, FieldDetailsList, Plain | None]]:
+        """Each field of a selection with its plain definition, found once per request for
+        every object that selection completes (graphql-core collects a selection once per
+        request, so the twenty tasks of a page share one)."""
+        known = self._plans.get(id(grouped_field_set))
+        if known is not None and known[0] is grouped_field_set and known[1] is parent_type:
+            return known[2]
+        plan = [
+            (name, details, self._found(parent_type, details))
+            for name, details in grouped_field_set.items()
+        ]
+        # The selection is kept with its plan, so its id is not reused while the plan lives.
+        self._plans[id(grouped_field_set)] = (grouped_field_set, parent_type, plan)
+        return plan
 
     def _found(
         self, parent_type: GraphQLObjectType, field_details_list: FieldDetailsList
