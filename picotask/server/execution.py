@@ -24,7 +24,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql import (
     GraphQLField,
@@ -225,16 +225,7 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
         if not awaitable_fields:
             return results
 
-        async def get_results() -> dict[str, Any]:
-            if len(awaitable_fields) == 1:
-                name = awaitable_fields[0]
-                results[name] = await results[name]
-            else:
-                awaited = await gather_with_cancel(*(results[n] for n in awaitable_fields))
-                results.update(zip(awaitable_fields, awaited, strict=True))
-            return results
-
-        return get_results()
+        return _gathered(results, awaitable_fields)
 
     def _field(
         self,
@@ -370,14 +361,18 @@ class PlainFieldsExecutor(StrawberryGraphQLCoreExecutionContext):
             return None
 
 
-async def _gathered(completed: list[Any], pending: list[int]) -> list[Any]:
-    """`completed` with its awaitables (at `pending`) replaced by their values."""
+Completed = TypeVar("Completed", dict[str, Any], list[Any])
+
+
+async def _gathered(completed: Completed, pending: list[Any]) -> Completed:
+    """An object's fields or a list's items with their awaitables (at the keys `pending`)
+    replaced by their values, awaited together as graphql-core awaits them (one alone)."""
     if len(pending) == 1:
         completed[pending[0]] = await completed[pending[0]]
     else:
-        awaited = await gather_with_cancel(*(completed[i] for i in pending))
-        for index, value in zip(pending, awaited, strict=True):
-            completed[index] = value
+        awaited = await gather_with_cancel(*(completed[key] for key in pending))
+        for key, value in zip(pending, awaited, strict=True):
+            completed[key] = value
     return completed
 
 
