@@ -16,7 +16,6 @@ under its key: a provider that paid yet raised on every call is the one case thi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -30,6 +29,7 @@ from picotask.services.events import EventLog
 from picotask.services.ledger import Ledger
 from picotask.services.money import format_cents
 from picotask.services.providers import PayoutProvider, ProviderResult
+from picotask.services.rounds import run_rounds
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)
@@ -71,14 +71,14 @@ class PayoutProcessor:
         self._wake.set()
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.process_due()
-            except Exception:  # keep the loop alive; each payout is retried after its lease
-                log.exception("payout processing failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-            self._wake.clear()
+        # A payout whose round failed is retried after its lease.
+        await run_rounds(
+            self.process_due,
+            interval=self.poll_seconds,
+            log=log,
+            failed="payout processing failed",
+            wake=self._wake,
+        )
 
     async def process_due(self) -> int:
         """Process every payout that is due now; returns how many were settled."""

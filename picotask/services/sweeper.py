@@ -5,7 +5,6 @@ would make (`transitions.try_move`), so sweepers in several processes never act 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,6 +13,7 @@ from picotask.models.submissions import DecidedBy, RejectionReason, Submission, 
 from picotask.models.tasks import Task
 from picotask.services.clock import Clock
 from picotask.services.events import EventLog
+from picotask.services.rounds import run_rounds
 from picotask.services.settlement import Settlement
 from picotask.services.tasks import TaskService
 from picotask.services.transitions import try_move
@@ -63,12 +63,12 @@ class Sweeper:
         )
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except Exception:  # keep sweeping; every rule is retried on the next round
-                log.exception("sweep failed")
-            await asyncio.sleep(self.settings.sweep_interval_seconds)
+        await run_rounds(
+            self.sweep,
+            interval=self.settings.sweep_interval_seconds,
+            log=log,
+            failed="sweep failed",
+        )
 
     async def expire_claims(self) -> int:
         due = await Submission.filter(

@@ -32,6 +32,7 @@ from picotask.models.webhooks import (
 )
 from picotask.services.clock import Clock
 from picotask.services.events import EventLog
+from picotask.services.rounds import run_rounds
 from picotask.services.webhook_targets import TargetRefused, resolve
 from picotask.services.webhooks import delivery_key, sign, webhook_of
 from picotask.settings import Settings
@@ -61,15 +62,17 @@ class WebhookDispatcher:
         self._wake.set()
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.fan_out()
-                await self.dispatch()
-            except Exception:  # keep the loop alive; what failed is retried at the next poll
-                log.exception("webhook dispatch failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.settings.webhook_poll_seconds)
-            self._wake.clear()
+        await run_rounds(
+            self._round,
+            interval=self.settings.webhook_poll_seconds,
+            log=log,
+            failed="webhook dispatch failed",
+            wake=self._wake,
+        )
+
+    async def _round(self) -> None:
+        await self.fan_out()
+        await self.dispatch()
 
     async def run_once(self) -> int:
         """Fan out, send every due delivery and wait for the answers (tests and the CLI);

@@ -1,0 +1,35 @@
+"""The loop of a background worker (payouts, the sweeper, webhooks): a round, then a pause.
+
+A round that fails is logged and the loop goes on: what it did not finish is due again at the
+next round. The pause ends when the interval has passed, or at once when the worker is woken
+(a new payout, a new delivery) if it has a wake-up event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import NoReturn
+
+
+async def run_rounds(
+    round_: Callable[[], Awaitable[object]],
+    *,
+    interval: float,
+    log: logging.Logger,
+    failed: str,
+    wake: asyncio.Event | None = None,
+) -> NoReturn:
+    while True:
+        try:
+            await round_()
+        except Exception:  # keep the loop alive; the next round retries what failed
+            log.exception(failed)
+        if wake is None:
+            await asyncio.sleep(interval)
+            continue
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), interval)
+        wake.clear()
