@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run web test lint typecheck pytest schema migrations bench bench-quick clean
+.PHONY: run web test lint typecheck pytest screenshots schema migrations bench bench-quick clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -53,6 +53,11 @@ pytest: $(STAMP)
 	echo "===== PostgreSQL and Redis (exit $$postgres_rc)"; cat $$logs/postgres.log; \
 	rm -rf $$logs; \
 	[ $$sqlite_rc -eq 0 ] && [ $$postgres_rc -eq 0 ]
+
+# The README's screenshots: the browser tests (SQLite pass) write them into docs/screenshots/
+# instead of var/screenshots/. Commit the changed files.
+screenshots: $(STAMP) web
+	PICOTASK_SCREENSHOTS=docs/screenshots $(SQLITE_ENV) $(BIN)/pytest tests/test_browser.py -q
 
 schema: $(STAMP)
 	$(BIN)/picotask export-schema --output schema.graphql

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -144,7 +145,10 @@ class Spawned:
 async def spawned_instance(
     database_url: str, broadcast_url: str, **settings: object
 ) -> AsyncIterator[Spawned]:
-    """`picotask serve` in its own process; `settings` by their field names."""
+    """`picotask serve` in its own process; `settings` by their field names. Its Redis keys
+    (persisted queries, cost budgets, the sign-up and log-in counters of 127.0.0.1) are its own
+    unless `redis_key_prefix` is given: instances that must share them pass the same one."""
+    settings.setdefault("redis_key_prefix", f"picotask-test-{secrets.token_hex(6)}")
     port = free_port()
     env = {
         **os.environ,

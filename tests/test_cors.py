@@ -81,6 +81,27 @@ async def test_by_default_only_the_servers_own_origin(api_default: httpx.AsyncCl
     assert "access-control-allow-origin" not in answered.headers
 
 
+UPLOAD = "/uploads/VXBsb2FkOjE?token=x"
+
+
+async def test_upload_bytes_cross_site_only_from_an_allowed_origin(
+    spa_server: httpx.AsyncClient,
+) -> None:
+    """PUT is never a simple request: a page of another origin sends the bytes only after
+    the preflight says yes, and it says yes to the allowed origins alone."""
+    allowed = await spa_server.options(UPLOAD, headers=preflight(APP, "PUT"))
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == APP
+    assert "PUT" in allowed.headers["access-control-allow-methods"]
+    refused = await spa_server.options(UPLOAD, headers=preflight("https://evil.example", "PUT"))
+    assert "access-control-allow-origin" not in refused.headers
+
+
+async def test_by_default_no_upload_bytes_cross_site(api_default: httpx.AsyncClient) -> None:
+    refused = await api_default.options(UPLOAD, headers=preflight(APP, "PUT"))
+    assert "access-control-allow-origin" not in refused.headers
+
+
 @pytest.fixture
 async def api_default(database_url: str, backend: Backend) -> AsyncIterator[httpx.AsyncClient]:
     async with (

@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from tests.support import Api, User, next_data, nothing_more
+from tests.instances import instances
+from tests.support import Api, Backend, User, next_data, nothing_more
 from tests.test_marketplace_api import CLAIM, SUBMIT, create, employer
 
 FEED = """subscription($filter: TaskFilter, $after: String) {
@@ -19,6 +20,8 @@ MY_EVENTS = """subscription($after: String) {
   myEvents(after: $after) { cursor type message task { id } submission { id status } } }"""
 EVENTS = """query($after: String) { events(after: $after) {
   edges { cursor node { type message } } } }"""
+TASKS_NOW = """{ tasks { feedCursor edges { node { id } } } }"""
+MY_TASKS_NOW = """{ myTasks { feedCursor edges { node { id } } } }"""
 APPROVE = """mutation($id: ID!) { approveSubmission(input: {submissionId: $id}) {
   userErrors { code } } }"""
 
@@ -74,6 +77,50 @@ async def test_task_feed_reaches_eligible_workers_only(api: Api) -> None:
         assert videos == ["UPDATED", "CLOSED"]
         assert await nothing_more(own)  # employers do not see their own tasks on the feed
         assert await nothing_more(us)  # the "reviews" subscription matched nothing
+
+
+async def test_a_feed_after_the_tasks_page_cursor_misses_nothing_posted_in_between(
+    database_url: str, backend: Backend
+) -> None:
+    """The page is read on one instance, a task is posted, then the feed is subscribed (on
+    PostgreSQL on another instance) `after` the page's feedCursor: the task posted in between
+    comes once, the one already on the page does not, then the feed goes on live. A feed
+    subscribed without `after` at the same moment never hears of the one in between."""
+    async with instances(database_url, backend) as apis:
+        here, there = apis[0], apis[-1]
+        boss = await employer(here)
+        worker = await here.sign_up()
+        on_the_page = (await create(here, boss, title="On the page"))["task"]
+        page = (await here.gql(TASKS_NOW, token=worker.token))["tasks"]
+        assert [edge["node"]["id"] for edge in page["edges"]] == [on_the_page["id"]]
+        in_between = (await create(here, boss, title="In between"))["task"]
+
+        async with there.ws(worker.token) as resumed, there.ws(worker.token) as plain:
+            await resumed.subscribe("feed", FEED, {"after": page["feedCursor"]})
+            await plain.subscribe("feed", FEED)
+            missed = (await next_data(resumed, "feed"))["taskFeed"]
+            assert (missed["kind"], missed["task"]["id"]) == ("POSTED", in_between["id"])
+            assert await nothing_more(plain)  # subscribed: the replay came after registering
+            live = (await create(here, boss, title="Live"))["task"]
+            for ws in (resumed, plain):
+                event = (await next_data(ws, "feed"))["taskFeed"]
+                assert (event["kind"], event["task"]["id"]) == ("POSTED", live["id"])
+            assert await nothing_more(resumed)
+            assert await nothing_more(plain)
+
+
+async def test_submissions_after_the_my_tasks_page_cursor_miss_nothing(api: Api) -> None:
+    boss = await employer(api)
+    task = (await create(api, boss))["task"]
+    page = (await api.gql(MY_TASKS_NOW, token=boss.token))["myTasks"]
+    assert [edge["node"]["id"] for edge in page["edges"]] == [task["id"]]
+    worker = await api.sign_up()
+    assert (await api.gql(CLAIM, {"id": task["id"]}, worker.token))["claimTask"]["userErrors"] == []
+    async with api.ws(boss.token) as ws:
+        await ws.subscribe("mine", SUBMISSIONS, {"after": page["feedCursor"]})
+        claimed = (await next_data(ws, "mine"))["taskSubmissions"]
+        assert (claimed["kind"], claimed["submission"]["worker"]["id"]) == ("CLAIMED", worker.id)
+        assert await nothing_more(ws)
 
 
 async def test_employers_watch_submissions_on_their_own_tasks(api: Api) -> None:

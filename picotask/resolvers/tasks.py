@@ -8,7 +8,8 @@ from picotask.models.tasks import Task, TaskStatus
 from picotask.schema.batches import CreateBatchInput
 from picotask.schema.context import Info
 from picotask.schema.errors import Forbidden
-from picotask.schema.pages import connection
+from picotask.schema.events import event_cursor
+from picotask.schema.pages import page_of
 from picotask.schema.prefetch import attach, selects
 from picotask.schema.relay import Node, pk_of
 from picotask.schema.tasks import (
@@ -118,6 +119,14 @@ async def own_task(info: Info, task_id: strawberry.ID) -> Task:
     return task
 
 
+def feed_cursor(info: Info) -> str:
+    """The bus's position, taken before the page is read: every event up to it committed
+    before the read (so the page shows its effect), and the log holds them all (see
+    subscriptions/sequencer.py). A subscription resumed from it on any instance misses nothing
+    since the read; an event after it may already show in the page."""
+    return event_cursor(info.context.bus.position)
+
+
 async def task_node(info: Info, pk: int) -> Node | None:
     task = await visible_task(info, pk)
     return task_view(info, task) if task else None
@@ -140,9 +149,11 @@ class TasksQuery:
         order_by: TaskOrder | None = TaskOrder.NEWEST,
     ) -> TaskConnection:
         viewer = info.context.require_viewer()
+        cursor = feed_cursor(info)
         query = claimable_by(viewer, task_filter(info, filter))
         keys = ORDERS[order_by or TaskOrder.NEWEST]
-        page = await connection(query, lambda t: task_view(info, t), first, after, keys)
+        found = await page_of(query, first, after, keys)
+        page = TaskConnection.of(found, lambda t: task_view(info, t), feed_cursor=cursor)
         if selects(info, "edges", "node", "employer"):
             await attach(
                 [edge.node for edge in page.edges],
@@ -162,10 +173,12 @@ class TasksQuery:
         status: list[TaskStatus] | None = None,
     ) -> TaskConnection:
         viewer = info.context.require_viewer()
+        cursor = feed_cursor(info)
         query = Task.filter(employer_id=viewer.id)
         if status:
             query = query.filter(status__in=status)
-        return await connection(query, lambda t: task_view(info, t), first, after, NEWEST_FIRST)
+        found = await page_of(query, first, after, NEWEST_FIRST)
+        return TaskConnection.of(found, lambda t: task_view(info, t), feed_cursor=cursor)
 
 
 @strawberry.type

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Awaitable, Callable
-from typing import Generic, Self, TypeVar
+from typing import Any, Generic, Self, TypeVar
 
 import strawberry
 from tortoise.models import Model
@@ -70,7 +70,8 @@ class Connection(Generic[T]):
         return await self._count()
 
     @classmethod
-    def of(cls, page: Page[M], convert: Callable[[M], T]) -> Self:
+    def of(cls, page: Page[M], convert: Callable[[M], T], **fields: Any) -> Self:
+        """`fields`: a subclass's own fields."""
         edges = [Edge(cursor=cursor, node=convert(row)) for cursor, row in page.items]
         return cls(
             edges=edges,
@@ -79,4 +80,5 @@ class Connection(Generic[T]):
                 end_cursor=edges[-1].cursor if edges else None,
             ),
             _count=page.count,
+            **fields,
         )

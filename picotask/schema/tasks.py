@@ -207,7 +207,14 @@ def employer_of(user: User | None) -> UserType:
     return UserType.from_model(user)
 
 
-TaskConnection = Connection[TaskType]
+@strawberry.type(name="TaskConnection")
+class TaskConnection(Connection[TaskType]):
+    feed_cursor: str = strawberry.field(
+        description="The event log's position just before this page was read. Subscribe with "
+        "`after` set to it (`taskFeed` after `tasks`, `taskSubmissions` after `myTasks`) to "
+        "receive every change since, with nothing missed: one committed while the page was "
+        "read may come again (merge by task id)."
+    )
 
 
 @strawberry.input

@@ -2,8 +2,9 @@
 
 - `PUT /uploads/<upload id>?token=<token>`: the bytes of an upload slot (from `createUpload`).
   The token in the URL is the authority, as in an S3 presigned URL. PUT is never a "simple"
-  request, so a browser on another site must ask first (a CORS preflight) and this server
-  never says yes: no cross-site form can post here.
+  request, so a browser on another site must ask first (a CORS preflight), which only the
+  allowed origins pass (`ALLOWED_ORIGINS`, `cors` in server/app.py): no cross-site form can
+  post here, and no page of an origin not allowed can send the bytes.
 - `GET /proofs/<name>?expires=..&signature=..`: a proof image by its signed, expiring link.
 - `GET /avatars/<name>`: avatars, public.
 """

@@ -1,12 +1,14 @@
 // Cursor pages that grow with "Load more", and the tab's one live event stream.
 import type { AnyVariables, DocumentInput } from "@urql/core";
-import { useQuery } from "@urql/preact";
+import { useClient, useQuery } from "@urql/preact";
 import { createContext } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 
 interface Connection<T> {
   edges: { cursor: string; node: T }[];
   pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  /** `tasks` and `myTasks`: the event log's position before the page was read. */
+  feedCursor?: string;
 }
 
 export interface Page<T> {
@@ -17,6 +19,10 @@ export interface Page<T> {
   fetching: boolean;
   error?: string;
   refetch: () => void;
+  /** The first page's `feedCursor`: a subscription `after` it misses nothing since that read. */
+  feedCursor?: string;
+  /** The same, updated with the items (before the next render): see `useLiveAfter`. */
+  shownCursor: { current: string | undefined };
 }
 
 /** A connection read page by page with keyset cursors (`first` / `after`). The first page is
@@ -29,6 +35,8 @@ export function usePaged<T extends { id?: string; cursor?: string }>(
 ): Page<T> {
   const [after, setAfter] = useState<string | null>(null);
   const [items, setItemsState] = useState<T[]>([]);
+  const [feedCursor, setFeedCursor] = useState<string | undefined>(undefined);
+  const shownCursor = useRef<string | undefined>(undefined);
   const key = JSON.stringify(variables);
   useEffect(() => setAfter(null), [key]);
   const [result, reexecute] = useQuery({
@@ -40,6 +48,10 @@ export function usePaged<T extends { id?: string; cursor?: string }>(
   useEffect(() => {
     if (!connection) return;
     const page = connection.edges.map((e) => e.node);
+    if (!after) {
+      shownCursor.current = connection.feedCursor;
+      setFeedCursor(connection.feedCursor);
+    }
     setItemsState((current) => {
       if (!after) return page;
       const seen = new Set(current.map(identity));
@@ -54,7 +66,34 @@ export function usePaged<T extends { id?: string; cursor?: string }>(
     fetching: result.fetching,
     error: result.error?.message,
     refetch: () => reexecute({ requestPolicy: "network-only" }),
+    feedCursor,
+    shownCursor,
   };
+}
+
+/** A subscription that continues `page`: started `after` its first page's `feedCursor`, so
+ * what was posted between the page's query and the subscription reaching the server is
+ * replayed, not missed (and restarted when a newer page brings a newer cursor). Events from a
+ * subscription older than the items shown are dropped: the page already holds their effect.
+ * An event may repeat what the page shows: `onData` merges by id. */
+export function useLiveAfter<D>(
+  query: DocumentInput<D, AnyVariables>,
+  variables: Record<string, unknown>,
+  page: Pick<Page<unknown>, "feedCursor" | "shownCursor">,
+  onData: (data: D) => void,
+): void {
+  const client = useClient();
+  const latest = useRef(onData);
+  latest.current = onData;
+  const cursor = page.feedCursor;
+  const key = JSON.stringify(variables);
+  useEffect(() => {
+    if (!cursor) return;
+    const { unsubscribe } = client.subscription(query, { ...variables, after: cursor }).subscribe((result) => {
+      if (result.data && page.shownCursor.current === cursor) latest.current(result.data);
+    });
+    return unsubscribe;
+  }, [client, key, cursor]);
 }
 
 function identity(item: { id?: string; cursor?: string }): string | undefined {

@@ -23,7 +23,7 @@ export const LOG_OUT = gql`mutation LogOut($input: LogOutInput!) { logOut(input:
 
 export const TASKS = gql`query Tasks($first: Int, $after: String, $filter: TaskFilter) {
   tasks(first: $first, after: $after, filter: $filter, orderBy: NEWEST) {
-    edges { cursor node { ${TASK} } } pageInfo { hasNextPage endCursor } } }`;
+    edges { cursor node { ${TASK} } } pageInfo { hasNextPage endCursor } feedCursor } }`;
 export const TASK_FEED = gql`subscription TaskFeed($filter: TaskFilter, $after: String) {
   taskFeed(filter: $filter, after: $after) { cursor kind task { ${TASK} } } }`;
 export const TASK_DETAIL = gql`query Task($id: ID!) { task(id: $id) { ${TASK} } }`;

@@ -1,9 +1,9 @@
 // The worker's screens: the live feed, a task, the claim with its countdown and the proof form,
 // and their submissions with live status.
-import { useMutation, useQuery, useSubscription } from "@urql/preact";
+import { useMutation, useQuery } from "@urql/preact";
 import { useContext, useMemo, useState } from "preact/hooks";
 import { putBytes, type UserError } from "./api";
-import { MyUserId, usePaged, useMyEvents } from "./hooks";
+import { MyUserId, useLiveAfter, usePaged, useMyEvents } from "./hooks";
 import { Thread } from "./messages";
 import {
   CLAIM,
@@ -56,17 +56,17 @@ export function Feed() {
   );
   const page = usePaged<Task>(TASKS, { filter }, (d) => (d as { tasks: never }).tasks);
   const [announcement, setAnnouncement] = useState("");
-  // New tasks arrive without a reload; the server applies the same filter to the live feed.
-  useSubscription({ query: TASK_FEED, variables: { filter } }, (_, data: { taskFeed: { kind: string; task: Task } }) => {
+  // New tasks arrive without a reload; the server applies the same filter to the live feed,
+  // which starts where the page's query left off (its feedCursor), so nothing falls between.
+  useLiveAfter(TASK_FEED, { filter }, page, (data: { taskFeed: { kind: string; task: Task } }) => {
     const { kind, task } = data.taskFeed;
     page.setItems((items) => {
-      const rest = items.filter((t) => t.id !== task.id);
-      if (kind === "CLOSED" || task.slotsRemaining === 0) return rest;
-      if (kind === "POSTED") return [task, ...rest];
-      return items.map((t) => (t.id === task.id ? task : t));
+      if (kind === "CLOSED" || task.slotsRemaining === 0) return items.filter((t) => t.id !== task.id);
+      // An update, or a task the page already shows (posted while it was read): in place.
+      if (items.some((t) => t.id === task.id)) return items.map((t) => (t.id === task.id ? task : t));
+      return kind === "POSTED" ? [task, ...items] : items;
     });
     if (kind === "POSTED") setAnnouncement(`New task: ${task.title}`);
-    return data;
   });
 
   return (
