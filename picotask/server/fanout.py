@@ -24,6 +24,7 @@ from graphql import ExecutionResult, Executor, OperationType
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from picotask.schema.context import Context, SharedContext
+from picotask.subscriptions.direct import outlet
 from picotask.subscriptions.groups import Groups
 
 
@@ -54,10 +55,21 @@ class GroupedExecutor(StrawberryGraphQLCoreExecutionContext):
 
     group: Hashable | None = None
 
-    def build_per_event_executor(self, payload: Any) -> Any:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The operation's transport may write its events directly (server/direct.py).
+        transport = outlet.get()
+        subscription = self.operation.operation == OperationType.SUBSCRIPTION
+        if transport is not None and transport.executor is None and subscription:
+            transport.executor = self
+
+    def grouping(self) -> Hashable | None:
         if "group" not in self.__dict__:
             self.group = _group_of(self)  # once per subscription
-        if self.group is None:
+        return self.group
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        if self.grouping() is None:
             return super().build_per_event_executor(payload)
         return _Event(self, payload)  # no copy of the executor unless it must execute
 
