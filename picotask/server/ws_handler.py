@@ -83,6 +83,9 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await super().handle_connection_init(message)
         except TooManySockets as e:
             await self.websocket.close(TOO_MANY, str(e))
+        # Cancelled by now (the loop finishes it): not held, with its error and frames, for
+        # as long as the socket lives.
+        self.connection_init_timeout_task = None
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if self.connection_acknowledged and not await self.sockets.authorize(self):

@@ -21,6 +21,7 @@ import itertools
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,6 +54,50 @@ class Overflow:
 OVERFLOW = Overflow()
 
 
+class Inbox:
+    """One subscriber's bounded queue, for its generator alone: the part of asyncio.Queue used
+    here, without its three deques while empty (as most idle subscribers' are)."""
+
+    __slots__ = ("items", "maxsize", "waiter")
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self.items: deque[Message | Overflow] | None = None
+        self.waiter: asyncio.Future[None] | None = None
+
+    def qsize(self) -> int:
+        return len(self.items) if self.items else 0
+
+    def empty(self) -> bool:
+        return not self.items
+
+    def put_nowait(self, item: Message | Overflow) -> None:
+        if self.items is None:
+            self.items = deque()
+        elif len(self.items) >= self.maxsize:
+            raise asyncio.QueueFull
+        self.items.append(item)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def get_nowait(self) -> Message | Overflow:
+        if not self.items:
+            raise asyncio.QueueEmpty
+        item = self.items.popleft()
+        if not self.items:
+            self.items = None
+        return item
+
+    async def get(self) -> Message | Overflow:
+        while not self.items:
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        return self.get_nowait()
+
+
 @dataclass
 class BusStats:
     published: int = 0
@@ -66,7 +111,7 @@ class BusStats:
 @dataclass(eq=False, slots=True)
 class Subscriber:
     accepts: Callable[[Message], bool]
-    queue: asyncio.Queue[Message | Overflow]
+    queue: Inbox
     stats: BusStats
     # The events it is offered are exactly those after this id (the bus's position when it
     # subscribed); the ones up to it are in the log.
@@ -244,8 +289,7 @@ class EventBus:
         self, accepts: Callable[[Message], bool], direct: Direct | None = None
     ) -> AsyncIterator[Subscriber]:
         # Registered at the position in the same step: no event can fall between the two.
-        queue: asyncio.Queue[Message | Overflow] = asyncio.Queue(self.queue_size)
-        subscriber = Subscriber(accepts, queue, self.stats, self.position, direct)
+        subscriber = Subscriber(accepts, Inbox(self.queue_size), self.stats, self.position, direct)
         self._subscribers.add(subscriber)
         self.stats.subscribers = len(self._subscribers)
         try:
