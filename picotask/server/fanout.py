@@ -45,7 +45,8 @@ def _group_of(executor: GroupedExecutor) -> Hashable | None:
     if operation.loc is None or operation.operation != OperationType.SUBSCRIPTION:
         return None
     raw = {name: source.value for name, source in executor.variable_values.sources.items()}
-    variables = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS, default=repr)
+    # As a str: orjson's bytes keep the 4 KiB buffer they were written in, per subscriber here.
+    variables = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS, default=repr).decode()
     name = operation.name.value if operation.name is not None else None
     return (operation.loc.source.body, name, variables)
 
@@ -98,7 +99,8 @@ class GroupedExecutor(StrawberryGraphQLCoreExecutionContext):
                 return None
             if done.errors:
                 return _Payload(done.data, done.errors)
-            return _Payload(orjson.Fragment(orjson.dumps(done.data)), None)
+            # Kept by the group's results (`Groups`): the JSON's own size, not orjson's buffer.
+            return _Payload(orjson.Fragment(orjson.dumps(done.data).decode()), None)
 
         return run()
 
