@@ -11,6 +11,7 @@ each measured in the same run with the same client:
 
     python -m bench.fanout --subscribers 1000 5000 10000     # make bench; README's table
     python -m bench.fanout --quick                           # CI (make bench-quick), < 1 min
+    python -m bench.fanout --memory --subscribers 1000       # what an idle subscriber holds
 
 The sockets are driven by `--clients` processes (bench/fanout_client.py), so a Python client
 does not become the bottleneck at 10,000; everything runs on 127.0.0.1. To profile the server,
@@ -99,6 +100,8 @@ class Target:
     publish: Callable[[str], Awaitable[None]]
     subscribed: Callable[[], Awaitable[int]]
     executions: Callable[[], Awaitable[int | None]]
+    # Traced servers only (--memory): mark the moment, then what was allocated since, per line.
+    memory: Callable[[str], Awaitable[str]] | None = None
 
 
 @contextlib.asynccontextmanager
@@ -129,7 +132,7 @@ async def process(argv: list[str], port: int, env: dict[str, str]) -> AsyncItera
 
 
 @contextlib.asynccontextmanager
-async def picotask(subscribers: int) -> AsyncIterator[Target]:
+async def picotask(subscribers: int, traced: bool = False) -> AsyncIterator[Target]:
     port = free_port()
     folder = tempfile.mkdtemp(prefix="picotask-bench-")
     env = {
@@ -146,6 +149,8 @@ async def picotask(subscribers: int) -> AsyncIterator[Target]:
         "PICOTASK_MAX_SOCKETS_PER_ADDRESS": str(subscribers + 10),
         "PICOTASK_ENV": "production",
     }
+    if traced:
+        env["BENCH_TRACEMALLOC"] = "1"
     async with (
         process([sys.executable, "-m", "bench.serve"], port, env) as pid,
         httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http,
@@ -215,7 +220,13 @@ async def picotask(subscribers: int) -> AsyncIterator[Target]:
             "query": FEED,
             "authorizations": [f"Bearer {w}" for w in workers],
         }
-        yield Target(pid, spec, publish, subscribed, executions)
+
+        async def memory(query: str) -> str:
+            if not query:
+                return (await http.post("/bench/memory")).text
+            return (await http.get(f"/bench/memory?{query}")).text
+
+        yield Target(pid, spec, publish, subscribed, executions, memory if traced else None)
 
 
 @contextlib.asynccontextmanager
@@ -296,6 +307,20 @@ class Clients:
             if proc.returncode is None:
                 proc.kill()
             await proc.wait()
+
+
+async def held(target: Target, subscribers: int, processes: int) -> str:
+    """What the server allocated for `subscribers` idle subscribers and still holds, by line
+    (tracemalloc: Python's allocations only, not the kernel's socket buffers)."""
+    assert target.memory is not None
+    await target.memory("")
+    async with Clients(target.client_spec, subscribers, processes):
+        while await target.subscribed() < subscribers:  # noqa: ASYNC110  # another process's count
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1)
+        return await target.memory(f"n={subscribers}&by=filename") + await target.memory(
+            f"n={subscribers}"
+        )
 
 
 async def measure(
@@ -401,6 +426,9 @@ async def main() -> None:
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--only", choices=["picotask", "baseline"], help="one side only")
     parser.add_argument("--quick", action="store_true", help="CI: 20 subscribers, short")
+    parser.add_argument(
+        "--memory", action="store_true", help="picotask only: what an idle subscriber holds"
+    )
     args = parser.parse_args()
     if args.quick:
         args.subscribers, args.events, args.gap = [20], 2, 0.5
@@ -408,6 +436,12 @@ async def main() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # inherited by the servers
+    if args.memory:
+        for n in args.subscribers:
+            async with picotask(n, traced=True) as target:
+                print(f"# {n} idle subscribers ({load()})")
+                print(await held(target, n, args.clients), flush=True)
+        return
     print(HEADER, flush=True)
     for n in args.subscribers:
         ours = base = None

@@ -7,9 +7,11 @@ from typing import Any
 
 from picotask.models.users import User as UserModel
 from picotask.subscriptions.groups import Groups
-from tests.support import Api, WsClient, count_queries, next_data, nothing_more, until
+from tests.instances import api_with
+from tests.support import Api, Backend, WsClient, count_queries, next_data, nothing_more, until
 from tests.test_marketplace_api import create, employer
-from tests.test_subscriptions import APPROVE, claim_and_submit
+from tests.test_realtime_resilience import PAUSE, RESUME
+from tests.test_subscriptions import APPROVE, FEED, claim_and_submit
 
 PUBLIC = """subscription($filter: TaskFilter) { taskFeed(filter: $filter) {
   cursor kind task { id title reward { amount } employer { id displayName } } } }"""
@@ -138,3 +140,85 @@ async def test_viewer_dependent_selections_on_every_stream_answer_their_own_view
         assert event["submission"]["worker"]["workerStats"]["earned"] == {"amount": "0.50"}
         assert await nothing_more(r)
         assert counts(api)[2] >= before[2] + 7  # each of them executed for its subscriber
+
+
+def direct_frames(api: Api) -> int:
+    return groups_of(api).stats.direct_frames
+
+
+async def test_live_events_of_a_public_selection_go_straight_to_the_sockets(api: Api) -> None:
+    boss = await employer(api)
+    workers = [await api.sign_up() for _ in range(3)]
+    async with api.ws(workers[0].token) as a, api.ws(workers[1].token) as b:
+        await subscribed(api, a, "feed", PUBLIC)
+        await subscribed(api, b, "mine", PUBLIC)
+        before, frames = counts(api), direct_frames(api)
+        posted = [(await create(api, boss, title=f"Direct {n}"))["task"] for n in range(3)]
+        seen_a = [(await next_data(a, "feed"))["taskFeed"] for _ in posted]
+        seen_b = [(await next_data(b, "mine"))["taskFeed"] for _ in posted]
+        # In order, each once, the same payload for both (each frame with its own id).
+        assert [e["task"]["id"] for e in seen_a] == [t["id"] for t in posted]
+        assert seen_a == seen_b
+        # One execution per event, every frame written directly, none by a generator.
+        assert direct_frames(api) == frames + 6
+        assert counts(api) == (before[0] + 3, before[1] + 6, before[2])
+        assert await nothing_more(a)
+        assert await nothing_more(b)
+        # The frames are what strawberry sends: resuming from the first cursor replays the
+        # other two through the generator, executed and formatted there.
+        async with api.ws(workers[2].token) as c:
+            after = {"after": seen_a[0]["cursor"]}
+            await c.subscribe(
+                "replayed",
+                """subscription($after: String) { taskFeed(after: $after) {
+                cursor kind task { id title reward { amount } employer { id displayName } } } }""",
+                after,
+            )
+            replayed = [(await next_data(c, "replayed"))["taskFeed"] for _ in range(2)]
+            assert replayed == seen_a[1:]
+
+
+async def test_a_slow_socket_on_the_direct_path_is_dropped_with_its_cursor(
+    database_url: str, backend: Backend
+) -> None:
+    async with api_with(
+        database_url, backend.broadcast, send_buffer=4_096, subscriber_queue_size=4
+    ) as api:
+        boss = await employer(api)
+        task = (await create(api, boss, instructions="x" * 10_000))["task"]
+        worker = await api.sign_up()
+        copies = " ".join(f"i{n}: instructions" for n in range(10))  # about 100 kB an event
+        big = f"subscription {{ taskFeed {{ cursor kind task {{ id {copies} }} }} }}"
+        async with api.ws(worker.token) as slow, api.ws(worker.token) as fast:
+            await subscribed(api, slow, "feed", big)
+            await subscribed(api, fast, "feed", PUBLIC)
+            bus, frames = api.server.app.state.bus, direct_frames(api)
+            published = 0
+            while not bus.stats.dropped_clients:  # `slow` reads nothing meanwhile
+                assert published < 80, "never dropped"
+                await api.gql(
+                    PAUSE if published % 2 == 0 else RESUME, {"id": task["id"]}, boss.token
+                )
+                published += 1
+                assert (await next_data(fast, "feed"))["taskFeed"]["kind"] == "UPDATED"
+            assert direct_frames(api) > frames + published  # both sockets, directly
+            # Now it reads: the frames that went out, in order, then the drop with the cursor
+            # of the last of them, then the end of the operation.
+            cursors = []
+            while (message := await slow.receive_for("feed"))["type"] == "next":
+                payload = message["payload"]
+                if "errors" in payload:
+                    break
+                cursors.append(payload["data"]["taskFeed"]["cursor"])
+            assert 0 < len(cursors) < published
+            assert payload["data"] is None
+            [error] = payload["errors"]
+            assert error["extensions"] == {"code": "SLOW_CONSUMER", "cursor": cursors[-1]}
+            assert (await slow.receive_for("feed"))["type"] == "complete"
+            # Resuming from it gives the rest, none twice, none missed.
+            await slow.subscribe("again", FEED, {"after": cursors[-1]})
+            missed = published - len(cursors)
+            rest = [(await next_data(slow, "again"))["taskFeed"] for _ in range(missed)]
+            assert all(e["kind"] == "UPDATED" for e in rest)
+            assert len({*cursors, *(e["cursor"] for e in rest)}) == published
+            assert await nothing_more(slow)

@@ -3,8 +3,8 @@ log."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
-from typing import Annotated
+from collections.abc import AsyncGenerator, Callable
+from typing import Annotated, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -24,6 +24,7 @@ from picotask.services.discovery import access_of
 from picotask.services.moderation import blocked_by
 from picotask.services.pagination import ID_ORDER, decode_cursor
 from picotask.subscriptions.bus import EventBus
+from picotask.subscriptions.direct import outlet
 from picotask.subscriptions.messages import Message
 from picotask.subscriptions.streams import (
     Accepts,
@@ -35,6 +36,8 @@ from picotask.subscriptions.streams import (
     feed_replay,
     follow,
 )
+
+R = TypeVar("R")
 
 
 def _streams(include_statement: bool) -> list[Stream]:
@@ -81,17 +84,32 @@ def _after(after: str | None) -> int | None:
         return int(decode_cursor(after, [False])[0])
 
 
-async def _messages(
-    info: Info, accepts: Accepts, replay: Replay, after: int | None
-) -> AsyncGenerator[Message, None]:
+async def _live(
+    info: Info,
+    accepts: Accepts,
+    replay: Replay,
+    after: int | None,
+    render: Callable[[Message], R],
+    *,
+    direct: bool = True,
+) -> AsyncGenerator[R, None]:
+    """The subscription's root values, one per event; live events may go straight to the
+    socket instead (`direct`, when the transport offers it: subscriptions/direct.py), rendered
+    and executed once for every subscriber of the same operation."""
     bus: EventBus = info.context.bus
+    transport = outlet.get() if direct else None
+    to_socket = transport.direct(render) if transport is not None else None
     try:
-        async for message in follow(bus, accepts, replay, after):
+        async for message in follow(bus, accepts, replay, after, to_socket):
             # The websocket's context lives as long as the connection: never cache across events.
             info.context.loaders = Loaders()
-            yield message
+            yield render(message)
     except FellBehind as e:
         raise SlowConsumer(event_cursor(e.last_id) if e.last_id else None) from None
+
+
+def _same(message: Message) -> Message:
+    return message
 
 
 @strawberry.type
@@ -130,8 +148,10 @@ class EventsSubscription:
         blocked = frozenset(await blocked_by(viewer.id))
         accepts = feed_accepts(viewer, query, blocked, await access_of(viewer.id))
         currency = info.context.services.settings.currency
-        async for message in _messages(info, accepts, feed_replay(), start):
-            yield TaskFeedEvent.of(message, currency)
+        async for event in _live(
+            info, accepts, feed_replay(), start, lambda m: TaskFeedEvent.of(m, currency)
+        ):
+            yield event
 
     @strawberry.subscription(
         description="Every change of a submission's status on the viewer's tasks."
@@ -141,8 +161,8 @@ class EventsSubscription:
     ) -> AsyncGenerator[SubmissionEvent, None]:
         start = _after(after)
         accepts, replay = await _submission_changes(info, task_id)
-        async for message in _messages(info, accepts, replay, start):
-            yield SubmissionEvent.of(message)
+        async for event in _live(info, accepts, replay, start, SubmissionEvent.of):
+            yield event
 
     @strawberry.subscription(
         description="The viewer's dashboard, live: each change of a submission on their task "
@@ -154,7 +174,8 @@ class EventsSubscription:
         start = _after(after)
         accepts, replay = await _submission_changes(info, task_id)
         services = info.context.services
-        async for message in _messages(info, accepts, replay, start):
+        # Each event waits for its numbers: no direct path.
+        async for message in _live(info, accepts, replay, start, _same, direct=False):
             assert message.task_id is not None  # every submission event names its task
             # Computed once per event and task in this process, shared by every subscriber.
             found = await services.live_analytics.after_event(message.id, message.task_id)
@@ -182,5 +203,5 @@ class EventsSubscription:
         replay = audience_replay(Stream.NOTIFICATIONS, viewer.id)
         if include_statement:
             accepts, replay = _with_statement(accepts, viewer.id)
-        async for message in _messages(info, accepts, replay, start):
-            yield EventType.from_message(message)
+        async for event in _live(info, accepts, replay, start, EventType.from_message):
+            yield event

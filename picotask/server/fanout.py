@@ -24,6 +24,7 @@ from graphql import ExecutionResult, Executor, OperationType
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from picotask.schema.context import Context, SharedContext
+from picotask.subscriptions.direct import outlet
 from picotask.subscriptions.groups import Groups
 
 
@@ -44,7 +45,8 @@ def _group_of(executor: GroupedExecutor) -> Hashable | None:
     if operation.loc is None or operation.operation != OperationType.SUBSCRIPTION:
         return None
     raw = {name: source.value for name, source in executor.variable_values.sources.items()}
-    variables = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS, default=repr)
+    # As a str: orjson's bytes keep the 4 KiB buffer they were written in, per subscriber here.
+    variables = orjson.dumps(raw, option=orjson.OPT_SORT_KEYS, default=repr).decode()
     name = operation.name.value if operation.name is not None else None
     return (operation.loc.source.body, name, variables)
 
@@ -54,10 +56,21 @@ class GroupedExecutor(StrawberryGraphQLCoreExecutionContext):
 
     group: Hashable | None = None
 
-    def build_per_event_executor(self, payload: Any) -> Any:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The operation's transport may write its events directly (server/direct.py).
+        transport = outlet.get()
+        subscription = self.operation.operation == OperationType.SUBSCRIPTION
+        if transport is not None and transport.executor is None and subscription:
+            transport.executor = self
+
+    def grouping(self) -> Hashable | None:
         if "group" not in self.__dict__:
             self.group = _group_of(self)  # once per subscription
-        if self.group is None:
+        return self.group
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        if self.grouping() is None:
             return super().build_per_event_executor(payload)
         return _Event(self, payload)  # no copy of the executor unless it must execute
 
@@ -86,7 +99,8 @@ class GroupedExecutor(StrawberryGraphQLCoreExecutionContext):
                 return None
             if done.errors:
                 return _Payload(done.data, done.errors)
-            return _Payload(orjson.Fragment(orjson.dumps(done.data)), None)
+            # Kept by the group's results (`Groups`): the JSON's own size, not orjson's buffer.
+            return _Payload(orjson.Fragment(orjson.dumps(done.data).decode()), None)
 
         return run()
 

@@ -24,6 +24,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 
 from picotask.schema.context import Context
+from picotask.server.direct import Cohorts
 from picotask.server.persisted import PersistedQueries, PersistedQueryError
 from picotask.server.request_id import request_id_of
 from picotask.server.sockets import Sockets
@@ -110,6 +111,8 @@ class GraphQLView(GraphQL[Context, None]):
         # Automatic persisted queries over HTTP: a hash instead of the text (server/persisted.py).
         self.persisted = PersistedQueries(settings)
         self.sockets = Sockets(settings, services.clock, bus)
+        # Live events of grouped subscriptions, written straight to the sockets.
+        self.cohorts = Cohorts(bus.groups)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

@@ -21,7 +21,9 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from picotask.schema.context import Context
+from picotask.server.direct import Cohorts, OperationOutlet, Outbox
 from picotask.server.sockets import Sockets, TooManySockets
+from picotask.subscriptions.direct import outlet
 
 SESSION_ENDED = 4403
 TOO_MANY = 4429
@@ -30,8 +32,9 @@ TOO_MANY = 4429
 _running: ContextVar[tuple[SocketHandler, str] | None] = ContextVar("picotask_ws_op", default=None)
 
 
-class _HasSockets(Protocol):
+class _View(Protocol):
     sockets: Sockets
+    cohorts: Cohorts
 
 
 class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
@@ -56,7 +59,9 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
             connection_init_wait_timeout,
             max_subscriptions_per_connection,
         )
-        self.sockets = cast("_HasSockets", self.view).sockets
+        self.sockets = cast("_View", self.view).sockets
+        self.cohorts = cast("_View", self.view).cohorts
+        self.outbox: Outbox | None = None  # frames of the direct path (server/direct.py)
         request = self.context.request
         client = request.client if request is not None else None
         self.address = client.host if client is not None else "unknown"
@@ -78,6 +83,9 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
             await super().handle_connection_init(message)
         except TooManySockets as e:
             await self.websocket.close(TOO_MANY, str(e))
+        # Cancelled by now (the loop finishes it): not held, with its error and frames, for
+        # as long as the socket lives.
+        self.connection_init_timeout_task = None
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
         if self.connection_acknowledged and not await self.sockets.authorize(self):
@@ -86,6 +94,7 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         _running.set((self, operation.id))
+        outlet.set(OperationOutlet(self, operation.id, self.cohorts))
         await super().run_operation(operation)
 
     def end(self, reason: str, code: int = SESSION_ENDED) -> None:

@@ -21,6 +21,7 @@ import itertools
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,6 +31,7 @@ from broadcaster import Broadcast
 
 from picotask.models.events import Event
 from picotask.services.sessions import Revocation
+from picotask.subscriptions.direct import Direct
 from picotask.subscriptions.groups import Groups
 from picotask.subscriptions.messages import Message
 from picotask.subscriptions.redis_backend import RedisPubSubBackend
@@ -52,29 +54,48 @@ class Overflow:
 OVERFLOW = Overflow()
 
 
-@dataclass(eq=False)
-class Subscriber:
-    accepts: Callable[[Message], bool]
-    queue: asyncio.Queue[Message | Overflow]
-    # The events it is offered are exactly those after this id (the bus's position when it
-    # subscribed); the ones up to it are in the log.
-    position: int = 0
-    dropped: bool = False
+class Inbox:
+    """One subscriber's bounded queue, for its generator alone: the part of asyncio.Queue used
+    here, without its three deques while empty (as most idle subscribers' are)."""
 
-    def offer(self, message: Message) -> None:
-        if self.dropped or not self.accepts(message):
-            return
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
-            self.drop()
+    __slots__ = ("items", "maxsize", "waiter")
 
-    def drop(self) -> None:
-        """Free what the client could not take and leave only the overflow marker."""
-        self.dropped = True
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(OVERFLOW)
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self.items: deque[Message | Overflow] | None = None
+        self.waiter: asyncio.Future[None] | None = None
+
+    def qsize(self) -> int:
+        return len(self.items) if self.items else 0
+
+    def empty(self) -> bool:
+        return not self.items
+
+    def put_nowait(self, item: Message | Overflow) -> None:
+        if self.items is None:
+            self.items = deque()
+        elif len(self.items) >= self.maxsize:
+            raise asyncio.QueueFull
+        self.items.append(item)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def get_nowait(self) -> Message | Overflow:
+        if not self.items:
+            raise asyncio.QueueEmpty
+        item = self.items.popleft()
+        if not self.items:
+            self.items = None
+        return item
+
+    async def get(self) -> Message | Overflow:
+        while not self.items:
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        return self.get_nowait()
 
 
 @dataclass
@@ -85,6 +106,53 @@ class BusStats:
     dropped_clients: int = 0
     subscribers: int = 0
     last_heartbeat: float = field(default_factory=time.monotonic)
+
+
+@dataclass(eq=False, slots=True)
+class Subscriber:
+    accepts: Callable[[Message], bool]
+    queue: Inbox
+    stats: BusStats
+    # The events it is offered are exactly those after this id (the bus's position when it
+    # subscribed); the ones up to it are in the log.
+    position: int = 0
+    direct: Direct | None = None  # the direct path to its socket (subscriptions/direct.py)
+    last: int = 0  # the id of the last event delivered (its cursor)
+    parked: bool = False  # its generator waits on its empty queue
+    pending: int = 0  # events on the direct path, not yet written nor handed back
+    dropped: bool = False
+    closed: bool = False  # unsubscribed
+
+    def offer(self, message: Message) -> None:
+        if self.dropped or not self.accepts(message):
+            return
+        direct = self.direct
+        if direct is not None and (self.parked or self.pending):
+            if message.id <= self.last:
+                return  # it resumed with a cursor from an instance further ahead
+            if direct.take(self, message):
+                if self.pending > self.queue.maxsize:
+                    self.drop()
+                return
+        self.hand(message)
+
+    def hand(self, message: Message) -> None:
+        """To its own generator."""
+        self.parked = False
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.drop()
+
+    def drop(self) -> None:
+        """Free what the client could not take and leave only the overflow marker."""
+        self.dropped = True
+        self.stats.dropped_clients += 1
+        if self.direct is not None:
+            self.direct.dropped(self)
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.queue.put_nowait(OVERFLOW)
 
 
 class EventBus:
@@ -178,10 +246,7 @@ class EventBus:
     def _fan_out(self, message: Message) -> None:
         """The sequencer's output: each event once, in id order."""
         for subscriber in list(self._subscribers):
-            was_dropped = subscriber.dropped
             subscriber.offer(message)
-            if subscriber.dropped and not was_dropped:
-                self.stats.dropped_clients += 1
 
     async def publish(self, events: list[Event]) -> None:
         """Called after the events' transaction committed."""
@@ -220,14 +285,17 @@ class EventBus:
             listener(revocation)
 
     @contextlib.asynccontextmanager
-    async def subscribe(self, accepts: Callable[[Message], bool]) -> AsyncIterator[Subscriber]:
+    async def subscribe(
+        self, accepts: Callable[[Message], bool], direct: Direct | None = None
+    ) -> AsyncIterator[Subscriber]:
         # Registered at the position in the same step: no event can fall between the two.
-        subscriber = Subscriber(accepts, asyncio.Queue(self.queue_size), self.position)
+        subscriber = Subscriber(accepts, Inbox(self.queue_size), self.stats, self.position, direct)
         self._subscribers.add(subscriber)
         self.stats.subscribers = len(self._subscribers)
         try:
             yield subscriber
         finally:
+            subscriber.closed = True
             self._subscribers.discard(subscriber)
             self.stats.subscribers = len(self._subscribers)
 

@@ -31,6 +31,7 @@ class GroupStats:
     shared_executions: int = 0  # one per group and event
     shared_deliveries: int = 0  # payloads handed out from a shared execution
     subscriber_executions: int = 0  # executions for one subscriber (their group needs them)
+    direct_frames: int = 0  # shared deliveries written to the socket directly (server/direct.py)
 
 
 @dataclass(slots=True, eq=False)

@@ -17,6 +17,7 @@ from picotask.services.discovery import (
     targeting_problem,
 )
 from picotask.subscriptions.bus import OVERFLOW, EventBus
+from picotask.subscriptions.direct import Direct
 from picotask.subscriptions.messages import Message
 
 REPLAY_BATCH = 500
@@ -88,12 +89,14 @@ def audience_replay(stream: Stream, user_id: int, task_id: int | None = None) ->
 
 
 async def follow(
-    bus: EventBus, accepts: Accepts, replay: Replay, after: int | None
+    bus: EventBus, accepts: Accepts, replay: Replay, after: int | None, direct: Direct | None = None
 ) -> AsyncIterator[Message]:
     """Every accepted event after `after` (or from now), oldest first, then live: in strictly
     increasing id order, each once. After each event, every event up to it that this
-    subscriber may see has been delivered, so resuming after its cursor is exact."""
-    async with bus.subscribe(accepts) as subscriber:
+    subscriber may see has been delivered, so resuming after its cursor is exact. While it
+    waits for the next live event, `direct` may write events to its socket in its place
+    (subscriptions/direct.py); they count as delivered (`subscriber.last`)."""
+    async with bus.subscribe(accepts, direct) as subscriber:
         # The bus offers this subscriber every event after `live`, in order; the log holds
         # all of them up to it.
         live = subscriber.position
@@ -107,12 +110,16 @@ async def follow(
                     yield message
             if len(rows) < REPLAY_BATCH:
                 last = live
+        subscriber.last = last
         while True:
+            # Parked: everything before was delivered, so the direct path may go on from here.
+            subscriber.parked = subscriber.queue.empty()
             item = await subscriber.queue.get()
+            subscriber.parked = False
             if item is OVERFLOW:
-                raise FellBehind(last)
+                raise FellBehind(subscriber.last)
             assert isinstance(item, Message)
             # A client that resumed with a cursor from an instance further ahead had these.
-            if item.id > last:
-                last = item.id
+            if item.id > subscriber.last:
+                subscriber.last = item.id
                 yield item

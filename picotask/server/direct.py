@@ -1,0 +1,285 @@
+"""Live events of grouped subscriptions written straight to their sockets.
+
+Per event and subscriber, strawberry's path wakes the subscriber's generator, runs the result
+through the operation's extension hooks, formats it and sends it: the bulk of a fan-out once
+the execution itself is shared (server/fanout.py). Here (subscriptions/direct.py says when) an
+event a parked subscriber accepts joins its group's `Cohort`, which executes it once for the
+group (the same shared execution, `Groups.shared`), encodes the frame once per operation id,
+and puts it in each subscriber's socket `Outbox`; a result that is not for everyone (the
+execution asked for a subscriber, or has errors) is handed back to each generator instead,
+which answers as it always does. Frames are what strawberry would have sent for an error-free
+result: `{"id", "type": "next", "payload": {"data"}}` (no extension adds anything to those of a
+subscription).
+
+No send waits for a slow socket: the frame is written at once when the socket can take it (the
+send coroutine is run without a task, and finishes without suspending); otherwise it waits in
+the socket's outbox, with its subscriber's count, behind which the rest of that socket's frames
+queue, and one task sends them as the socket drains. A subscriber with more than its queue's
+size waiting is dropped as today (`Subscriber.drop`: its generator ends it with SLOW_CONSUMER
+and its cursor, the last frame that went out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections import deque
+from collections.abc import Coroutine, Generator, Hashable
+from typing import Any, Protocol, cast
+
+import orjson
+from strawberry.asgi import ASGIWebSocketAdapter
+
+from picotask.subscriptions.bus import Subscriber
+from picotask.subscriptions.direct import Render
+from picotask.subscriptions.groups import Groups
+from picotask.subscriptions.messages import Message
+
+log = logging.getLogger(__name__)
+
+
+class _Executor(Protocol):
+    """server/fanout.py's GroupedExecutor, as the direct path uses it."""
+
+    def grouping(self) -> Hashable | None: ...
+
+    def shared_execution(self, payload: Any) -> Coroutine[Any, Any, Any]: ...
+
+
+class _Socket(Protocol):
+    """The operation's socket handler (server/ws_handler.py)."""
+
+    closing: bool
+    websocket: Any  # strawberry's ASGIWebSocketAdapter
+    outbox: Outbox | None
+
+
+class Outbox:
+    """One socket's frames from the direct path, in order, never waiting for the socket."""
+
+    __slots__ = ("busy", "entries", "gone", "socket", "task")
+
+    def __init__(self, socket: _Socket) -> None:
+        self.socket = socket
+        # (subscriber, event, frame), or frame None: hand the event back to its generator.
+        self.entries: deque[tuple[Subscriber, Message, str | None]] = deque()
+        self.busy = False  # a frame is on its way: what follows waits behind it
+        self.gone = False
+        self.task: asyncio.Task[None] | None = None
+
+    def put(self, subscriber: Subscriber, message: Message, frame: str | None) -> None:
+        if self.busy and not subscriber.dropped:
+            self.entries.append((subscriber, message, frame))
+            return
+        started = self._release(subscriber, message, frame)
+        if started is not None:
+            self.busy = True
+            self.task = asyncio.get_running_loop().create_task(self._drain(started))
+
+    def purge(self, subscriber: Subscriber) -> None:
+        """Forget what waits for a dropped subscriber."""
+        kept = [entry for entry in self.entries if entry[0] is not subscriber]
+        subscriber.pending -= len(self.entries) - len(kept)
+        self.entries = deque(kept)
+
+    def _release(self, subscriber: Subscriber, message: Message, frame: str | None) -> _Rest | None:
+        """Take an entry out of the outbox: write its frame (None when it went out at once,
+        else the rest of its send) or hand its event back."""
+        subscriber.pending -= 1
+        if subscriber.dropped or subscriber.closed or self.socket.closing or self.gone:
+            return None
+        if frame is None:
+            subscriber.hand(message)
+            return None
+        subscriber.last = message.id  # once started, the frame goes out before anything else
+        adapter = cast("ASGIWebSocketAdapter", self.socket.websocket)
+        send = adapter.ws.send({"type": "websocket.send", "text": frame})
+        try:
+            waiting = send.send(None)
+        except StopIteration:
+            return None
+        except Exception:  # the socket is gone; its handler ends its operations
+            self.gone = True
+            return None
+        return _Rest(send, waiting)
+
+    async def _drain(self, started: _Rest) -> None:
+        try:
+            await started
+            while self.entries:
+                rest = self._release(*self.entries.popleft())
+                if rest is not None:
+                    await rest
+        except Exception:
+            self.gone = True
+        finally:
+            self.busy = False
+            self.task = None
+            if self.gone:
+                while self.entries:
+                    self.entries.popleft()[0].pending -= 1
+
+
+class _Rest:
+    """The rest of a send that was started outside of any task and suspended on `waiting`
+    (what a coroutine hands its task to wait for: a future, or None to yield), to await in
+    one."""
+
+    __slots__ = ("send", "waiting")
+
+    def __init__(self, send: Coroutine[Any, Any, None], waiting: Any) -> None:
+        self.send, self.waiting = send, waiting
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        send, waiting = self.send, self.waiting
+        while True:
+            try:
+                value = yield waiting
+            except BaseException as error:
+                try:
+                    waiting = send.throw(error)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    waiting = send.send(value)
+                except StopIteration:
+                    return
+
+
+class _Entry:
+    __slots__ = ("executor", "members", "message", "source")
+
+    def __init__(self, message: Message, source: object, executor: _Executor) -> None:
+        self.message, self.source, self.executor = message, source, executor
+        self.members: list[tuple[Subscriber, str, Outbox]] = []
+
+
+class Cohort:
+    """The direct path of one group: its events, executed once each and in order."""
+
+    def __init__(self, group: Hashable, cohorts: Cohorts) -> None:
+        self.group = group
+        self.cohorts = cohorts
+        self.pending: deque[_Entry] = deque()
+        self.task: asyncio.Task[None] | None = None
+
+    def add(
+        self,
+        message: Message,
+        source: object,
+        executor: _Executor,
+        member: tuple[Subscriber, str, Outbox],
+    ) -> None:
+        last = self.pending[-1] if self.pending else None
+        if last is None or last.message is not message or last.source is not source:
+            last = _Entry(message, source, executor)
+            self.pending.append(last)
+        last.members.append(member)
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        groups = self.cohorts.groups
+        try:
+            while self.pending:
+                entry = self.pending[0]
+                payload = None
+                if not groups.per_subscriber(self.group):
+                    try:
+                        payload = await groups.shared(
+                            self.group,
+                            entry.source,
+                            functools.partial(entry.executor.shared_execution, entry.source),
+                        )
+                    except Exception:  # each generator executes it again, as its own
+                        log.exception("a shared execution failed")
+                self.pending.popleft()
+                self._deliver(entry, payload)
+        finally:
+            self.task = None
+            if not self.pending:
+                self.cohorts.by_group.pop(self.group, None)
+
+    def _deliver(self, entry: _Entry, payload: Any) -> None:
+        stats = self.cohorts.groups.stats
+        data = None if payload is None or payload.errors else payload.data
+        frames: dict[str, str] = {}
+        for subscriber, op_id, outbox in entry.members:
+            if data is None:
+                outbox.put(subscriber, entry.message, None)
+                continue
+            frame = frames.get(op_id)
+            if frame is None:
+                next_ = {"id": op_id, "type": "next", "payload": {"data": data}}
+                frame = frames[op_id] = orjson.dumps(next_).decode()
+            stats.shared_deliveries += 1
+            stats.direct_frames += 1
+            outbox.put(subscriber, entry.message, frame)
+
+
+class Cohorts:
+    """Per app: the cohorts with events on their way."""
+
+    def __init__(self, groups: Groups[object]) -> None:
+        self.groups = groups
+        self.by_group: dict[Hashable, Cohort] = {}
+
+    def of(self, group: Hashable) -> Cohort:
+        cohort = self.by_group.get(group)
+        if cohort is None:
+            cohort = self.by_group[group] = Cohort(group, self)
+        return cohort
+
+
+class _Path:
+    """One subscription's direct path (subscriptions/direct.py's `Direct`)."""
+
+    __slots__ = ("cohort_key", "cohorts", "executor", "op_id", "render", "socket")
+
+    def __init__(
+        self,
+        socket: _Socket,
+        op_id: str,
+        executor: _Executor,
+        group: Hashable,
+        render: Render,
+        cohorts: Cohorts,
+    ) -> None:
+        self.socket, self.op_id, self.executor = socket, op_id, executor
+        self.cohort_key, self.render, self.cohorts = group, render, cohorts
+
+    def take(self, subscriber: Subscriber, message: Message) -> bool:
+        if self.socket.closing:
+            return True  # its session ended: nothing more goes out
+        if not subscriber.pending and self.cohorts.groups.per_subscriber(self.cohort_key):
+            return False  # executed for each subscriber: its generator does it
+        outbox = self.socket.outbox
+        if outbox is None:
+            outbox = self.socket.outbox = Outbox(self.socket)
+        subscriber.pending += 1
+        member = (subscriber, self.op_id, outbox)
+        self.cohorts.of(self.cohort_key).add(message, self.render(message), self.executor, member)
+        return True
+
+    def dropped(self, subscriber: Subscriber) -> None:
+        if self.socket.outbox is not None:
+            self.socket.outbox.purge(subscriber)
+
+
+class OperationOutlet:
+    """subscriptions/direct.py's `Outlet` for one operation of one socket."""
+
+    __slots__ = ("cohorts", "executor", "op_id", "socket")
+
+    def __init__(self, socket: _Socket, op_id: str, cohorts: Cohorts) -> None:
+        self.socket, self.op_id, self.cohorts = socket, op_id, cohorts
+        self.executor: object | None = None  # the subscription's, once built (fanout.py)
+
+    def direct(self, render: Render) -> _Path | None:
+        executor = cast("_Executor | None", self.executor)
+        group = executor.grouping() if executor is not None else None
+        if executor is None or group is None:
+            return None
+        return _Path(self.socket, self.op_id, executor, group, render, self.cohorts)
