@@ -56,10 +56,11 @@ def main() -> None:
             lines.append(f"{d.size_diff / 1024 / n:8.2f} {d.count_diff / n:6.1f} obj  {where}")
         return PlainTextResponse("\n".join(lines) + "\n")
 
-    app.router.routes.append(Route("/bench/stats", stats))
+    # First: the web app's fallback (served at / when web/dist is built) takes any later path.
+    app.router.routes.insert(0, Route("/bench/stats", stats))
     if os.environ.get("BENCH_TRACEMALLOC") == "1":
         tracemalloc.start(int(os.environ.get("BENCH_TRACEMALLOC_FRAMES", "1")))
-        app.router.routes.append(Route("/bench/memory", memory, methods=["GET", "POST"]))
+        app.router.routes.insert(0, Route("/bench/memory", memory, methods=["GET", "POST"]))
     tune_gc(settings.gc_threshold)
     uvicorn.run(app, host=settings.host, port=settings.port, **serving(settings))
 
