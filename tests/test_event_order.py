@@ -20,7 +20,7 @@ from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from picotask.models.events import Event, Stream
-from picotask.schema.events import event_cursor
+from picotask.schema.feeds import event_cursor
 from picotask.schema.relay import pk_of
 from picotask.services.clock import SystemClock
 from picotask.services.pagination import decode_cursor

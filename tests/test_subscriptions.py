@@ -22,6 +22,9 @@ EVENTS = """query($after: String) { events(after: $after) {
   edges { cursor node { type message } } } }"""
 TASKS_NOW = """{ tasks { feedCursor edges { node { id } } } }"""
 MY_TASKS_NOW = """{ myTasks { feedCursor edges { node { id } } } }"""
+TASK_SUBMISSIONS_NOW = """query($id: ID!) { task(id: $id) {
+  submissions { feedCursor edges { node { id } } } } }"""
+MY_SUBMISSIONS_NOW = """{ mySubmissions { feedCursor edges { node { id status } } } }"""
 APPROVE = """mutation($id: ID!) { approveSubmission(input: {submissionId: $id}) {
   userErrors { code } } }"""
 
@@ -120,6 +123,64 @@ async def test_submissions_after_the_my_tasks_page_cursor_miss_nothing(api: Api)
         await ws.subscribe("mine", SUBMISSIONS, {"after": page["feedCursor"]})
         claimed = (await next_data(ws, "mine"))["taskSubmissions"]
         assert (claimed["kind"], claimed["submission"]["worker"]["id"]) == ("CLAIMED", worker.id)
+        assert await nothing_more(ws)
+
+
+async def test_a_submission_between_the_task_submissions_page_and_the_subscription_comes_once(
+    database_url: str, backend: Backend
+) -> None:
+    """The employer reads a task's submissions on one instance, a second worker claims and
+    submits, then `taskSubmissions(taskId, after: feedCursor)` is subscribed (on PostgreSQL on
+    another instance): the submission in between comes once, claimed then submitted; the one
+    already on the page does not come again until it changes."""
+    async with instances(database_url, backend) as apis:
+        here, there = apis[0], apis[-1]
+        boss = await employer(here)
+        task = (await create(here, boss))["task"]
+        first, second = await here.sign_up(), await here.sign_up()
+        on_the_page = await claim_and_submit(here, first, task["id"])
+        read = await here.gql(TASK_SUBMISSIONS_NOW, {"id": task["id"]}, boss.token)
+        page = read["task"]["submissions"]
+        assert [edge["node"]["id"] for edge in page["edges"]] == [on_the_page]
+        in_between = await claim_and_submit(here, second, task["id"])
+
+        async with there.ws(boss.token) as ws:
+            after = {"taskId": task["id"], "after": page["feedCursor"]}
+            await ws.subscribe("one", SUBMISSIONS, after)
+            missed = [(await next_data(ws, "one"))["taskSubmissions"] for _ in range(2)]
+            assert [(e["kind"], e["submission"]["id"]) for e in missed] == [
+                ("CLAIMED", in_between),
+                ("SUBMITTED", in_between),
+            ]
+            assert await nothing_more(ws)
+            assert (await here.gql(APPROVE, {"id": on_the_page}, boss.token)) == {
+                "approveSubmission": {"userErrors": []}
+            }
+            live = (await next_data(ws, "one"))["taskSubmissions"]
+            assert (live["kind"], live["submission"]["id"]) == ("APPROVED", on_the_page)
+            assert await nothing_more(ws)
+
+
+async def test_my_events_after_the_my_submissions_page_cursor_miss_nothing(api: Api) -> None:
+    """Approved before the page: shown by it, not replayed; approved after: replayed once."""
+    boss = await employer(api)
+    worker = await api.sign_up()
+    earlier, later = [
+        await claim_and_submit(api, worker, (await create(api, boss))["task"]["id"])
+        for _ in range(2)
+    ]
+    await api.gql(APPROVE, {"id": earlier}, boss.token)
+    page = (await api.gql(MY_SUBMISSIONS_NOW, token=worker.token))["mySubmissions"]
+    assert [edge["node"] for edge in page["edges"]] == [
+        {"id": later, "status": "SUBMITTED"},
+        {"id": earlier, "status": "APPROVED"},
+    ]
+    await api.gql(APPROVE, {"id": later}, boss.token)
+    async with api.ws(worker.token) as ws:
+        await ws.subscribe("me", MY_EVENTS, {"after": page["feedCursor"]})
+        approved = (await next_data(ws, "me"))["myEvents"]
+        assert approved["type"] == "submission.approved"
+        assert approved["submission"] == {"id": later, "status": "APPROVED"}
         assert await nothing_more(ws)
 
 

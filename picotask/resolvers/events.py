@@ -15,7 +15,8 @@ from picotask.resolvers.tasks import own_task, task_filter
 from picotask.schema.analytics import TaskAnalyticsEvent
 from picotask.schema.context import Info
 from picotask.schema.errors import refusals_as_errors
-from picotask.schema.events import EventType, SubmissionEvent, TaskFeedEvent, event_cursor
+from picotask.schema.events import EventType, SubmissionEvent, TaskFeedEvent
+from picotask.schema.feeds import event_cursor
 from picotask.schema.loaders import Loaders
 from picotask.schema.pages import connection
 from picotask.schema.relay import Connection

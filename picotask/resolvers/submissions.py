@@ -7,6 +7,7 @@ import strawberry
 from picotask.models.submissions import Submission, SubmissionStatus
 from picotask.schema.context import Info
 from picotask.schema.errors import Forbidden
+from picotask.schema.feeds import feed_cursor
 from picotask.schema.money import Money
 from picotask.schema.pages import page_of
 from picotask.schema.relay import Node, pk_of
@@ -58,8 +59,9 @@ class SubmissionsQuery:
         viewer = info.context.require_viewer()
         if not viewer.is_admin:
             raise Forbidden("Only moderators see the dispute queue.")
+        cursor = feed_cursor(info)
         page = await page_of(open_disputes(), first, after, ID_ORDER)
-        return SubmissionConnection.of(page, SubmissionType.from_model)
+        return SubmissionConnection.of(page, SubmissionType.from_model, feed_cursor=cursor)
 
     @strawberry.field(description="The viewer's own submissions, newest first.")
     async def my_submissions(
@@ -70,11 +72,12 @@ class SubmissionsQuery:
         status: list[SubmissionStatus] | None = None,
     ) -> SubmissionConnection:
         viewer = info.context.require_viewer()
+        cursor = feed_cursor(info)
         query = Submission.filter(worker_id=viewer.id)
         if status:
             query = query.filter(status__in=status)
         page = await page_of(query, first, after, NEWEST_FIRST)
-        return SubmissionConnection.of(page, SubmissionType.from_model)
+        return SubmissionConnection.of(page, SubmissionType.from_model, feed_cursor=cursor)
 
 
 @strawberry.type

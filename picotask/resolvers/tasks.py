@@ -8,7 +8,7 @@ from picotask.models.tasks import Task, TaskStatus
 from picotask.schema.batches import CreateBatchInput
 from picotask.schema.context import Info
 from picotask.schema.errors import Forbidden
-from picotask.schema.events import event_cursor
+from picotask.schema.feeds import feed_cursor
 from picotask.schema.pages import page_of
 from picotask.schema.prefetch import attach, selects
 from picotask.schema.relay import Node, pk_of
@@ -117,14 +117,6 @@ async def own_task(info: Info, task_id: strawberry.ID) -> Task:
     if task is None or not can_review(task, viewer.id):
         raise Forbidden("taskId is not one of your tasks.")
     return task
-
-
-def feed_cursor(info: Info) -> str:
-    """The bus's position, taken before the page is read: every event up to it committed
-    before the read (so the page shows its effect), and the log holds them all (see
-    subscriptions/sequencer.py). A subscription resumed from it on any instance misses nothing
-    since the read; an event after it may already show in the page."""
-    return event_cursor(info.context.bus.position)
 
 
 async def task_node(info: Info, pk: int) -> Node | None:

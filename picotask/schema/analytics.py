@@ -9,7 +9,8 @@ import strawberry
 
 from picotask.models.tasks import Task
 from picotask.schema.context import Info
-from picotask.schema.events import SubmissionEventKind, event_cursor
+from picotask.schema.events import SubmissionEventKind
+from picotask.schema.feeds import event_cursor
 from picotask.schema.money import Money
 from picotask.schema.pages import page_of
 from picotask.schema.relay import Connection

@@ -11,21 +11,16 @@ import strawberry
 
 from picotask.models.events import Event
 from picotask.schema.context import Info
+from picotask.schema.feeds import event_cursor
 from picotask.schema.payouts import PayoutType
 from picotask.schema.statement import StatementRowType
 from picotask.schema.submissions import SubmissionType
 from picotask.schema.tasks import TaskType
 from picotask.services.events import submission_from_snapshot, task_from_snapshot
-from picotask.services.pagination import encode_cursor
 from picotask.services.statement_rows import StatementRow
 from picotask.subscriptions.messages import Message
 
 R = TypeVar("R")
-
-
-def event_cursor(event_id: int) -> str:
-    """The same cursor the `events` connection uses, so either resumes the other."""
-    return encode_cursor([event_id])
 
 
 @strawberry.enum

@@ -18,9 +18,10 @@ from picotask.models.uploads import UploadStatus
 from picotask.schema.batch_types import BatchItemType
 from picotask.schema.context import Info
 from picotask.schema.errors import UserError
+from picotask.schema.feeds import FeedConnection
 from picotask.schema.money import Money
 from picotask.schema.quality import GoldAccuracyType
-from picotask.schema.relay import Connection, Node, to_global_id
+from picotask.schema.relay import Node, to_global_id
 from picotask.schema.tasks import TaskType
 from picotask.schema.uploads import ImageType
 from picotask.schema.users import UserType
@@ -263,7 +264,7 @@ class SubmissionType(Node):
 
 
 @strawberry.type(name="SubmissionConnection")
-class SubmissionConnection(Connection[SubmissionType]):
+class SubmissionConnection(FeedConnection[SubmissionType]):
     """A named class, not an alias, so `Task.submissions` can refer to it lazily."""
 
 

@@ -16,12 +16,13 @@ from picotask.models.users import User
 from picotask.schema.batch_types import BatchType
 from picotask.schema.context import Info
 from picotask.schema.errors import Forbidden, UserError, refusals_as_errors
+from picotask.schema.feeds import FeedConnection, feed_cursor
 from picotask.schema.groups import QualificationType, qualification_of
 from picotask.schema.loaders import SubmissionPageKey
 from picotask.schema.money import Money
 from picotask.schema.prefetch import PREFETCHED, loaded
 from picotask.schema.quality import GoldItemType, ReviewPolicyType
-from picotask.schema.relay import Connection, Node, to_global_id
+from picotask.schema.relay import Node, to_global_id
 from picotask.schema.users import UserType
 from picotask.services.groups import group_ids
 from picotask.services.pagination import check_first, decode_cursor
@@ -170,6 +171,7 @@ class TaskType(Node):
         viewer = info.context.require_viewer()
         if not can_review(self.model, viewer.id):
             raise Forbidden("Only the task's employer may list its submissions.")
+        cursor = feed_cursor(info)
         with refusals_as_errors():
             size = check_first(first)
             before_id = None if after is None else int(decode_cursor(after, [False])[0])
@@ -177,7 +179,7 @@ class TaskType(Node):
         statuses = tuple(sorted({s.value for s in status or ()}))
         key = SubmissionPageKey(self.model.id, size, before_id, statuses)
         page = await info.context.loaders.submission_page_by_task.load(key)
-        return SubmissionConnection.of(page, SubmissionType.from_model)
+        return SubmissionConnection.of(page, SubmissionType.from_model, feed_cursor=cursor)
 
     @classmethod
     def from_model(cls, task: Task, currency: str) -> TaskType:
@@ -208,13 +210,8 @@ def employer_of(user: User | None) -> UserType:
 
 
 @strawberry.type(name="TaskConnection")
-class TaskConnection(Connection[TaskType]):
-    feed_cursor: str = strawberry.field(
-        description="The event log's position just before this page was read. Subscribe with "
-        "`after` set to it (`taskFeed` after `tasks`, `taskSubmissions` after `myTasks`) to "
-        "receive every change since, with nothing missed: one committed while the page was "
-        "read may come again (merge by task id)."
-    )
+class TaskConnection(FeedConnection[TaskType]):
+    """Named, so the schema says TaskConnection (not TaskTypeFeedConnection)."""
 
 
 @strawberry.input

@@ -1,9 +1,9 @@
 // The employer's screens: create a task, my tasks, and one task's submissions arriving live
 // with the review actions and the task's numbers.
-import { useMutation, useQuery, useSubscription } from "@urql/preact";
+import { useMutation, useQuery } from "@urql/preact";
 import { useContext, useState } from "preact/hooks";
 import type { UserError } from "./api";
-import { MyUserId, usePaged } from "./hooks";
+import { MyUserId, upsert, useLiveAfter, usePaged } from "./hooks";
 import { Thread } from "./messages";
 import {
   APPROVE,
@@ -11,6 +11,7 @@ import {
   CREATE_TASK,
   MY_NUMBERS,
   MY_TASKS,
+  MY_TASKS_LIVE,
   REJECT,
   REVISE,
   SUBMISSIONS_LIVE,
@@ -200,14 +201,17 @@ function Numbers() {
 
 export function MyTasks() {
   const page = usePaged<MyTask>(MY_TASKS, {}, (d) => (d as { myTasks: never }).myTasks);
-  // Any submission on any of my tasks: the list shows which tasks have news.
+  // Any submission on any of my tasks, from the moment the page was read (its feedCursor): the
+  // task it is on updated in place (slots taken), and the updates counted once per submission.
   const [fresh, setFresh] = useState<Record<string, number>>({});
-  useSubscription(
-    { query: SUBMISSIONS_LIVE, variables: { taskId: null } },
-    (_, data: { taskSubmissions: { kind: string; submission: { id: string } } }) => {
-      if (data.taskSubmissions.kind === "SUBMITTED") page.refetch();
-      setFresh((f) => ({ ...f, [data.taskSubmissions.submission.id]: 1 }));
-      return data;
+  useLiveAfter(
+    MY_TASKS_LIVE,
+    {},
+    page,
+    (data: { taskSubmissions: { submission: { id: string; task: MyTask } } }) => {
+      const { submission } = data.taskSubmissions;
+      page.setItems((items) => upsert(items, submission.task, false));
+      setFresh((f) => ({ ...f, [submission.id]: 1 }));
     },
   );
   return (
@@ -254,29 +258,52 @@ interface Reviewed {
   imageMatches: { distance: number; sameTask: boolean; image: { id: string } }[];
 }
 
+interface BatchProgress {
+  items: number;
+  free: number;
+  claimed: number;
+  submitted: number;
+  approved: number;
+  rejected: number;
+}
+
+/** TASK_SUBMISSIONS: the task, with its first page of submissions. */
+interface ReviewedTask {
+  task: {
+    title: string;
+    status: string;
+    reward: { amount: string };
+    slots: number;
+    slotsRemaining: number;
+    batch: { columns: string[]; progress: BatchProgress | null } | null;
+    submissions: {
+      edges: { cursor: string; node: Reviewed }[];
+      pageInfo: { hasNextPage: boolean; endCursor: string | null };
+      feedCursor: string;
+    };
+  } | null;
+}
+
 export function TaskReview(props: { id: string }) {
-  const [{ data }] = useQuery({ query: TASK_SUBMISSIONS, variables: { id: props.id, first: 50 } });
+  const page = usePaged<Reviewed, ReviewedTask>(TASK_SUBMISSIONS, { id: props.id }, (d) => d.task?.submissions);
   const [numbers, refetchNumbers] = useQuery({ query: TASK_NUMBERS, variables: { id: props.id } });
-  const [live, setLive] = useState<Record<string, Reviewed>>({});
-  const [order, setOrder] = useState<string[]>([]);
   const [announcement, setAnnouncement] = useState("");
-  useSubscription(
-    { query: SUBMISSIONS_LIVE, variables: { taskId: props.id } },
-    (_, event: { taskSubmissions: { kind: string; submission: Reviewed } }) => {
+  // Submissions arrive live from the moment the page was read (its feedCursor), newest first;
+  // one the page already shows (or a replayed event) changes its card, never adds a second.
+  useLiveAfter(
+    SUBMISSIONS_LIVE,
+    { taskId: props.id },
+    page,
+    (event: { taskSubmissions: { kind: string; submission: Reviewed } }) => {
       const { kind, submission } = event.taskSubmissions;
-      setLive((l) => ({ ...l, [submission.id]: submission }));
-      setOrder((o) => (o.includes(submission.id) ? o : [submission.id, ...o]));
+      page.setItems((items) => upsert(items, submission));
       setAnnouncement(`${submission.worker.displayName}: ${label(kind)}`);
       refetchNumbers({ requestPolicy: "network-only" });
-      return event;
     },
   );
-  const task = data?.task;
+  const task = page.data?.task;
   if (!task) return <main><p>Loading…</p></main>;
-  const loaded: Reviewed[] = task.submissions.edges.map((e: { node: Reviewed }) => e.node);
-  const ids = [...order, ...loaded.map((s) => s.id).filter((id) => !order.includes(id))];
-  const byId = Object.fromEntries(loaded.map((s) => [s.id, s]));
-  const submissions = ids.map((id) => live[id] ?? byId[id]);
+  const submissions = page.items;
   const n = numbers.data?.taskAnalytics;
 
   return (
@@ -312,6 +339,11 @@ export function TaskReview(props: { id: string }) {
           <ReviewCard key={s.id} submission={s} taskId={props.id} />
         ))}
       </ul>
+      {page.hasMore && (
+        <button type="button" onClick={page.more}>
+          Load more
+        </button>
+      )}
     </main>
   );
 }

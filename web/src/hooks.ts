@@ -7,11 +7,13 @@ import { useEffect, useRef, useState } from "preact/hooks";
 interface Connection<T> {
   edges: { cursor: string; node: T }[];
   pageInfo: { hasNextPage: boolean; endCursor: string | null };
-  /** `tasks` and `myTasks`: the event log's position before the page was read. */
+  /** Task and submission lists: the event log's position before the page was read. */
   feedCursor?: string;
 }
 
-export interface Page<T> {
+export interface Page<T, D = unknown> {
+  /** The latest response as a whole, for the fields beside the connection. */
+  data?: D;
   items: T[];
   setItems: (update: (items: T[]) => T[]) => void;
   hasMore: boolean;
@@ -27,12 +29,12 @@ export interface Page<T> {
 
 /** A connection read page by page with keyset cursors (`first` / `after`). The first page is
  * read again whenever `variables` change; "Load more" asks for the page after `endCursor`. */
-export function usePaged<T extends { id?: string; cursor?: string }>(
-  query: DocumentInput<unknown, AnyVariables>,
+export function usePaged<T extends { id?: string; cursor?: string }, D = unknown>(
+  query: DocumentInput<D, AnyVariables>,
   variables: Record<string, unknown>,
-  pick: (data: unknown) => Connection<T> | undefined,
+  pick: (data: D) => Connection<T> | undefined,
   pause = false,
-): Page<T> {
+): Page<T, D> {
   const [after, setAfter] = useState<string | null>(null);
   const [items, setItemsState] = useState<T[]>([]);
   const [feedCursor, setFeedCursor] = useState<string | undefined>(undefined);
@@ -59,6 +61,7 @@ export function usePaged<T extends { id?: string; cursor?: string }>(
     });
   }, [connection]);
   return {
+    data: result.data,
     items,
     setItems: (update) => setItemsState(update),
     hasMore: Boolean(connection?.pageInfo.hasNextPage),
@@ -94,6 +97,13 @@ export function useLiveAfter<D>(
     });
     return unsubscribe;
   }, [client, key, cursor]);
+}
+
+/** A list with `item` merged in by id: in place of the row with its id, else first (when `add`).
+ * A live event that repeats what the page already shows never makes a second row. */
+export function upsert<T extends { id: string }>(items: T[], item: T, add = true): T[] {
+  if (items.some((x) => x.id === item.id)) return items.map((x) => (x.id === item.id ? item : x));
+  return add ? [item, ...items] : items;
 }
 
 function identity(item: { id?: string; cursor?: string }): string | undefined {

@@ -48,7 +48,7 @@ function Shell(props: { onSignOut: () => void }) {
     if (refused || (data && data.me === null)) props.onSignOut();
   }, [data, refused]);
   // The tab's one myEvents stream: the balance from each statement row, notices, and every
-  // screen listening (statement, submissions).
+  // screen listening (statement, messages, the claimed work).
   useSubscription({ query: MY_EVENTS }, (_, result: { myEvents: MyEvent }) => {
     const event = result.myEvents;
     if (event.statementRow) setBalance(event.statementRow.balanceAfter.amount);

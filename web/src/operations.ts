@@ -39,11 +39,14 @@ export const SUBMISSION_DETAIL = gql`query Submission($id: ID!) { node(id: $id) 
 export const CREATE_UPLOAD = gql`mutation CreateUpload($input: CreateUploadInput!) {
   createUpload(input: $input) { upload { id } uploadUrl ${ERRORS} } }`;
 
+const SUBMISSION_ROW = `id status claimExpiresAt submittedAt feedback rejectionReason
+  task { id title reward { amount } }`;
 export const MY_SUBMISSIONS = gql`query MySubmissions($first: Int, $after: String) {
   mySubmissions(first: $first, after: $after) {
-    edges { cursor node { id status claimExpiresAt submittedAt feedback rejectionReason
-      task { id title reward { amount } } } }
-    pageInfo { hasNextPage endCursor } } }`;
+    edges { cursor node { ${SUBMISSION_ROW} } } pageInfo { hasNextPage endCursor } feedCursor } }`;
+// "My work" follows its page with its own myEvents, started after the page's feedCursor.
+export const MY_SUBMISSIONS_LIVE = gql`subscription MySubmissionsLive($after: String) {
+  myEvents(after: $after) { cursor type submission { ${SUBMISSION_ROW} } } }`;
 
 // One subscription per signed-in tab: notifications, submission changes and statement rows.
 export const MY_EVENTS = gql`subscription MyEvents($after: String) {
@@ -68,9 +71,12 @@ export const MY_PAYOUTS = gql`query MyPayouts($first: Int, $after: String) {
 
 export const CREATE_TASK = gql`mutation CreateTask($input: CreateTaskInput!) { createTask(input: $input) {
   task { id title } ${ERRORS} } }`;
+const MY_TASK = "id title status slots slotsRemaining reward { amount } createdAt";
 export const MY_TASKS = gql`query MyTasks($first: Int, $after: String) {
-  myTasks(first: $first, after: $after) { edges { cursor node { id title status slots slotsRemaining
-    reward { amount } createdAt } } pageInfo { hasNextPage endCursor } } }`;
+  myTasks(first: $first, after: $after) { edges { cursor node { ${MY_TASK} } }
+    pageInfo { hasNextPage endCursor } feedCursor } }`;
+export const MY_TASKS_LIVE = gql`subscription MyTasksLive($after: String) {
+  taskSubmissions(after: $after) { cursor kind submission { id task { ${MY_TASK} } } } }`;
 
 const REVIEWED = `id status submittedAt claimedAt feedback rejectionReason rejectionComment reusedProof
   worker { id displayName }
@@ -79,7 +85,7 @@ const REVIEWED = `id status submittedAt claimedAt feedback rejectionReason rejec
 export const TASK_SUBMISSIONS = gql`query TaskSubmissions($id: ID!, $first: Int, $after: String) {
   task(id: $id) { ${TASK} batch { columns progress { items free claimed submitted approved rejected } }
     submissions(first: $first, after: $after) {
-    edges { cursor node { ${REVIEWED} } } pageInfo { hasNextPage endCursor } } } }`;
+    edges { cursor node { ${REVIEWED} } } pageInfo { hasNextPage endCursor } feedCursor } } }`;
 export const SUBMISSIONS_LIVE = gql`subscription SubmissionsLive($taskId: ID, $after: String) {
   taskSubmissions(taskId: $taskId, after: $after) { cursor kind submission { ${REVIEWED} } } }`;
 export const TASK_NUMBERS = gql`query TaskNumbers($id: ID!) { taskAnalytics(taskId: $id) {

@@ -3,12 +3,13 @@
 import { useMutation, useQuery } from "@urql/preact";
 import { useContext, useMemo, useState } from "preact/hooks";
 import { putBytes, type UserError } from "./api";
-import { MyUserId, useLiveAfter, usePaged, useMyEvents } from "./hooks";
+import { MyUserId, upsert, useLiveAfter, usePaged, useMyEvents } from "./hooks";
 import { Thread } from "./messages";
 import {
   CLAIM,
   CREATE_UPLOAD,
   MY_SUBMISSIONS,
+  MY_SUBMISSIONS_LIVE,
   RELEASE,
   SUBMISSION_DETAIL,
   SUBMIT,
@@ -63,8 +64,7 @@ export function Feed() {
     page.setItems((items) => {
       if (kind === "CLOSED" || task.slotsRemaining === 0) return items.filter((t) => t.id !== task.id);
       // An update, or a task the page already shows (posted while it was read): in place.
-      if (items.some((t) => t.id === task.id)) return items.map((t) => (t.id === task.id ? task : t));
-      return kind === "POSTED" ? [task, ...items] : items;
+      return upsert(items, task, kind === "POSTED");
     });
     if (kind === "POSTED") setAnnouncement(`New task: ${task.title}`);
   });
@@ -329,11 +329,11 @@ interface SubmissionRow {
 
 export function MySubmissions() {
   const page = usePaged<SubmissionRow>(MY_SUBMISSIONS, {}, (d) => (d as { mySubmissions: never }).mySubmissions);
-  useMyEvents((event) => {
-    const changed = event.submission;
-    if (!changed) return;
-    if (!page.items.some((s) => s.id === changed.id)) return page.refetch();
-    page.setItems((items) => items.map((s) => (s.id === changed.id ? { ...s, ...changed } : s)));
+  // Live status from the moment the page was read (its feedCursor): each event's submission as
+  // it is now, merged by id (a new one first).
+  useLiveAfter(MY_SUBMISSIONS_LIVE, {}, page, (data: { myEvents: { submission: SubmissionRow | null } }) => {
+    const changed = data.myEvents.submission;
+    if (changed) page.setItems((items) => upsert(items, changed));
   });
   return (
     <main>
