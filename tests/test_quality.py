@@ -8,9 +8,12 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from picotask.models.events import Event, Stream
 from picotask.models.quality import GoldAccuracy, GoldItem, ReviewPolicy
 from picotask.models.submissions import DecidedBy, Submission, SubmissionStatus
+from picotask.models.tasks import Task
 from picotask.models.users import Block
 from picotask.services.proofs import Answer
 from picotask.services.quality_specs import PolicySpec
@@ -21,6 +24,7 @@ from tests.support import (
     assert_escrow_matches,
     assert_ledger_balanced,
     count_queries,
+    current_backend,
     funded_user,
     new_user,
     post_task,
@@ -393,29 +397,52 @@ async def test_bad_quality_input_is_refused_naming_the_field_and_writes_nothing(
     assert await Block.all().count() == 0
 
 
-async def test_racing_answers_still_reach_the_overlap(services: Services) -> None:
-    """The second and third answers of an overlap of 3 are submitted at once: the majority is
-    approved once each, the minority left. (This does not force the interleaving in which,
-    without the task's row lock in `_majority`, each would see only two answers.)"""
+@pytest.mark.skipif(
+    current_backend().name == "sqlite",
+    reason="SQLite runs one write transaction at a time: two submits can never both have "
+    "written their answer before either counts the votes (the PostgreSQL pass runs it)",
+)
+async def test_answers_counted_at_once_still_reach_the_overlap(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given an overlap of 3, when all three answers are submitted at once, each in its own
+    transaction, and held until all three are written but none committed, then the majority is
+    approved once each and paid once, the minority left for review. Without the task's row lock
+    in `_majority` every submit would count only its own answer, and nobody would be approved."""
     boss = await funded_user(services, 5_000)
     task = await post_task(services, boss, slots=3)
     await services.quality.set_policy(boss, task.id, PolicySpec(overlap=3))
     workers = [await new_user(services) for _ in range(3)]
     claims = [await services.submissions.claim(w, task.id) for w in workers]
 
+    every_answer_written = asyncio.Barrier(len(workers))
+    count_votes = services.quality._majority
+
+    async def once_every_answer_is_written(voted: Task, item_id: int | None, k: int) -> None:
+        await every_answer_written.wait()
+        await count_votes(voted, item_id, k)
+
+    monkeypatch.setattr(services.quality, "_majority", once_every_answer_is_written)
+
     async def answer(i: int, text: str) -> None:
         await services.submissions.submit(workers[i], claims[i].id, [Answer("Username", text)])
 
-    await answer(0, "same")
-    await asyncio.gather(answer(1, "same"), answer(2, "other"))
+    async with asyncio.timeout(30):  # a lock that never comes free fails, not hangs
+        await asyncio.gather(answer(0, "same"), answer(1, "other"), answer(2, "same"))
+    assert every_answer_written.n_waiting == 0
     decided = {
         s.worker_id: (s.status, s.decided_by) for s in await Submission.filter(task_id=task.id)
     }
     assert decided == {
         workers[0].id: (SubmissionStatus.APPROVED, DecidedBy.MAJORITY),
-        workers[1].id: (SubmissionStatus.APPROVED, DecidedBy.MAJORITY),
-        workers[2].id: (SubmissionStatus.SUBMITTED, None),
+        workers[1].id: (SubmissionStatus.SUBMITTED, None),
+        workers[2].id: (SubmissionStatus.APPROVED, DecidedBy.MAJORITY),
     }
+    paid = [await services.payouts.balance(w.id) for w in workers]
+    assert paid == [task.reward, 0, task.reward]
+    approvals = await Event.filter(task_id=task.id, type="submission.approved").count()
+    assert approvals == 2 * 2  # the employer's stream and the worker's notification, each once
+    await assert_escrow_matches(task.id)
     await assert_ledger_balanced()
 
 
