@@ -31,6 +31,8 @@ from tests.support import (
 )
 from tests.test_batches import balance, create_batch, pk_of
 from tests.test_marketplace_api import create, employer
+from tests.test_webhooks import register
+from tests.webhook_receiver import Receiver
 
 SET_GOLD = """mutation($input: SetGoldAnswersInput!) { setGoldAnswers(input: $input) {
   task { id goldItems { position answers { label match values tolerance } } }
@@ -214,6 +216,73 @@ async def test_gold_and_auto_approval_pay_the_accurate_and_reject_the_careless(a
     await assert_ledger_balanced()
     await assert_escrow_matches(pk_of(task_id))
     await assert_escrow_matches(pk_of(follow_up))
+
+
+BLOCK = """mutation($id: ID!) { blockWorker(input: {userId: $id}) { user { id }
+  userErrors { code } } }"""
+TOLD = """{ events(first: 100) { edges { node { type message task { id }
+  submission { id } } } } }"""
+
+
+async def test_a_policy_block_is_told_to_the_employer_once_and_recorded_as_the_policys(
+    api: Api,
+) -> None:
+    """Given a careless worker holding claims on two of an employer's tasks whose policies block
+    below 50% accuracy, when the first wrong gold answer blocks them, then the employer is told
+    on their events and by webhook, once (the second wrong answer finds the block made), and the
+    block names the policy; a manual block stays silent and MANUAL."""
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        boss = await employer(api, "10.00")
+        await register(api, boss, receiver, ["worker.blocked"])
+        batch_id = await gold_batch(api, boss)
+        plain = (await create(api, boss, slots=2, proofFields=ANSWER))["task"]["id"]
+        await set_policy(api, boss, plain, blockBelowAccuracy=0.5, minGoldAnswered=1)
+        exact = {"label": "Answer", "match": "EXACT", "value": "yes"}
+        gold = {"taskId": plain, "items": [{"answers": [exact]}]}
+        assert (await api.gql(SET_GOLD, {"input": gold}, boss.token))["setGoldAnswers"][
+            "userErrors"
+        ] == []
+        careless, ignored = await api.sign_up(), await api.sign_up()
+        on_batch = await claim(api, careless, batch_id)
+        on_plain = await claim(api, careless, plain)
+
+        blocking = await submit(api, careless, on_batch["id"], "Lyon")
+        assert blocking["decidedBy"] == "GOLD_ACCURACY"
+        await submit(api, careless, on_plain["id"], "no")
+        assert (await api.gql(BLOCK, {"id": ignored.id}, boss.token))["blockWorker"] == {
+            "user": {"id": ignored.id},
+            "userErrors": [],
+        }
+
+        blocks = {b.worker_id: (b.decided_by, b.task_id) for b in await Block.all()}
+        assert blocks == {
+            pk_of(careless.id): (DecidedBy.GOLD_ACCURACY, pk_of(batch_id)),
+            pk_of(ignored.id): (DecidedBy.MANUAL, None),
+        }
+        edges = (await api.gql(TOLD, token=boss.token))["events"]["edges"]
+        told = [e["node"] for e in edges if e["node"]["type"] == "worker.blocked"]
+        assert len(told) == 1, told
+        assert told[0]["task"] == {"id": batch_id}
+        assert told[0]["submission"] == {"id": on_batch["id"]}
+        assert "%" not in told[0]["message"]
+        # The worker is not told (a manual block does not tell them either).
+        assert "worker.blocked" not in await event_types(api, careless)
+
+        assert await api.services.webhook_dispatcher.run_once() == 1
+        [hook] = receiver.events()
+        assert hook["type"] == "worker.blocked"
+        assert hook["data"] == {
+            "block": {
+                "workerId": careless.id,
+                "decidedBy": "GOLD_ACCURACY",
+                "taskId": batch_id,
+                "submissionId": on_batch["id"],
+            }
+        }
+    finally:
+        await receiver.stop()
 
 
 async def test_gold_answers_are_never_shown_to_workers(api: Api) -> None:

@@ -37,6 +37,7 @@ from picotask.models.submissions import DecidedBy, RejectionReason, Submission, 
 from picotask.models.tasks import ProofKind, Task
 from picotask.models.users import User
 from picotask.services.clock import Clock
+from picotask.services.events import EventLog
 from picotask.services.moderation import add_block
 from picotask.services.quality_specs import (
     GoldItemSpec,
@@ -102,8 +103,11 @@ async def agreement_of(keys: Sequence[AnswerOf]) -> dict[AnswerOf, float]:
 
 
 class QualityService:
-    def __init__(self, clock: Clock, tasks: TaskService, settlement: Settlement) -> None:
+    def __init__(
+        self, clock: Clock, events: EventLog, tasks: TaskService, settlement: Settlement
+    ) -> None:
         self.clock = clock
+        self.events = events
         self.tasks = tasks
         self.settlement = settlement
 
@@ -213,7 +217,7 @@ class QualityService:
         self, submission: Submission, task: Task, policy: ReviewPolicy, rate: float, decided: bool
     ) -> bool:
         if policy.block_below is not None and rate < policy.block_below:
-            await add_block(task.employer_id, submission.worker_id, self.clock.now())
+            await self._block(submission, task)
         if decided:
             return True
         if policy.auto_reject_below is not None and rate < policy.auto_reject_below:
@@ -233,6 +237,13 @@ class QualityService:
                 DecidedBy.GOLD_ACCURACY,
             )
         return False
+
+    async def _block(self, submission: Submission, task: Task) -> None:
+        """Block the worker from the employer's work, and tell the employer (once)."""
+        by = DecidedBy.GOLD_ACCURACY
+        now = self.clock.now()
+        if await add_block(task.employer_id, submission.worker_id, now, by, task.id):
+            self.events.worker_blocked(task.employer_id, submission.worker_id, submission, by)
 
     async def _reject(
         self,
