@@ -16,6 +16,7 @@ from picotask.models.submissions import DecidedBy, Submission, SubmissionStatus
 from picotask.models.tasks import Task
 from picotask.models.users import Block
 from picotask.services.proofs import Answer
+from picotask.services.quality import agreement_of_task
 from picotask.services.quality_specs import PolicySpec
 from picotask.services.registry import Services
 from tests.support import (
@@ -29,7 +30,7 @@ from tests.support import (
     new_user,
     post_task,
 )
-from tests.test_batches import balance, create_batch, pk_of
+from tests.test_batches import EXPORT, balance, create_batch, pk_of, rows_of
 from tests.test_marketplace_api import create, employer
 from tests.test_webhooks import register
 from tests.webhook_receiver import Receiver
@@ -314,6 +315,63 @@ async def test_gold_answers_are_never_shown_to_workers(api: Api) -> None:
     for expected in ("Paris", "Rome", "Roma"):
         assert expected not in logged
     assert await GoldItem.filter(task_id=pk_of(task_id)).count() == 2
+
+
+async def test_batch_results_csv_carries_who_decided_and_the_quality_checks(api: Api) -> None:
+    """Given a gold batch whose policy also times proof, when one worker answers a gold item
+    right at once and another answers one wrong after two minutes, then the export shows each
+    line's decision, grading and timing as the API does, and nothing for the free item."""
+    boss = await employer(api, "10.00")
+    task_id = await gold_batch(api, boss)
+    await set_policy(
+        api,
+        boss,
+        task_id,
+        autoApproveAtAccuracy=0.8,
+        autoRejectBelowAccuracy=0.5,
+        minGoldAnswered=1,
+        minSeconds=60,
+    )
+    quick, slow = await api.sign_up(), await api.sign_up()
+    right = await claim(api, quick, task_id)
+    await submit(api, quick, right["id"], "Paris")
+    wrong = await claim(api, slow, task_id)
+    api.clock.advance(120)
+    await submit(api, slow, wrong["id"], "Madrid")
+
+    exported = (await api.gql(EXPORT, {"id": task_id}, boss.token))["batchResultsCsv"]
+    header, *lines = rows_of(exported)
+    at = header.index("decided_by")
+    assert header[at : at + 5] == ["decided_by", "gold_correct", "too_fast", "agreement", "Answer"]
+    quality = {line[0]: (line[header.index("submission")], line[at : at + 4]) for line in lines}
+    assert quality == {
+        "1": (right["id"], ["GOLD_ACCURACY", "true", "true", ""]),
+        "2": (wrong["id"], ["GOLD_ACCURACY", "false", "false", ""]),
+        "3": ("", ["", "", "", ""]),
+    }
+    # The same as the submissions say through the API.
+    for sid, (decided, correct, fast) in (
+        (right["id"], ("GOLD_ACCURACY", True, True)),
+        (wrong["id"], ("GOLD_ACCURACY", False, False)),
+    ):
+        node = await seen(api, boss, sid)
+        assert (node["decidedBy"], node["goldCorrect"], node["tooFast"]) == (decided, correct, fast)
+
+
+async def test_the_exports_agreement_is_the_apis(services: Services) -> None:
+    """A batch cannot have an overlap (one slot per item), so its `agreement` column is blank
+    today; the rule it reads (`agreement_of_task`) is the API's, shown here on a plain task."""
+    boss = await funded_user(services, 5_000)
+    task = await post_task(services, boss, slots=3)
+    workers = [await new_user(services) for _ in range(3)]
+    claims = [await services.submissions.claim(w, task.id) for w in workers]
+    for worker, held, text in zip(workers, claims, ("yes", "no", "yes"), strict=True):
+        await services.submissions.submit(worker, held.id, [Answer("Username", text)])
+    answered = await Submission.filter(task_id=task.id).order_by("id")
+    assert await agreement_of_task(task, answered) == {}  # no overlap policy, no agreement
+    await services.quality.set_policy(boss, task.id, PolicySpec(overlap=3))
+    shares = await agreement_of_task(task, [*answered, None])
+    assert shares == {s.id: (2 / 3 if i != 1 else 1 / 3) for i, s in enumerate(answered)}
 
 
 async def test_an_overlap_of_three_approves_the_majority(api: Api) -> None:

@@ -102,6 +102,22 @@ async def agreement_of(keys: Sequence[AnswerOf]) -> dict[AnswerOf, float]:
     return {k: same.get(k, 0) / totals[k[0], k[1]] for k in keys if totals[k[0], k[1]]}
 
 
+async def agreement_of_task(
+    task: Task, submissions: Sequence[Submission | None]
+) -> dict[int, float]:
+    """Submission id -> its agreement, for submissions of one task whose policy has an overlap
+    (`Submission.agreement` in the API is the same rule, batched across tasks)."""
+    keyed = [s for s in submissions if s is not None and s.answer_key is not None]
+    if not keyed or not await ReviewPolicy.filter(task_id=task.id, overlap__isnull=False).exists():
+        return {}
+    found = await agreement_of([(task.id, s.item_id, str(s.answer_key)) for s in keyed])
+    return {
+        s.id: found[task.id, s.item_id, str(s.answer_key)]
+        for s in keyed
+        if (task.id, s.item_id, str(s.answer_key)) in found
+    }
+
+
 class QualityService:
     def __init__(
         self, clock: Clock, events: EventLog, tasks: TaskService, settlement: Settlement
