@@ -60,9 +60,9 @@ QUESTIONS = "question\r\nCapital of France?\r\nCapital of Italy?\r\nCapital of S
 ANSWER = [{"label": "Answer", "kind": "TEXT"}]
 
 
-async def gold_batch(api: Api, boss: User) -> str:
+async def gold_batch(api: Api, boss: User, **policy: Any) -> str:
     """Three questions, the first two gold; accurate work approved, careless work rejected
-    and blocked, after one gold answer."""
+    and blocked, after one gold answer (and `policy`'s other rules)."""
     batch = await create_batch(
         api, boss, csv=QUESTIONS, instructions="Answer: {{question}}", proofFields=ANSWER
     )
@@ -117,6 +117,7 @@ async def gold_batch(api: Api, boss: User) -> str:
         autoRejectBelowAccuracy=0.5,
         blockBelowAccuracy=0.5,
         minGoldAnswered=1,
+        **policy,
     )
     return task_id
 
@@ -322,16 +323,7 @@ async def test_batch_results_csv_carries_who_decided_and_the_quality_checks(api:
     right at once and another answers one wrong after two minutes, then the export shows each
     line's decision, grading and timing as the API does, and nothing for the free item."""
     boss = await employer(api, "10.00")
-    task_id = await gold_batch(api, boss)
-    await set_policy(
-        api,
-        boss,
-        task_id,
-        autoApproveAtAccuracy=0.8,
-        autoRejectBelowAccuracy=0.5,
-        minGoldAnswered=1,
-        minSeconds=60,
-    )
+    task_id = await gold_batch(api, boss, minSeconds=60)
     quick, slow = await api.sign_up(), await api.sign_up()
     right = await claim(api, quick, task_id)
     await submit(api, quick, right["id"], "Paris")

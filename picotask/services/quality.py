@@ -211,13 +211,14 @@ class QualityService:
     async def decide(self, submission: Submission, task: Task, policy: ReviewPolicy) -> None:
         decided = False
         if submission.too_fast and policy.reject_too_fast:
-            decided = await self._reject(
+            rejected = await self.settlement.reject(
                 submission,
                 task,
                 RejectionReason.INSTRUCTIONS_NOT_FOLLOWED,
                 f"Submitted faster than this task can be done (at least {policy.min_seconds} s).",
                 DecidedBy.FAST_RESPONSE,
             )
+            decided = rejected is not None
         thresholds = (policy.auto_approve_at, policy.auto_reject_below, policy.block_below)
         if any(t is not None for t in thresholds):
             record = await GoldAccuracy.get_or_none(
@@ -237,7 +238,7 @@ class QualityService:
         if decided:
             return True
         if policy.auto_reject_below is not None and rate < policy.auto_reject_below:
-            return await self._reject(
+            rejected = await self.settlement.reject(
                 submission,
                 task,
                 RejectionReason.WRONG_PROOF,
@@ -245,6 +246,7 @@ class QualityService:
                 "below what this task requires.",
                 DecidedBy.GOLD_ACCURACY,
             )
+            return rejected is not None
         if policy.auto_approve_at is not None and rate >= policy.auto_approve_at:
             return await self.settlement.approve(
                 submission,
@@ -260,17 +262,6 @@ class QualityService:
         now = self.clock.now()
         if await add_block(task.employer_id, submission.worker_id, now, by, task.id):
             self.events.worker_blocked(task.employer_id, submission.worker_id, submission, by)
-
-    async def _reject(
-        self,
-        submission: Submission,
-        task: Task,
-        reason: RejectionReason,
-        comment: str,
-        decided_by: DecidedBy,
-    ) -> bool:
-        rejected = await self.settlement.reject(submission, task, reason, comment, decided_by)
-        return rejected is not None
 
     async def _majority(self, task: Task, item_id: int | None, overlap: int) -> None:
         """With K answers of the item in, approve the pending ones of a strict majority."""
