@@ -155,6 +155,10 @@ async def test_a_batch_from_csv_to_exported_results(api: Api) -> None:
         "submission",
         "submitted_at",
         "reviewed_at",
+        "decided_by",
+        "gold_correct",
+        "too_fast",
+        "agreement",
         "Verdict",
     ]
     assert lines[1][:6] == [
@@ -167,8 +171,10 @@ async def test_a_batch_from_csv_to_exported_results(api: Api) -> None:
     ]
     assert lines[1][6]
     assert lines[1][7]
-    assert lines[1][8] == "'=HYPERLINK(1)"  # never a formula in a spreadsheet
+    assert lines[1][8:12] == ["MANUAL", "", "false", ""]  # no gold, no policy
+    assert lines[1][12] == "'=HYPERLINK(1)"  # never a formula in a spreadsheet
     assert lines[2][:6] == ["2", "https://example.com/2", "Bob", "CLAIMED", bob.id, second["id"]]
+    assert lines[2][8:] == ["", "", "", "", ""]
     assert len(lines) == 3
     await assert_escrow_matches(pk)
     await assert_ledger_balanced()

@@ -8,11 +8,15 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from picotask.models.events import Event, Stream
 from picotask.models.quality import GoldAccuracy, GoldItem, ReviewPolicy
 from picotask.models.submissions import DecidedBy, Submission, SubmissionStatus
+from picotask.models.tasks import Task
 from picotask.models.users import Block
 from picotask.services.proofs import Answer
+from picotask.services.quality import agreement_of_task
 from picotask.services.quality_specs import PolicySpec
 from picotask.services.registry import Services
 from tests.support import (
@@ -21,12 +25,15 @@ from tests.support import (
     assert_escrow_matches,
     assert_ledger_balanced,
     count_queries,
+    current_backend,
     funded_user,
     new_user,
     post_task,
 )
-from tests.test_batches import balance, create_batch, pk_of
+from tests.test_batches import EXPORT, balance, create_batch, pk_of, rows_of
 from tests.test_marketplace_api import create, employer
+from tests.test_webhooks import register
+from tests.webhook_receiver import Receiver
 
 SET_GOLD = """mutation($input: SetGoldAnswersInput!) { setGoldAnswers(input: $input) {
   task { id goldItems { position answers { label match values tolerance } } }
@@ -53,9 +60,9 @@ QUESTIONS = "question\r\nCapital of France?\r\nCapital of Italy?\r\nCapital of S
 ANSWER = [{"label": "Answer", "kind": "TEXT"}]
 
 
-async def gold_batch(api: Api, boss: User) -> str:
+async def gold_batch(api: Api, boss: User, **policy: Any) -> str:
     """Three questions, the first two gold; accurate work approved, careless work rejected
-    and blocked, after one gold answer."""
+    and blocked, after one gold answer (and `policy`'s other rules)."""
     batch = await create_batch(
         api, boss, csv=QUESTIONS, instructions="Answer: {{question}}", proofFields=ANSWER
     )
@@ -110,6 +117,7 @@ async def gold_batch(api: Api, boss: User) -> str:
         autoRejectBelowAccuracy=0.5,
         blockBelowAccuracy=0.5,
         minGoldAnswered=1,
+        **policy,
     )
     return task_id
 
@@ -212,6 +220,73 @@ async def test_gold_and_auto_approval_pay_the_accurate_and_reject_the_careless(a
     await assert_escrow_matches(pk_of(follow_up))
 
 
+BLOCK = """mutation($id: ID!) { blockWorker(input: {userId: $id}) { user { id }
+  userErrors { code } } }"""
+TOLD = """{ events(first: 100) { edges { node { type message task { id }
+  submission { id } } } } }"""
+
+
+async def test_a_policy_block_is_told_to_the_employer_once_and_recorded_as_the_policys(
+    api: Api,
+) -> None:
+    """Given a careless worker holding claims on two of an employer's tasks whose policies block
+    below 50% accuracy, when the first wrong gold answer blocks them, then the employer is told
+    on their events and by webhook, once (the second wrong answer finds the block made), and the
+    block names the policy; a manual block stays silent and MANUAL."""
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        boss = await employer(api, "10.00")
+        await register(api, boss, receiver, ["worker.blocked"])
+        batch_id = await gold_batch(api, boss)
+        plain = (await create(api, boss, slots=2, proofFields=ANSWER))["task"]["id"]
+        await set_policy(api, boss, plain, blockBelowAccuracy=0.5, minGoldAnswered=1)
+        exact = {"label": "Answer", "match": "EXACT", "value": "yes"}
+        gold = {"taskId": plain, "items": [{"answers": [exact]}]}
+        assert (await api.gql(SET_GOLD, {"input": gold}, boss.token))["setGoldAnswers"][
+            "userErrors"
+        ] == []
+        careless, ignored = await api.sign_up(), await api.sign_up()
+        on_batch = await claim(api, careless, batch_id)
+        on_plain = await claim(api, careless, plain)
+
+        blocking = await submit(api, careless, on_batch["id"], "Lyon")
+        assert blocking["decidedBy"] == "GOLD_ACCURACY"
+        await submit(api, careless, on_plain["id"], "no")
+        assert (await api.gql(BLOCK, {"id": ignored.id}, boss.token))["blockWorker"] == {
+            "user": {"id": ignored.id},
+            "userErrors": [],
+        }
+
+        blocks = {b.worker_id: (b.decided_by, b.task_id) for b in await Block.all()}
+        assert blocks == {
+            pk_of(careless.id): (DecidedBy.GOLD_ACCURACY, pk_of(batch_id)),
+            pk_of(ignored.id): (DecidedBy.MANUAL, None),
+        }
+        edges = (await api.gql(TOLD, token=boss.token))["events"]["edges"]
+        told = [e["node"] for e in edges if e["node"]["type"] == "worker.blocked"]
+        assert len(told) == 1, told
+        assert told[0]["task"] == {"id": batch_id}
+        assert told[0]["submission"] == {"id": on_batch["id"]}
+        assert "%" not in told[0]["message"]
+        # The worker is not told (a manual block does not tell them either).
+        assert "worker.blocked" not in await event_types(api, careless)
+
+        assert await api.services.webhook_dispatcher.run_once() == 1
+        [hook] = receiver.events()
+        assert hook["type"] == "worker.blocked"
+        assert hook["data"] == {
+            "block": {
+                "workerId": careless.id,
+                "decidedBy": "GOLD_ACCURACY",
+                "taskId": batch_id,
+                "submissionId": on_batch["id"],
+            }
+        }
+    finally:
+        await receiver.stop()
+
+
 async def test_gold_answers_are_never_shown_to_workers(api: Api) -> None:
     boss = await employer(api, "10.00")
     task_id = await gold_batch(api, boss)
@@ -241,6 +316,54 @@ async def test_gold_answers_are_never_shown_to_workers(api: Api) -> None:
     for expected in ("Paris", "Rome", "Roma"):
         assert expected not in logged
     assert await GoldItem.filter(task_id=pk_of(task_id)).count() == 2
+
+
+async def test_batch_results_csv_carries_who_decided_and_the_quality_checks(api: Api) -> None:
+    """Given a gold batch whose policy also times proof, when one worker answers a gold item
+    right at once and another answers one wrong after two minutes, then the export shows each
+    line's decision, grading and timing as the API does, and nothing for the free item."""
+    boss = await employer(api, "10.00")
+    task_id = await gold_batch(api, boss, minSeconds=60)
+    quick, slow = await api.sign_up(), await api.sign_up()
+    right = await claim(api, quick, task_id)
+    await submit(api, quick, right["id"], "Paris")
+    wrong = await claim(api, slow, task_id)
+    api.clock.advance(120)
+    await submit(api, slow, wrong["id"], "Madrid")
+
+    exported = (await api.gql(EXPORT, {"id": task_id}, boss.token))["batchResultsCsv"]
+    header, *lines = rows_of(exported)
+    at = header.index("decided_by")
+    assert header[at : at + 5] == ["decided_by", "gold_correct", "too_fast", "agreement", "Answer"]
+    quality = {line[0]: (line[header.index("submission")], line[at : at + 4]) for line in lines}
+    assert quality == {
+        "1": (right["id"], ["GOLD_ACCURACY", "true", "true", ""]),
+        "2": (wrong["id"], ["GOLD_ACCURACY", "false", "false", ""]),
+        "3": ("", ["", "", "", ""]),
+    }
+    # The same as the submissions say through the API.
+    for sid, (decided, correct, fast) in (
+        (right["id"], ("GOLD_ACCURACY", True, True)),
+        (wrong["id"], ("GOLD_ACCURACY", False, False)),
+    ):
+        node = await seen(api, boss, sid)
+        assert (node["decidedBy"], node["goldCorrect"], node["tooFast"]) == (decided, correct, fast)
+
+
+async def test_the_exports_agreement_is_the_apis(services: Services) -> None:
+    """A batch cannot have an overlap (one slot per item), so its `agreement` column is blank
+    today; the rule it reads (`agreement_of_task`) is the API's, shown here on a plain task."""
+    boss = await funded_user(services, 5_000)
+    task = await post_task(services, boss, slots=3)
+    workers = [await new_user(services) for _ in range(3)]
+    claims = [await services.submissions.claim(w, task.id) for w in workers]
+    for worker, held, text in zip(workers, claims, ("yes", "no", "yes"), strict=True):
+        await services.submissions.submit(worker, held.id, [Answer("Username", text)])
+    answered = await Submission.filter(task_id=task.id).order_by("id")
+    assert await agreement_of_task(task, answered) == {}  # no overlap policy, no agreement
+    await services.quality.set_policy(boss, task.id, PolicySpec(overlap=3))
+    shares = await agreement_of_task(task, [*answered, None])
+    assert shares == {s.id: (2 / 3 if i != 1 else 1 / 3) for i, s in enumerate(answered)}
 
 
 async def test_an_overlap_of_three_approves_the_majority(api: Api) -> None:
@@ -393,29 +516,52 @@ async def test_bad_quality_input_is_refused_naming_the_field_and_writes_nothing(
     assert await Block.all().count() == 0
 
 
-async def test_racing_answers_still_reach_the_overlap(services: Services) -> None:
-    """The second and third answers of an overlap of 3 are submitted at once: the majority is
-    approved once each, the minority left. (This does not force the interleaving in which,
-    without the task's row lock in `_majority`, each would see only two answers.)"""
+@pytest.mark.skipif(
+    current_backend().name == "sqlite",
+    reason="SQLite runs one write transaction at a time: two submits can never both have "
+    "written their answer before either counts the votes (the PostgreSQL pass runs it)",
+)
+async def test_answers_counted_at_once_still_reach_the_overlap(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given an overlap of 3, when all three answers are submitted at once, each in its own
+    transaction, and held until all three are written but none committed, then the majority is
+    approved once each and paid once, the minority left for review. Without the task's row lock
+    in `_majority` every submit would count only its own answer, and nobody would be approved."""
     boss = await funded_user(services, 5_000)
     task = await post_task(services, boss, slots=3)
     await services.quality.set_policy(boss, task.id, PolicySpec(overlap=3))
     workers = [await new_user(services) for _ in range(3)]
     claims = [await services.submissions.claim(w, task.id) for w in workers]
 
+    every_answer_written = asyncio.Barrier(len(workers))
+    count_votes = services.quality._majority
+
+    async def once_every_answer_is_written(voted: Task, item_id: int | None, k: int) -> None:
+        await every_answer_written.wait()
+        await count_votes(voted, item_id, k)
+
+    monkeypatch.setattr(services.quality, "_majority", once_every_answer_is_written)
+
     async def answer(i: int, text: str) -> None:
         await services.submissions.submit(workers[i], claims[i].id, [Answer("Username", text)])
 
-    await answer(0, "same")
-    await asyncio.gather(answer(1, "same"), answer(2, "other"))
+    async with asyncio.timeout(30):  # a lock that never comes free fails, not hangs
+        await asyncio.gather(answer(0, "same"), answer(1, "other"), answer(2, "same"))
+    assert every_answer_written.n_waiting == 0
     decided = {
         s.worker_id: (s.status, s.decided_by) for s in await Submission.filter(task_id=task.id)
     }
     assert decided == {
         workers[0].id: (SubmissionStatus.APPROVED, DecidedBy.MAJORITY),
-        workers[1].id: (SubmissionStatus.APPROVED, DecidedBy.MAJORITY),
-        workers[2].id: (SubmissionStatus.SUBMITTED, None),
+        workers[1].id: (SubmissionStatus.SUBMITTED, None),
+        workers[2].id: (SubmissionStatus.APPROVED, DecidedBy.MAJORITY),
     }
+    paid = [await services.payouts.balance(w.id) for w in workers]
+    assert paid == [task.reward, 0, task.reward]
+    approvals = await Event.filter(task_id=task.id, type="submission.approved").count()
+    assert approvals == 2 * 2  # the employer's stream and the worker's notification, each once
+    await assert_escrow_matches(task.id)
     await assert_ledger_balanced()
 
 

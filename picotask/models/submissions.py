@@ -9,6 +9,7 @@ from tortoise import fields
 from tortoise.migrations.constraints import UniqueConstraint
 from tortoise.models import Model
 
+from picotask.models.decisions import DecidedBy as DecidedBy  # re-exported: its old home
 from picotask.models.tasks import Task
 from picotask.models.users import User
 
@@ -30,18 +31,6 @@ class RejectionReason(StrEnum):
     INSTRUCTIONS_NOT_FOLLOWED = "INSTRUCTIONS_NOT_FOLLOWED"
     FRAUD = "FRAUD"
     OTHER = "OTHER"
-
-
-class DecidedBy(StrEnum):
-    """Who approved or rejected a submission."""
-
-    MANUAL = "MANUAL"  # the employer's review
-    REVIEW_WINDOW = "REVIEW_WINDOW"  # nobody reviewed it in time
-    REVISION_DEADLINE = "REVISION_DEADLINE"  # the revision asked for never came
-    GOLD_ACCURACY = "GOLD_ACCURACY"  # the worker's accuracy on gold items
-    MAJORITY = "MAJORITY"  # it agrees with the majority of overlapping answers
-    FAST_RESPONSE = "FAST_RESPONSE"  # submitted faster than the task's minimum
-    DISPUTE = "DISPUTE"  # a moderator overturned its rejection
 
 
 class DisputeResolution(StrEnum):

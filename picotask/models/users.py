@@ -7,6 +7,8 @@ from enum import StrEnum
 from tortoise import fields
 from tortoise.models import Model
 
+from picotask.models.decisions import DecidedBy
+
 
 class UserStatus(StrEnum):
     ACTIVE = "ACTIVE"
@@ -74,6 +76,10 @@ class Block(Model):
         "models.User", related_name="blocks_received", on_delete=fields.CASCADE
     )
     worker_id: int
+    # MANUAL (the employer's blockWorker) or the review policy that blocked the worker.
+    decided_by = fields.CharEnumField(DecidedBy, max_length=20, default=DecidedBy.MANUAL)
+    # The task whose review policy blocked the worker; null for a manual block.
+    task_id = fields.BigIntField(null=True)
     created_at = fields.DatetimeField()
 
     class Meta:

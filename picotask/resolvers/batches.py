@@ -22,7 +22,8 @@ from picotask.services.batch_files import ItemSource
 class BatchesQuery:
     @strawberry.field(
         description="The viewer's batch as CSV (RFC 4180): one line per item in file order, "
-        "its data, status (FREE or its submission's), worker, submission, times and answers."
+        "its data, status (FREE or its submission's), worker, submission, times, decided_by, "
+        "gold_correct, too_fast, agreement (as on the submission) and answers."
     )
     async def batch_results_csv(self, info: Info, task_id: strawberry.ID) -> str:
         viewer = info.context.require_viewer()

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import strawberry
 
+from picotask.models.submissions import Submission
 from picotask.models.tasks import TaskCategory
 from picotask.schema.errors import UserError
 from picotask.schema.relay import to_global_id
@@ -71,15 +72,46 @@ def _time(value: datetime | None) -> str:
     return value.isoformat().replace("+00:00", "Z") if value else ""
 
 
+def _flag(value: bool | None) -> str:
+    return "" if value is None else str(value).lower()
+
+
+QUALITY_COLUMNS = ("decided_by", "gold_correct", "too_fast", "agreement")
+
+
+def _quality(results: BatchResults, sub: Submission | None) -> list[str]:
+    """Blank until there is proof: a claim is neither graded nor timed."""
+    if sub is None or sub.submitted_at is None:
+        return ["", "", "", ""]
+    agreement = results.agreement.get(sub.id)
+    return [
+        sub.decided_by.value if sub.decided_by else "",
+        _flag(sub.gold_correct),
+        _flag(sub.too_fast),
+        "" if agreement is None else f"{agreement:.4g}",
+    ]
+
+
 def batch_results_csv(results: BatchResults) -> str:
     """RFC 4180 CSV, one line per item in file order: its data, the state of its work, the
-    worker and submission (API ids), and one column per proof field."""
+    worker and submission (API ids), who decided and the quality checks (as the API's
+    `decidedBy`, `goldCorrect`, `tooFast`, `agreement`), and one column per proof field."""
     columns = list(results.task.batch_columns or ())
     labels = [str(f["label"]) for f in results.task.proof_fields]
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(
-        ["item", *columns, "status", "worker", "submission", "submitted_at", "reviewed_at", *labels]
+        [
+            "item",
+            *columns,
+            "status",
+            "worker",
+            "submission",
+            "submitted_at",
+            "reviewed_at",
+            *QUALITY_COLUMNS,
+            *labels,
+        ]
     )
     for row in results.rows:
         sub = row.submission
@@ -101,6 +133,7 @@ def batch_results_csv(results: BatchResults) -> str:
                 to_global_id("Submission", sub.id) if sub else "",
                 _time(row.submitted_at),
                 _time(sub.reviewed_at if sub else None),
+                *_quality(results, sub),
                 *(_cell(answers.get(label, "")) for label in labels),
             ]
         )

@@ -101,7 +101,8 @@ class EventType:
     cursor: str
     type: str = strawberry.field(
         description="e.g. submission.approved, submission.rejected, bonus.received, "
-        "payout.paid; statement.row for a new row of the viewer's statement"
+        "payout.paid, worker.blocked (a review policy blocked a worker from the viewer's work); "
+        "statement.row for a new row of the viewer's statement"
     )
     created_at: datetime
     message: str

@@ -169,72 +169,6 @@ class ApprovedByCategoryLoader(DataLoader[int, dict[str, int]]):
         super().__init__(load_fn=_approved_by_category)
 
 
-class SubmissionCountKey(NamedTuple):
-    task_id: int
-    statuses: tuple[str, ...]  # sorted; empty for every status
-
-
-class SubmissionPageKey(NamedTuple):
-    task_id: int
-    first: int
-    before_id: int | None  # the decoded `after` cursor
-    statuses: tuple[str, ...]
-
-
-def _where(statuses: tuple[str, ...]) -> dict[str, Sequence[str]]:
-    return {"status": statuses} if statuses else {}
-
-
-async def _submission_counts(keys: Sequence[SubmissionCountKey]) -> list[int]:
-    """One GROUP BY per status filter in the batch (a list of tasks shares one)."""
-    tasks: defaultdict[tuple[str, ...], list[int]] = defaultdict(list)
-    for key in keys:
-        tasks[key.statuses].append(key.task_id)
-    found = {
-        statuses: await counts(Submission, "task_id", ids, _where(statuses))
-        for statuses, ids in tasks.items()
-    }
-    return [found[k.statuses][k.task_id] for k in keys]
-
-
-class SubmissionCountByTaskLoader(DataLoader[SubmissionCountKey, int]):
-    def __init__(self) -> None:
-        super().__init__(load_fn=_submission_counts)
-
-
-class SubmissionPageByTaskLoader(DataLoader[SubmissionPageKey, Page[Submission]]):
-    """`Task.submissions` for every task of a list in two queries (each distinct `first`,
-    `after` and status filter in the batch is one group), its totalCount batched as well."""
-
-    def __init__(self, counter: SubmissionCountByTaskLoader) -> None:
-        self.counter = counter
-        super().__init__(load_fn=self._pages)
-
-    async def _pages(self, keys: Sequence[SubmissionPageKey]) -> list[Page[Submission]]:
-        groups: defaultdict[tuple[int, int | None, tuple[str, ...]], list[int]]
-        groups = defaultdict(list)
-        for key in keys:
-            groups[key.first, key.before_id, key.statuses].append(key.task_id)
-        pages: dict[SubmissionPageKey, Page[Submission]] = {}
-        for (first, before_id, statuses), task_ids in groups.items():
-            found = await first_pages(
-                Submission,
-                "task_id",
-                task_ids,
-                first=first,
-                before_id=before_id,
-                where=_where(statuses),
-                count=functools.partial(self._counter, statuses=statuses),
-            )
-            for task_id, page in found.items():
-                pages[SubmissionPageKey(task_id, first, before_id, statuses)] = page
-        return [pages[k] for k in keys]
-
-    def _counter(self, task_id: int, statuses: tuple[str, ...]) -> Callable[[], Awaitable[int]]:
-        key = SubmissionCountKey(task_id, statuses)
-        return lambda: self.counter.load(key)
-
-
 async def _uploads_by_id(keys: Sequence[int]) -> list[Upload | None]:
     rows = {u.id: u for u in await Upload.filter(id__in=list(keys))}
     return [rows.get(k) for k in keys]
@@ -264,50 +198,69 @@ class ChildPageKey(NamedTuple):
     parent_id: int
     first: int
     before_id: int | None  # the decoded `after` cursor
+    only: tuple[str, ...] = ()  # sorted values of the loader's filter column; () for all rows
 
 
-class ChildCountLoader(DataLoader[int, int]):
-    """How many `model` rows each parent has: one GROUP BY for the batch."""
+class ChildCountKey(NamedTuple):
+    parent_id: int
+    only: tuple[str, ...]
 
-    def __init__(self, model: type[Model], parent: str) -> None:
-        self.model, self.parent = model, parent
+
+class ChildCountLoader(DataLoader[ChildCountKey, int]):
+    """How many `model` rows each parent has (with `column` in `only`, if given): one GROUP BY
+    per distinct filter in the batch (a list of parents shares one)."""
+
+    def __init__(self, model: type[Model], parent: str, column: str | None = None) -> None:
+        self.model, self.parent, self.column = model, parent, column
         super().__init__(load_fn=self._counts)
 
-    async def _counts(self, keys: Sequence[int]) -> list[int]:
-        found = await counts(self.model, self.parent, list(keys), {})
-        return [found[k] for k in keys]
+    def where(self, only: tuple[str, ...]) -> dict[str, Sequence[str]]:
+        return {self.column: only} if only and self.column else {}
+
+    async def _counts(self, keys: Sequence[ChildCountKey]) -> list[int]:
+        parents: defaultdict[tuple[str, ...], list[int]] = defaultdict(list)
+        for key in keys:
+            parents[key.only].append(key.parent_id)
+        found = {
+            only: await counts(self.model, self.parent, ids, self.where(only))
+            for only, ids in parents.items()
+        }
+        return [found[k.only][k.parent_id] for k in keys]
 
 
 class ChildPageLoader(DataLoader[ChildPageKey, Page[M]], Generic[M]):
     """A nested connection (newest first) of `model` rows under each parent of a list, in two
-    queries per distinct `first` and `after`, its totalCount batched as well."""
+    queries per distinct `first`, `after` and filter (`column` in `only`), its totalCount
+    batched as well."""
 
-    def __init__(self, model: type[M], parent: str) -> None:
+    def __init__(self, model: type[M], parent: str, column: str | None = None) -> None:
         self.model, self.parent = model, parent
-        self.counter = ChildCountLoader(model, parent)
+        self.counter = ChildCountLoader(model, parent, column)
         super().__init__(load_fn=self._pages)
 
     async def _pages(self, keys: Sequence[ChildPageKey]) -> list[Page[M]]:
-        groups: defaultdict[tuple[int, int | None], list[int]] = defaultdict(list)
+        groups: defaultdict[tuple[int, int | None, tuple[str, ...]], list[int]]
+        groups = defaultdict(list)
         for key in keys:
-            groups[key.first, key.before_id].append(key.parent_id)
+            groups[key.first, key.before_id, key.only].append(key.parent_id)
         pages: dict[ChildPageKey, Page[M]] = {}
-        for (first, before_id), parents in groups.items():
+        for (first, before_id, only), parents in groups.items():
             found = await first_pages(
                 self.model,
                 self.parent,
                 parents,
                 first=first,
                 before_id=before_id,
-                where={},
-                count=self._counter,
+                where=self.counter.where(only),
+                count=functools.partial(self._counter, only=only),
             )
             for parent_id, page in found.items():
-                pages[ChildPageKey(parent_id, first, before_id)] = page
+                pages[ChildPageKey(parent_id, first, before_id, only)] = page
         return [pages[k] for k in keys]
 
-    def _counter(self, parent_id: int) -> Callable[[], Awaitable[int]]:
-        return lambda: self.counter.load(parent_id)
+    def _counter(self, parent_id: int, only: tuple[str, ...]) -> Callable[[], Awaitable[int]]:
+        key = ChildCountKey(parent_id, only)
+        return lambda: self.counter.load(key)
 
 
 async def _gold_items(keys: Sequence[int]) -> list[list[GoldItem]]:
@@ -396,12 +349,9 @@ class Loaders:
         return DepositByIdLoader()
 
     @cached_property
-    def submission_count_by_task(self) -> SubmissionCountByTaskLoader:
-        return SubmissionCountByTaskLoader()
-
-    @cached_property
-    def submission_page_by_task(self) -> SubmissionPageByTaskLoader:
-        return SubmissionPageByTaskLoader(self.submission_count_by_task)
+    def submission_page_by_task(self) -> ChildPageLoader[Submission]:
+        """`Task.submissions`, filtered by status."""
+        return ChildPageLoader(Submission, "task_id", "status")
 
     @cached_property
     def approved_by_category(self) -> ApprovedByCategoryLoader:

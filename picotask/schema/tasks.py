@@ -18,7 +18,7 @@ from picotask.schema.context import Info
 from picotask.schema.errors import Forbidden, UserError, refusals_as_errors
 from picotask.schema.feeds import FeedConnection, feed_cursor
 from picotask.schema.groups import QualificationType, qualification_of
-from picotask.schema.loaders import SubmissionPageKey
+from picotask.schema.loaders import ChildPageKey
 from picotask.schema.money import Money
 from picotask.schema.prefetch import PREFETCHED, loaded
 from picotask.schema.quality import GoldItemType, ReviewPolicyType
@@ -177,7 +177,7 @@ class TaskType(Node):
             before_id = None if after is None else int(decode_cursor(after, [False])[0])
         # Batched: every task of a list shares the same few queries.
         statuses = tuple(sorted({s.value for s in status or ()}))
-        key = SubmissionPageKey(self.model.id, size, before_id, statuses)
+        key = ChildPageKey(self.model.id, size, before_id, statuses)
         page = await info.context.loaders.submission_page_by_task.load(key)
         return SubmissionConnection.of(page, SubmissionType.from_model, feed_cursor=cursor)
 

@@ -90,7 +90,7 @@ class CreateWebhookEndpointInput:
     event_types: list[str] = strawberry.field(
         description="submission.claimed, submission.submitted, submission.resubmitted, "
         "submission.approved, submission.rejected, submission.disputed, batch.completed, "
-        "payout.paid, payout.failed."
+        "worker.blocked (by a review policy), payout.paid, payout.failed."
     )
 
 

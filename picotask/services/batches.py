@@ -8,7 +8,7 @@ ledger posting, in one transaction: an unfundable batch writes nothing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from tortoise.functions import Count
@@ -19,6 +19,7 @@ from picotask.models.tasks import Task
 from picotask.models.users import User
 from picotask.services.batch_files import ItemSource, check_placeholders, read_items
 from picotask.services.errors import DomainError, ErrorCode
+from picotask.services.quality import agreement_of_task
 from picotask.services.task_specs import TaskSpec
 from picotask.services.tasks import TaskService
 from picotask.settings import Settings
@@ -47,6 +48,8 @@ class ResultRow:
 class BatchResults:
     task: Task
     rows: list[ResultRow]
+    # Submission id -> the share of its item's answers that agree with it (an overlap policy).
+    agreement: dict[int, float] = field(default_factory=dict)
 
 
 async def progress_of(task_ids: list[int]) -> dict[int, dict[str, int]]:
@@ -87,13 +90,13 @@ class BatchService:
         return await self.tasks.add_slots(employer, task.id, len(items.rows), items=items)
 
     async def results(self, employer: User, task_id: int | None) -> BatchResults:
-        """Every item of the employer's batch, in file order, with its submission: one query."""
+        """Every item of the employer's batch, in file order, with its submission (one query),
+        and with an overlap policy each answer's agreement (one more)."""
         task = await self.tasks.own_task(employer, task_id)
         if task.batch_columns is None:
             raise DomainError(ErrorCode.INVALID, "This task is not a batch.", ["taskId"])
         items = (
             await TaskItem.filter(task_id=task.id).select_related("submission").order_by("position")
         )
-        return BatchResults(
-            task, [ResultRow(item.position, item.data, item.submission) for item in items]
-        )
+        rows = [ResultRow(item.position, item.data, item.submission) for item in items]
+        return BatchResults(task, rows, await agreement_of_task(task, [r.submission for r in rows]))

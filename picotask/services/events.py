@@ -143,6 +143,23 @@ class EventLog:
             message=message[:300],
         )
 
+    def worker_blocked(
+        self, employer_id: int, worker_id: int, submission: Submission, decided_by: str
+    ) -> None:
+        """A review policy blocked a worker from the employer's work: the employer's
+        notification (myEvents, events, the `worker.blocked` webhook), naming the worker and the
+        submission that decided it. A manual block tells nobody: the employer made it."""
+        self._emit(
+            stream=Stream.NOTIFICATIONS,
+            type="worker.blocked",
+            audience_id=employer_id,
+            task_id=submission.task_id,
+            submission_id=submission.id,
+            message="A worker was blocked from your tasks by the review policy of one of them "
+            "(accuracy on your checked answers too low).",
+            payload={"worker_id": worker_id, "decided_by": decided_by},
+        )
+
     def statement(self, user_id: int, row: dict[str, Any], message: str) -> None:
         """A new row of one user's statement (`statement_rows.StatementRow.to_json()`): on
         `myEvents` for clients that ask for statement rows."""

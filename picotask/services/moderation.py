@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from picotask.models.decisions import DecidedBy
 from picotask.models.users import Block, User, UserStatus
 from picotask.services.clock import Clock
 from picotask.services.errors import DomainError, ErrorCode, NotPermitted, checked_text
@@ -27,12 +27,28 @@ async def blocked_by(worker_id: int) -> set[int]:
     return {int(row["employer_id"]) for row in rows}
 
 
-async def add_block(employer_id: int, worker_id: int, now: datetime) -> None:
-    """The worker takes none of the employer's work from now on; blocking is idempotent. In its
-    own savepoint, so inside a caller's transaction a block already there aborts nothing."""
-    with contextlib.suppress(IntegrityError):
+async def add_block(
+    employer_id: int,
+    worker_id: int,
+    now: datetime,
+    decided_by: DecidedBy = DecidedBy.MANUAL,
+    task_id: int | None = None,
+) -> bool:
+    """The worker takes none of the employer's work from now on; blocking is idempotent (False
+    when the worker was blocked already, and the first block stays as it was). In its own
+    savepoint, so inside a caller's transaction a block already there aborts nothing."""
+    try:
         async with in_transaction():
-            await Block.create(employer_id=employer_id, worker_id=worker_id, created_at=now)
+            await Block.create(
+                employer_id=employer_id,
+                worker_id=worker_id,
+                decided_by=decided_by,
+                task_id=task_id,
+                created_at=now,
+            )
+    except IntegrityError:
+        return False
+    return True
 
 
 class ModerationService:

@@ -37,6 +37,7 @@ from picotask.models.submissions import DecidedBy, RejectionReason, Submission, 
 from picotask.models.tasks import ProofKind, Task
 from picotask.models.users import User
 from picotask.services.clock import Clock
+from picotask.services.events import EventLog
 from picotask.services.moderation import add_block
 from picotask.services.quality_specs import (
     GoldItemSpec,
@@ -101,9 +102,28 @@ async def agreement_of(keys: Sequence[AnswerOf]) -> dict[AnswerOf, float]:
     return {k: same.get(k, 0) / totals[k[0], k[1]] for k in keys if totals[k[0], k[1]]}
 
 
+async def agreement_of_task(
+    task: Task, submissions: Sequence[Submission | None]
+) -> dict[int, float]:
+    """Submission id -> its agreement, for submissions of one task whose policy has an overlap
+    (`Submission.agreement` in the API is the same rule, batched across tasks)."""
+    keyed = [s for s in submissions if s is not None and s.answer_key is not None]
+    if not keyed or not await ReviewPolicy.filter(task_id=task.id, overlap__isnull=False).exists():
+        return {}
+    found = await agreement_of([(task.id, s.item_id, str(s.answer_key)) for s in keyed])
+    return {
+        s.id: found[task.id, s.item_id, str(s.answer_key)]
+        for s in keyed
+        if (task.id, s.item_id, str(s.answer_key)) in found
+    }
+
+
 class QualityService:
-    def __init__(self, clock: Clock, tasks: TaskService, settlement: Settlement) -> None:
+    def __init__(
+        self, clock: Clock, events: EventLog, tasks: TaskService, settlement: Settlement
+    ) -> None:
         self.clock = clock
+        self.events = events
         self.tasks = tasks
         self.settlement = settlement
 
@@ -191,13 +211,14 @@ class QualityService:
     async def decide(self, submission: Submission, task: Task, policy: ReviewPolicy) -> None:
         decided = False
         if submission.too_fast and policy.reject_too_fast:
-            decided = await self._reject(
+            rejected = await self.settlement.reject(
                 submission,
                 task,
                 RejectionReason.INSTRUCTIONS_NOT_FOLLOWED,
                 f"Submitted faster than this task can be done (at least {policy.min_seconds} s).",
                 DecidedBy.FAST_RESPONSE,
             )
+            decided = rejected is not None
         thresholds = (policy.auto_approve_at, policy.auto_reject_below, policy.block_below)
         if any(t is not None for t in thresholds):
             record = await GoldAccuracy.get_or_none(
@@ -213,11 +234,11 @@ class QualityService:
         self, submission: Submission, task: Task, policy: ReviewPolicy, rate: float, decided: bool
     ) -> bool:
         if policy.block_below is not None and rate < policy.block_below:
-            await add_block(task.employer_id, submission.worker_id, self.clock.now())
+            await self._block(submission, task)
         if decided:
             return True
         if policy.auto_reject_below is not None and rate < policy.auto_reject_below:
-            return await self._reject(
+            rejected = await self.settlement.reject(
                 submission,
                 task,
                 RejectionReason.WRONG_PROOF,
@@ -225,6 +246,7 @@ class QualityService:
                 "below what this task requires.",
                 DecidedBy.GOLD_ACCURACY,
             )
+            return rejected is not None
         if policy.auto_approve_at is not None and rate >= policy.auto_approve_at:
             return await self.settlement.approve(
                 submission,
@@ -234,16 +256,12 @@ class QualityService:
             )
         return False
 
-    async def _reject(
-        self,
-        submission: Submission,
-        task: Task,
-        reason: RejectionReason,
-        comment: str,
-        decided_by: DecidedBy,
-    ) -> bool:
-        rejected = await self.settlement.reject(submission, task, reason, comment, decided_by)
-        return rejected is not None
+    async def _block(self, submission: Submission, task: Task) -> None:
+        """Block the worker from the employer's work, and tell the employer (once)."""
+        by = DecidedBy.GOLD_ACCURACY
+        now = self.clock.now()
+        if await add_block(task.employer_id, submission.worker_id, now, by, task.id):
+            self.events.worker_blocked(task.employer_id, submission.worker_id, submission, by)
 
     async def _majority(self, task: Task, item_id: int | None, overlap: int) -> None:
         """With K answers of the item in, approve the pending ones of a strict majority."""

@@ -132,9 +132,10 @@ def _expected(
             v.add("value", ErrorCode.REQUIRED, f"{answer.match} takes value.", prefix=where)
             return None
         values = [answer.value.strip()]
+    given = "values" if answer.match == GoldMatch.ONE_OF else "value"  # the field to name
     if any(not 1 <= len(x) <= MAX_VALUE for x in values):
         v.add(
-            "values" if answer.match == GoldMatch.ONE_OF else "value",
+            given,
             ErrorCode.OUT_OF_RANGE,
             f"An expected value must be 1 to {MAX_VALUE} characters.",
             prefix=where,
@@ -143,7 +144,7 @@ def _expected(
     numeric = answer.match == GoldMatch.NUMERIC or kind == ProofKind.NUMBER
     if numeric and any(as_number(x) is None for x in values):
         v.add(
-            "values" if answer.match == GoldMatch.ONE_OF else "value",
+            given,
             ErrorCode.INVALID,
             f"{label}: the expected value must be a number.",
             prefix=where,

@@ -116,7 +116,7 @@ class Services:
         payouts = PayoutService(settings, clock, ledger, providers.payments, events)
         tasks = TaskService(settings, clock, ledger, events)
         settlement = Settlement(settings, clock, ledger, tasks, events)
-        quality = QualityService(clock, tasks, settlement)
+        quality = QualityService(clock, events, tasks, settlement)
         analytics = AnalyticsService()
         storage = open_storage(settings)
         links = LinkSigner(

@@ -40,7 +40,8 @@ SUBMISSION_TYPES = {
 }
 PAYOUT_TYPES = {"payout.paid", "payout.failed"}
 BATCH_COMPLETED = "batch.completed"
-EVENT_TYPES = frozenset({*SUBMISSION_TYPES, *PAYOUT_TYPES, BATCH_COMPLETED})
+WORKER_BLOCKED = "worker.blocked"  # by a review policy; the employer's own blocks are not sent
+EVENT_TYPES = frozenset({*SUBMISSION_TYPES, *PAYOUT_TYPES, BATCH_COMPLETED, WORKER_BLOCKED})
 TEST_EVENT = "webhook.test"
 MAX_URL = 2_000
 
@@ -75,6 +76,19 @@ def webhook_of(event: Event) -> tuple[int, str, dict[str, Any]] | None:
         assert event.payout_id is not None
         status = event.type.removeprefix("payout.").upper()
         data = {"payout": {"id": global_id("Payout", event.payout_id), "status": status}}
+        return event.audience_id, event.type, data
+    if event.stream == Stream.NOTIFICATIONS and event.type == WORKER_BLOCKED:
+        assert event.audience_id is not None  # the employer whose policy blocked the worker
+        assert event.task_id is not None
+        assert event.submission_id is not None
+        data = {
+            "block": {
+                "workerId": global_id("User", event.payload["worker_id"]),
+                "decidedBy": event.payload["decided_by"],
+                "taskId": global_id("Task", event.task_id),
+                "submissionId": global_id("Submission", event.submission_id),
+            }
+        }
         return event.audience_id, event.type, data
     if event.stream == Stream.FEED and event.type == "task.closed":
         task = event.payload["task"]
