@@ -4,6 +4,7 @@ loop goes on; a wake-up starts the next round without waiting for the interval."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import pytest
@@ -23,7 +24,8 @@ async def test_a_failed_round_is_logged_and_a_wake_up_starts_the_next(
     async def round_() -> None:
         nonlocal rounds
         rounds += 1
-        wake.set()  # as a new payout or delivery would: the next round at once
+        if rounds < 3:
+            wake.set()  # as a new payout or delivery would: the next round at once
         if rounds == 1:
             raise RuntimeError("the database is away")
         if rounds == 3:
@@ -37,8 +39,8 @@ async def test_a_failed_round_is_logged_and_a_wake_up_starts_the_next(
         try:
             await asyncio.wait_for(third.wait(), 10)
         finally:
-            loop.cancel()
-    assert rounds >= 3
+            await stopped(loop)
+    assert rounds == 3  # then it waits (an hour) for the next wake-up
     failures = [r for r in caplog.records if r.getMessage() == "round failed"]
     assert len(failures) == 1
     assert failures[0].exc_info is not None
@@ -58,5 +60,13 @@ async def test_without_a_wake_up_event_the_rounds_follow_the_interval() -> None:
     try:
         await asyncio.wait_for(done.wait(), 10)
     finally:
-        loop.cancel()
+        await stopped(loop)
     assert rounds >= 2
+
+
+async def stopped(loop: asyncio.Task[object]) -> None:
+    """Cancelled, and its end awaited: the loop must stop when its app stops."""
+    loop.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.wait_for(loop, 5)
+    assert loop.done()

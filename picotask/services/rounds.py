@@ -30,6 +30,9 @@ async def run_rounds(
         if wake is None:
             await asyncio.sleep(interval)
             continue
+        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that comes
+        # as the event is set, and a stopping app would then wait on this loop for ever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), interval)
+            async with asyncio.timeout(interval):
+                await wake.wait()
         wake.clear()
