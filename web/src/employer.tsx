@@ -18,8 +18,8 @@ import {
   TASK_NUMBERS,
   TASK_SUBMISSIONS,
 } from "./operations";
-import { Field, FormErrors, formValues, ImageButton, label, Link, money, navigate, Status, when } from "./ui";
-import { CATEGORIES } from "./worker";
+import { Field, FormErrors, formValues, label, Link, money, navigate, Status, when } from "./ui";
+import { Answers, CATEGORIES } from "./worker";
 
 const TASK_FIELDS = ["title", "instructions", "category", "reward", "slots", "estimatedMinutes", "proofFields", "csv"];
 const KINDS = ["TEXT", "URL", "NUMBER", "IMAGE"];
@@ -386,19 +386,7 @@ function ReviewCard(props: { submission: Reviewed; taskId: string }) {
           {s.imageMatches.some((m) => m.sameTask) ? " on this task" : ""}.
         </p>
       )}
-      <dl class="answers">
-        {s.answers.map((a) => (
-          <div key={a.label}>
-            <dt>{a.label}</dt>
-            <dd>
-              {a.value}
-              {a.images.map((image, i) => (
-                <ImageButton key={image.id} url={image.url} thumbnailUrl={image.thumbnailUrl} name={`screenshot ${i + 1}`} />
-              ))}
-            </dd>
-          </div>
-        ))}
-      </dl>
+      <Answers answers={s.answers} />
       <FormErrors errors={errors} fields={["comment"]} />
       {current === "SUBMITTED" && !rejecting && (
         <div class="actions">
