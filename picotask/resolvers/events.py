@@ -3,7 +3,8 @@ log."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 import strawberry
@@ -36,6 +37,7 @@ from picotask.subscriptions.streams import (
     feed_accepts,
     feed_replay,
     follow,
+    resume,
 )
 
 R = TypeVar("R")
@@ -59,14 +61,22 @@ def _with_statement(notifications: Accepts, user_id: int) -> tuple[Accepts, Repl
     return accepts, replay
 
 
-async def _submission_changes(info: Info, task_id: strawberry.ID | None) -> tuple[Accepts, Replay]:
+def _submission_changes(
+    info: Info, task_id: strawberry.ID | None, after: str | None
+) -> Callable[[], Awaitable[Source]]:
     """The employer's stream of submission changes: one of their tasks, or all of them."""
-    viewer = info.context.require_viewer()
-    pk = None if task_id is None else (await own_task(info, task_id)).id
-    return (
-        audience_accepts(Stream.SUBMISSIONS, viewer.id, pk),
-        audience_replay(Stream.SUBMISSIONS, viewer.id, pk),
-    )
+
+    async def source() -> Source:
+        viewer = info.context.require_viewer()
+        start = _after(after)
+        pk = None if task_id is None else (await own_task(info, task_id)).id
+        return Source(
+            audience_accepts(Stream.SUBMISSIONS, viewer.id, pk),
+            audience_replay(Stream.SUBMISSIONS, viewer.id, pk),
+            start,
+        )
+
+    return source
 
 
 class SlowConsumer(GraphQLError):
@@ -85,23 +95,39 @@ def _after(after: str | None) -> int | None:
         return int(decode_cursor(after, [False])[0])
 
 
+@dataclass(frozen=True, slots=True)
+class Source:
+    """What a subscription follows: the events it accepts, where the log has them, and the
+    cursor it starts after (None: from now)."""
+
+    accepts: Accepts
+    replay: Replay
+    after: int | None
+
+
 async def _live(
     info: Info,
-    accepts: Accepts,
-    replay: Replay,
-    after: int | None,
+    source: Callable[[], Awaitable[Source]],
     render: Callable[[Message], R],
     *,
     direct: bool = True,
 ) -> AsyncGenerator[R, None]:
     """The subscription's root values, one per event; live events may go straight to the
     socket instead (`direct`, when the transport offers it: subscriptions/direct.py), rendered
-    and executed once for every subscriber of the same operation."""
+    and executed once for every subscriber of the same operation. An operation that resumes
+    a rested subscriber goes on with it: its `source` (the arguments' checks and reads) was
+    set up when it started, and is not again."""
     bus: EventBus = info.context.bus
     transport = outlet.get() if direct else None
-    to_socket = transport.direct(render) if transport is not None else None
+    resumed = transport.resumed if transport is not None else None
+    if resumed is not None:
+        messages = resume(bus, resumed)
+    else:
+        followed = await source()
+        to_socket = transport.direct(render) if transport is not None else None
+        messages = follow(bus, followed.accepts, followed.replay, followed.after, to_socket)
     try:
-        async for message in follow(bus, accepts, replay, after, to_socket):
+        async for message in messages:
             # The websocket's context lives as long as the connection: never cache across events.
             info.context.loaders = Loaders()
             yield render(message)
@@ -138,20 +164,22 @@ class EventsSubscription:
     async def task_feed(
         self, info: Info, filter: TaskFilterInput | None = None, after: str | None = None
     ) -> AsyncGenerator[TaskFeedEvent, None]:
-        viewer = info.context.require_viewer()
-        # Live from now: taken before the reads below, so nothing committed while they run
-        # is missed (it is replayed from the log).
-        start = _after(after)
-        if start is None:
-            start = info.context.bus.position
-        with refusals_as_errors():
-            query = task_filter(info, filter)
-        blocked = frozenset(await blocked_by(viewer.id))
-        accepts = feed_accepts(viewer, query, blocked, await access_of(viewer.id))
         currency = info.context.services.settings.currency
-        async for event in _live(
-            info, accepts, feed_replay(), start, lambda m: TaskFeedEvent.of(m, currency)
-        ):
+
+        async def source() -> Source:
+            viewer = info.context.require_viewer()
+            # Live from now: taken before the reads below, so nothing committed while they
+            # run is missed (it is replayed from the log).
+            start = _after(after)
+            if start is None:
+                start = info.context.bus.position
+            with refusals_as_errors():
+                query = task_filter(info, filter)
+            blocked = frozenset(await blocked_by(viewer.id))
+            accepts = feed_accepts(viewer, query, blocked, await access_of(viewer.id))
+            return Source(accepts, feed_replay(), start)
+
+        async for event in _live(info, source, lambda m: TaskFeedEvent.of(m, currency)):
             yield event
 
     @strawberry.subscription(
@@ -160,9 +188,8 @@ class EventsSubscription:
     async def task_submissions(
         self, info: Info, task_id: strawberry.ID | None = None, after: str | None = None
     ) -> AsyncGenerator[SubmissionEvent, None]:
-        start = _after(after)
-        accepts, replay = await _submission_changes(info, task_id)
-        async for event in _live(info, accepts, replay, start, SubmissionEvent.of):
+        source = _submission_changes(info, task_id, after)
+        async for event in _live(info, source, SubmissionEvent.of):
             yield event
 
     @strawberry.subscription(
@@ -172,11 +199,10 @@ class EventsSubscription:
     async def task_analytics(
         self, info: Info, task_id: strawberry.ID | None = None, after: str | None = None
     ) -> AsyncGenerator[TaskAnalyticsEvent, None]:
-        start = _after(after)
-        accepts, replay = await _submission_changes(info, task_id)
+        source = _submission_changes(info, task_id, after)
         services = info.context.services
         # Each event waits for its numbers: no direct path.
-        async for message in _live(info, accepts, replay, start, _same, direct=False):
+        async for message in _live(info, source, _same, direct=False):
             assert message.task_id is not None  # every submission event names its task
             # Computed once per event and task in this process, shared by every subscriber.
             found = await services.live_analytics.after_event(message.id, message.task_id)
@@ -198,11 +224,15 @@ class EventsSubscription:
             ),
         ] = False,
     ) -> AsyncGenerator[EventType, None]:
-        viewer = info.context.require_viewer()
-        start = _after(after)
-        accepts = audience_accepts(Stream.NOTIFICATIONS, viewer.id)
-        replay = audience_replay(Stream.NOTIFICATIONS, viewer.id)
-        if include_statement:
-            accepts, replay = _with_statement(accepts, viewer.id)
-        async for event in _live(info, accepts, replay, start, EventType.from_message):
+
+        async def source() -> Source:
+            viewer = info.context.require_viewer()
+            start = _after(after)
+            accepts = audience_accepts(Stream.NOTIFICATIONS, viewer.id)
+            replay = audience_replay(Stream.NOTIFICATIONS, viewer.id)
+            if include_statement:
+                accepts, replay = _with_statement(accepts, viewer.id)
+            return Source(accepts, replay, start)
+
+        async for event in _live(info, source, EventType.from_message):
             yield event

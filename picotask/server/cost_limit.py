@@ -26,6 +26,7 @@ from picotask.schema.context import Context
 from picotask.schema.errors import QueryTooComplex, RateLimited
 from picotask.server.cost import CostAnalysis, operation_of
 from picotask.services.rate_limits import Taken
+from picotask.subscriptions.direct import outlet
 
 
 class CostLimit(SchemaExtension):
@@ -40,8 +41,10 @@ class CostLimit(SchemaExtension):
         run = self.execution_context
         document = run.graphql_document
         operation = operation_of(document, run.operation_name) if document else None
-        if run.pre_execution_errors or document is None or operation is None:
-            yield
+        transport = outlet.get()
+        resumed = transport is not None and transport.resumed is not None
+        if run.pre_execution_errors or document is None or operation is None or resumed:
+            yield  # a subscription that rested and resumes was charged when it started
             return
         context: Context = run.context
         # At least 1: no request is free, not even `{ __typename }`.

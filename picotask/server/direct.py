@@ -25,7 +25,7 @@ import asyncio
 import functools
 import logging
 from collections import deque
-from collections.abc import Coroutine, Generator, Hashable
+from collections.abc import Awaitable, Coroutine, Generator, Hashable
 from typing import Any, Protocol, cast
 
 import orjson
@@ -39,12 +39,18 @@ from picotask.subscriptions.messages import Message
 log = logging.getLogger(__name__)
 
 
+class _Run(Protocol):
+    """server/fanout.py's SharedRun: a group's execution of an event, for all of it."""
+
+    group: Hashable
+
+    def execute(self, payload: Any) -> Awaitable[Any]: ...
+
+
 class _Executor(Protocol):
     """server/fanout.py's GroupedExecutor, as the direct path uses it."""
 
-    def grouping(self) -> Hashable | None: ...
-
-    def shared_execution(self, payload: Any) -> Coroutine[Any, Any, Any]: ...
+    def shared_run(self) -> _Run | None: ...
 
 
 class _Socket(Protocol):
@@ -53,6 +59,10 @@ class _Socket(Protocol):
     closing: bool
     websocket: Any  # strawberry's ASGIWebSocketAdapter
     outbox: Outbox | None
+
+    def rest(self, operation_id: str, subscriber: Subscriber) -> bool: ...
+
+    def wake(self, operation_id: str) -> None: ...
 
 
 class Outbox:
@@ -89,7 +99,9 @@ class Outbox:
         subscriber.pending -= 1
         if subscriber.dropped or subscriber.closed or self.socket.closing or self.gone:
             return None
-        if frame is None:
+        # Handed back, or behind an event handed back that its generator has not sent yet
+        # (the subscriber is parked again once it has): its generator sends it, in order.
+        if frame is None or not subscriber.parked:
             subscriber.hand(message)
             return None
         subscriber.last = message.id  # once started, the frame goes out before anything else
@@ -149,10 +161,10 @@ class _Rest:
 
 
 class _Entry:
-    __slots__ = ("executor", "members", "message", "source")
+    __slots__ = ("members", "message", "run", "source")
 
-    def __init__(self, message: Message, source: object, executor: _Executor) -> None:
-        self.message, self.source, self.executor = message, source, executor
+    def __init__(self, message: Message, source: object, run: _Run) -> None:
+        self.message, self.source, self.run = message, source, run
         self.members: list[tuple[Subscriber, str, Outbox]] = []
 
 
@@ -169,12 +181,12 @@ class Cohort:
         self,
         message: Message,
         source: object,
-        executor: _Executor,
+        run: _Run,
         member: tuple[Subscriber, str, Outbox],
     ) -> None:
         last = self.pending[-1] if self.pending else None
         if last is None or last.message is not message or last.source is not source:
-            last = _Entry(message, source, executor)
+            last = _Entry(message, source, run)
             self.pending.append(last)
         last.members.append(member)
         if self.task is None:
@@ -191,7 +203,7 @@ class Cohort:
                         payload = await groups.shared(
                             self.group,
                             entry.source,
-                            functools.partial(entry.executor.shared_execution, entry.source),
+                            functools.partial(entry.run.execute, entry.source),
                         )
                     except Exception:  # each generator executes it again, as its own
                         log.exception("a shared execution failed")
@@ -234,52 +246,59 @@ class Cohorts:
 
 
 class _Path:
-    """One subscription's direct path (subscriptions/direct.py's `Direct`)."""
+    """One subscription's direct path (subscriptions/direct.py's `Direct`): all it keeps of
+    its operation while it rests."""
 
-    __slots__ = ("cohort_key", "cohorts", "executor", "op_id", "render", "socket")
+    __slots__ = ("cohorts", "op_id", "render", "run", "socket")
 
     def __init__(
-        self,
-        socket: _Socket,
-        op_id: str,
-        executor: _Executor,
-        group: Hashable,
-        render: Render,
-        cohorts: Cohorts,
+        self, socket: _Socket, op_id: str, run: _Run, render: Render, cohorts: Cohorts
     ) -> None:
-        self.socket, self.op_id, self.executor = socket, op_id, executor
-        self.cohort_key, self.render, self.cohorts = group, render, cohorts
+        self.socket, self.op_id, self.run = socket, op_id, run
+        self.render, self.cohorts = render, cohorts
 
     def take(self, subscriber: Subscriber, message: Message) -> bool:
         if self.socket.closing:
             return True  # its session ended: nothing more goes out
-        if not subscriber.pending and self.cohorts.groups.per_subscriber(self.cohort_key):
+        if not subscriber.pending and self.cohorts.groups.per_subscriber(self.run.group):
             return False  # executed for each subscriber: its generator does it
         outbox = self.socket.outbox
         if outbox is None:
             outbox = self.socket.outbox = Outbox(self.socket)
         subscriber.pending += 1
         member = (subscriber, self.op_id, outbox)
-        self.cohorts.of(self.cohort_key).add(message, self.render(message), self.executor, member)
+        self.cohorts.of(self.run.group).add(message, self.render(message), self.run, member)
         return True
 
     def dropped(self, subscriber: Subscriber) -> None:
         if self.socket.outbox is not None:
             self.socket.outbox.purge(subscriber)
 
+    def rest(self, subscriber: Subscriber) -> bool:
+        # A group executed per subscriber needs the generator for every event: it stays.
+        if self.cohorts.groups.per_subscriber(self.run.group):
+            return False
+        return self.socket.rest(self.op_id, subscriber)
+
+    def wake(self, subscriber: Subscriber) -> None:
+        self.socket.wake(self.op_id)
+
 
 class OperationOutlet:
     """subscriptions/direct.py's `Outlet` for one operation of one socket."""
 
-    __slots__ = ("cohorts", "executor", "op_id", "socket")
+    __slots__ = ("cohorts", "executor", "op_id", "resumed", "socket")
 
-    def __init__(self, socket: _Socket, op_id: str, cohorts: Cohorts) -> None:
+    def __init__(
+        self, socket: _Socket, op_id: str, cohorts: Cohorts, resumed: Subscriber | None = None
+    ) -> None:
         self.socket, self.op_id, self.cohorts = socket, op_id, cohorts
         self.executor: object | None = None  # the subscription's, once built (fanout.py)
+        self.resumed = resumed
 
     def direct(self, render: Render) -> _Path | None:
         executor = cast("_Executor | None", self.executor)
-        group = executor.grouping() if executor is not None else None
-        if executor is None or group is None:
+        run = executor.shared_run() if executor is not None else None
+        if run is None:
             return None
-        return _Path(self.socket, self.op_id, executor, group, render, self.cohorts)
+        return _Path(self.socket, self.op_id, run, render, self.cohorts)

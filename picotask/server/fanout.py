@@ -61,7 +61,8 @@ class GroupedExecutor(StrawberryGraphQLCoreExecutionContext):
         # The operation's transport may write its events directly (server/direct.py).
         transport = outlet.get()
         subscription = self.operation.operation == OperationType.SUBSCRIPTION
-        if transport is not None and transport.executor is None and subscription:
+        ours = self.context_value is not None  # not a group's `SharedRun.template`
+        if transport is not None and transport.executor is None and subscription and ours:
             transport.executor = self
 
     def grouping(self) -> Hashable | None:
@@ -80,22 +81,67 @@ class GroupedExecutor(StrawberryGraphQLCoreExecutionContext):
         result = executor.execute_operation(False)
         return _awaited(executor, result)
 
-    def shared_execution(self, payload: Any) -> Awaitable[_Payload | None]:
-        """The group's execution of this event, with nobody's context; None if a resolver
-        asked for a subscriber (the group is then executed per subscriber from now on)."""
-        subscriber = cast("Context", self.context_value)
-        context = SharedContext(subscriber.services, subscriber.bus, "shared")
-        shared = super().build_per_event_executor(payload)
+    def shared_run(self) -> SharedRun | None:
+        """Its group's executions (None: not grouped), one for every subscriber of the group:
+        made from the first subscriber's executor that asks, kept while any of them holds it."""
+        group = self.grouping()
+        if group is None:
+            return None
+        runs = cast("Context", self.context_value).bus.groups.runs
+        run = runs.get(group)
+        if not isinstance(run, SharedRun):
+            run = runs[group] = SharedRun(self, group)
+        return run
+
+    def without_subscriber(self) -> GroupedExecutor:
+        """The same execution of the same operation for nobody: no context, no extension
+        hooks of this subscriber's operation, no abort signal of theirs."""
+        return type(self)(
+            self.schema,
+            self.fragment_definitions,
+            self.fragments,
+            None,  # root value: each event's own
+            None,  # context: each execution's own `SharedContext`
+            self.operation,
+            self.variable_values,
+            self.field_resolver,
+            self.type_resolver,
+            self.subscribe_field_resolver,
+            self.enable_early_execution,
+            None,  # middleware: the extension hooks of this subscriber's operation
+            self.is_awaitable,
+            self.is_async_iterable,
+            hide_suggestions=self.hide_suggestions,
+            hooks=self.hooks,
+            operation_extensions=self.operation_extensions,
+        )
+
+
+class SharedRun:
+    """One group's execution of each event, with nobody's context (`SharedContext`): what the
+    direct path (server/direct.py) and each subscriber's generator (`_Event`) share. It holds
+    an executor of its own (`without_subscriber`), so a subscriber that rests keeps no executor,
+    and the group's results never reach back to whichever subscriber it was made from."""
+
+    __slots__ = ("__weakref__", "bus", "group", "services", "template")
+
+    def __init__(self, executor: GroupedExecutor, group: Hashable) -> None:
+        context = cast("Context", executor.context_value)
+        self.services, self.bus, self.group = context.services, context.bus, group
+        self.template = executor.without_subscriber()
+
+    def execute(self, payload: Any) -> Awaitable[_Payload | None]:
+        """The group's execution of this event; None if a resolver asked for a subscriber (the
+        group is then executed per subscriber from now on)."""
+        context = SharedContext(self.services, self.bus, "shared")
+        shared = super(GroupedExecutor, self.template).build_per_event_executor(payload)
         shared.context_value = context
-        shared.middleware_manager = None  # extension hooks belong to one subscriber's operation
-        shared.abort_signal = None  # one subscriber leaving does not abort it for the others
-        group = self.group
-        assert group is not None
+        groups, group = self.bus.groups, self.group
 
         async def run() -> _Payload | None:
             done = await _awaited(shared, shared.execute_operation(False))
             if context.asked is not None:
-                subscriber.bus.groups.mark_per_subscriber(group)
+                groups.mark_per_subscriber(group)
                 return None
             if done.errors:
                 return _Payload(done.data, done.errors)
@@ -122,8 +168,9 @@ class _Event:
         group = executor.group
         assert group is not None
         groups = cast("Groups[_Payload | None]", cast("Context", executor.context_value).bus.groups)
-        if not groups.per_subscriber(group):
-            payload = await groups.shared(group, source, lambda: executor.shared_execution(source))
+        run = executor.shared_run()
+        if run is not None and not groups.per_subscriber(group):
+            payload = await groups.shared(group, source, lambda: run.execute(source))
             if payload is not None:
                 groups.stats.shared_deliveries += 1
                 # A list of one's own: error extensions (masking) may edit it.

@@ -1,5 +1,11 @@
 """graphql-transport-ws (strawberry's handler), with each socket counted and each operation
-authorized against its session as this instance knows it now (`sockets.py`)."""
+authorized against its session as this instance knows it now (`sockets.py`).
+
+A subscription whose live events all go the direct path (server/direct.py) rests: its task
+and everything of strawberry's and graphql-core's it held end, and the socket keeps its bus
+subscriber (`resting`) until an event needs the operation again (`wake`: run it again, to
+resume that subscriber) or the operation ends (completed by the client, the socket closed, the
+session ended), when the subscriber leaves the bus."""
 
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from picotask.schema.context import Context
 from picotask.server.direct import Cohorts, OperationOutlet, Outbox
 from picotask.server.sockets import Sockets, TooManySockets
+from picotask.subscriptions.bus import Subscriber
 from picotask.subscriptions.direct import outlet
 
 SESSION_ENDED = 4403
@@ -68,6 +75,9 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self.user_id: int | None = None
         self.session_id: int | None = None
         self.closing = False
+        # Subscribers of operations without a task: resting, or woken and not running yet.
+        self.resting: dict[str, Subscriber] | None = None
+        self.waking: dict[str, Subscriber] | None = None
 
     async def handle(self) -> None:
         if not self.sockets.admit(self):
@@ -94,8 +104,52 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         _running.set((self, operation.id))
-        outlet.set(OperationOutlet(self, operation.id, self.cohorts))
+        resumed = self.waking.pop(operation.id, None) if self.waking else None
+        outlet.set(OperationOutlet(self, operation.id, self.cohorts, resumed))
         await super().run_operation(operation)
+
+    def rest(self, operation_id: str, subscriber: Subscriber) -> bool:
+        """Hold the subscriber of an operation whose generator is about to end (from that
+        operation's own task, which it ends)."""
+        operation = self.operations.get(operation_id)
+        task = asyncio.current_task()
+        if self.closing or operation is None or task is None or operation.task is not task:
+            return False
+        if self.resting is None:
+            self.resting = {}
+        self.resting[operation_id] = subscriber
+        task.add_done_callback(_unwound)
+        # The task keeps its context (and so this outlet) after it ends: not the executor.
+        transport = outlet.get()
+        if transport is not None:
+            transport.executor = None
+        return True
+
+    def wake(self, operation_id: str) -> None:
+        """Run a resting operation again; it resumes its subscriber (`run_operation`)."""
+        subscriber = self.resting.pop(operation_id, None) if self.resting else None
+        if subscriber is None:
+            return  # woken already
+        operation = self.operations.get(operation_id)
+        if operation is None or self.closing:  # ended meanwhile
+            self.context.bus.unsubscribe(subscriber)
+            return
+        if self.waking is None:
+            self.waking = {}
+        self.waking[operation_id] = subscriber
+        operation.task = asyncio.create_task(self.run_operation(operation))
+        operation.task.add_done_callback(_retrieve)
+
+    def _release(self, operation_id: str) -> None:
+        """The operation ends: a subscriber the socket holds for it leaves the bus."""
+        for held in (self.resting, self.waking):
+            subscriber = held.pop(operation_id, None) if held else None
+            if subscriber is not None:
+                self.context.bus.unsubscribe(subscriber)
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        self._release(operation_id)
+        await super().cleanup_operation(operation_id)
 
     def end(self, reason: str, code: int = SESSION_ENDED) -> None:
         """Act no more and close (4403): at once, or, when the operation running this ended
@@ -109,6 +163,7 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
             if operation_id != spared and operation.task is not None:
                 del self.operations[operation_id]
                 operation.task.cancel()
+                self._release(operation_id)
         answering = self.operations.get(spared) if spared is not None else None
         task = answering.task if answering is not None else None
         if task is not None and not task.done():
@@ -122,3 +177,18 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):  # already closed by the client
             await self.websocket.close(code, reason)
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    """A woken operation's end: its error was logged where it happened (strawberry's
+    handler); retrieved here so asyncio does not report it again."""
+    if not task.cancelled():
+        task.exception()
+
+
+def _unwound(task: asyncio.Task[None]) -> None:
+    """A rested operation's task: the cancellation it ended with holds, in its traceback,
+    every frame the operation had; taken out of the task (which the operation keeps), so
+    they are freed."""
+    with contextlib.suppress(asyncio.CancelledError):
+        task.result()

@@ -22,7 +22,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -120,6 +120,9 @@ class Subscriber:
     last: int = 0  # the id of the last event delivered (its cursor)
     parked: bool = False  # its generator waits on its empty queue
     pending: int = 0  # events on the direct path, not yet written nor handed back
+    # No generator runs for it: the transport holds it (subscriptions/direct.py), and what
+    # only a generator can deliver wakes one.
+    resting: bool = False
     dropped: bool = False
     closed: bool = False  # unsubscribed
 
@@ -143,6 +146,8 @@ class Subscriber:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
             self.drop()
+            return
+        self._wake()
 
     def drop(self) -> None:
         """Free what the client could not take and leave only the overflow marker."""
@@ -153,6 +158,11 @@ class Subscriber:
         while not self.queue.empty():
             self.queue.get_nowait()
         self.queue.put_nowait(OVERFLOW)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self.resting and self.direct is not None:
+            self.direct.wake(self)
 
 
 class EventBus:
@@ -295,9 +305,23 @@ class EventBus:
         try:
             yield subscriber
         finally:
-            subscriber.closed = True
-            self._subscribers.discard(subscriber)
-            self.stats.subscribers = len(self._subscribers)
+            if not subscriber.resting:  # else its transport holds it, and unsubscribes it
+                self.unsubscribe(subscriber)
+
+    @contextlib.contextmanager
+    def resumed(self, subscriber: Subscriber) -> Iterator[Subscriber]:
+        """A resting subscriber's generator again (`subscribe`'s, woken)."""
+        subscriber.resting = False
+        try:
+            yield subscriber
+        finally:
+            if not subscriber.resting:
+                self.unsubscribe(subscriber)
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        subscriber.closed = True
+        self._subscribers.discard(subscriber)
+        self.stats.subscribers = len(self._subscribers)
 
     async def ping(self, within: float = 2.0) -> bool:
         """Ready when the backend accepts a publish and the heartbeat came back recently."""

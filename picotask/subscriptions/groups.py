@@ -16,6 +16,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
+from weakref import WeakValueDictionary
 
 T = TypeVar("T")
 
@@ -48,6 +49,9 @@ class Groups(Generic[T]):
         self.stats = GroupStats()
         self._shared: OrderedDict[tuple[Hashable, int], _Shared[T]] = OrderedDict()
         self._per_subscriber: OrderedDict[Hashable, None] = OrderedDict()
+        # Each group's way of executing an event for all (server/fanout.py's `SharedRun`),
+        # while any of its subscribers holds it.
+        self.runs: WeakValueDictionary[Hashable, object] = WeakValueDictionary()
 
     def per_subscriber(self, group: Hashable) -> bool:
         """Whether this group's execution was found to depend on its subscriber."""

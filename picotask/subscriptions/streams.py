@@ -16,8 +16,8 @@ from picotask.services.discovery import (
     matches_filter,
     targeting_problem,
 )
-from picotask.subscriptions.bus import OVERFLOW, EventBus
-from picotask.subscriptions.direct import Direct
+from picotask.subscriptions.bus import OVERFLOW, EventBus, Subscriber
+from picotask.subscriptions.direct import Direct, Rested
 from picotask.subscriptions.messages import Message
 
 REPLAY_BATCH = 500
@@ -111,15 +111,32 @@ async def follow(
             if len(rows) < REPLAY_BATCH:
                 last = live
         subscriber.last = last
-        while True:
-            # Parked: everything before was delivered, so the direct path may go on from here.
-            subscriber.parked = subscriber.queue.empty()
-            item = await subscriber.queue.get()
-            subscriber.parked = False
-            if item is OVERFLOW:
-                raise FellBehind(subscriber.last)
-            assert isinstance(item, Message)
-            # A client that resumed with a cursor from an instance further ahead had these.
-            if item.id > subscriber.last:
-                subscriber.last = item.id
-                yield item
+        async for message in _queued(subscriber):
+            yield message
+
+
+async def resume(bus: EventBus, subscriber: Subscriber) -> AsyncIterator[Message]:
+    """`follow` again for a subscriber that rested: from its queue, as it is."""
+    with bus.resumed(subscriber):
+        async for message in _queued(subscriber):
+            yield message
+
+
+async def _queued(subscriber: Subscriber) -> AsyncIterator[Message]:
+    direct = subscriber.direct
+    while True:
+        # Parked: everything before was delivered, so the direct path may go on from here,
+        # without this generator if its transport can hold the subscriber.
+        subscriber.parked = subscriber.queue.empty()
+        if subscriber.parked and direct is not None and direct.rest(subscriber):
+            subscriber.resting = True
+            raise Rested
+        item = await subscriber.queue.get()
+        subscriber.parked = False
+        if item is OVERFLOW:
+            raise FellBehind(subscriber.last)
+        assert isinstance(item, Message)
+        # A client that resumed with a cursor from an instance further ahead had these.
+        if item.id > subscriber.last:
+            subscriber.last = item.id
+            yield item
