@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -13,13 +14,18 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from tortoise import connections
 from tortoise.contrib.starlette import RegisterTortoise
 
 from picotask.server import db
 from picotask.server.files import Files
 from picotask.server.graphql_view import GraphQLView
-from picotask.server.request_id import BodySizeLimitMiddleware, RequestIdMiddleware
+from picotask.server.request_id import (
+    BodySizeLimitMiddleware,
+    RequestIdMiddleware,
+    assign_request_id,
+)
 from picotask.server.schema import build_schema
 from picotask.server.web import WebApp
 from picotask.services.clock import Clock, SystemClock
@@ -29,6 +35,8 @@ from picotask.subscriptions.bus import EventBus, channel_for
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_048_576
+GRAPHQL_PATH = "/graphql"
+AsgiCall = Callable[[Scope, Receive, Send], Coroutine[Any, Any, None]]
 
 
 def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
@@ -84,12 +92,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             status_code=200 if ready else 503,
         )
 
-    app = Starlette(
+    app = App(
+        view,
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/graphql", view, methods=["GET", "POST"]),
-            WebSocketRoute("/graphql", view),
+            Route(GRAPHQL_PATH, view, methods=["GET", "POST"]),
+            WebSocketRoute(GRAPHQL_PATH, view),
             *Files(services).routes(),
             *WebApp(settings.web_dir).routes(),  # last: its fallback takes any other path
         ],
@@ -107,6 +116,30 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     app.state.services = services
     app.state.bus = bus
     return app
+
+
+class App(Starlette):
+    """Starlette, with the GraphQL websockets handed straight to the view.
+
+    A websocket's ASGI call lasts as long as the socket, and each middleware and routing step
+    on its way holds a suspended frame for that long (about 4 KiB a socket in all), while none
+    of them does anything for a websocket but pass it on: CORS and the body limit are for HTTP,
+    the error middlewares re-raise, the router only finds the view. So a websocket to
+    `/graphql` gets its request id (the one thing on the way it needs) and goes to the view
+    without them. Every other request, and a websocket to any other path, takes the whole
+    stack."""
+
+    def __init__(self, graphql: AsgiCall, **options: Any) -> None:
+        super().__init__(**options)
+        self.graphql = graphql
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == GRAPHQL_PATH:
+            scope["app"] = self
+            assign_request_id(scope)
+            await self.graphql(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
 
 
 def cors(settings: Settings) -> Middleware:

@@ -131,6 +131,8 @@ class GraphQLView(GraphQL[Context, None]):
     async def on_ws_connect(self, context: Context) -> UnsetType | dict[str, object] | None:
         """Auth from the `connection_init` payload; a bad token closes the socket with 4403."""
         params = context.connection_params or {}
+        # Read once: the bearer token is not kept for as long as the socket lives.
+        context.connection_params = None
         if "authorization" in params:
             await self._authenticate(context, params["authorization"])
             if context.viewer is None or context.session is None:

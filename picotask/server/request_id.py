@@ -21,6 +21,15 @@ def request_id_of(scope: MutableMapping[str, Any]) -> str:
     return str(state["request_id"])
 
 
+def assign_request_id(scope: MutableMapping[str, Any]) -> dict[str, Any]:
+    """The client's `X-Request-Id` when it is a safe token, else a new one, in the scope's
+    state (returned)."""
+    incoming = dict(scope["headers"]).get(HEADER.encode(), b"").decode("latin-1")
+    state: dict[str, Any] = scope.setdefault("state", {})
+    state["request_id"] = incoming if _SAFE.match(incoming) else secrets.token_hex(8)
+    return state
+
+
 class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -29,9 +38,7 @@ class RequestIdMiddleware:
         if scope["type"] not in {"http", "websocket"}:
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(HEADER.encode(), b"").decode("latin-1")
-        state = scope.setdefault("state", {})
-        state["request_id"] = incoming if _SAFE.match(incoming) else secrets.token_hex(8)
+        state = assign_request_id(scope)
         if scope["type"] == "websocket":  # no response headers to add; keep sends direct
             await self.app(scope, receive, send)
             return
