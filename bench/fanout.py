@@ -100,6 +100,7 @@ class Target:
     publish: Callable[[str], Awaitable[None]]
     subscribed: Callable[[], Awaitable[int]]
     executions: Callable[[], Awaitable[int | None]]
+    resting: Callable[[], Awaitable[int | None]]  # subscribers without a task (picotask)
     # Traced servers only (--memory): mark the moment, then what was allocated since, per line.
     memory: Callable[[str], Awaitable[str]] | None = None
 
@@ -214,6 +215,9 @@ async def picotask(subscribers: int, traced: bool = False) -> AsyncIterator[Targ
             s = await stats()
             return s["shared_executions"] + s["subscriber_executions"]
 
+        async def resting() -> int | None:
+            return (await stats())["resting"]
+
         spec = {
             "url": f"ws://127.0.0.1:{port}/graphql",
             "kind": "picotask",
@@ -226,7 +230,9 @@ async def picotask(subscribers: int, traced: bool = False) -> AsyncIterator[Targ
                 return (await http.post("/bench/memory")).text
             return (await http.get(f"/bench/memory?{query}")).text
 
-        yield Target(pid, spec, publish, subscribed, executions, memory if traced else None)
+        yield Target(
+            pid, spec, publish, subscribed, executions, resting, memory if traced else None
+        )
 
 
 @contextlib.asynccontextmanager
@@ -250,11 +256,11 @@ async def baseline(payload_size: int) -> AsyncIterator[Target]:
         async def subscribed() -> int:
             return int((await http.get("/subscribers")).text)
 
-        async def executions() -> int | None:
+        async def nothing() -> int | None:
             return None
 
         spec = {"url": f"ws://127.0.0.1:{port}/feed", "kind": "baseline"}
-        yield Target(pid, spec, publish, subscribed, executions)
+        yield Target(pid, spec, publish, subscribed, nothing, nothing)
 
 
 class Clients:
@@ -318,8 +324,11 @@ async def held(target: Target, subscribers: int, processes: int) -> str:
         while await target.subscribed() < subscribers:  # noqa: ASYNC110  # another process's count
             await asyncio.sleep(0.1)
         await asyncio.sleep(1)
-        return await target.memory(f"n={subscribers}&by=filename") + await target.memory(
-            f"n={subscribers}"
+        resting = f"{await target.resting()} of {subscribers} subscribers resting\n"
+        return (
+            resting
+            + await target.memory(f"n={subscribers}&by=filename")
+            + await target.memory(f"n={subscribers}")
         )
 
 

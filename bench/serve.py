@@ -33,7 +33,8 @@ def main() -> None:
 
     async def stats(request: Request) -> JSONResponse:
         bus = app.state.bus
-        return JSONResponse({"subscribers": bus.stats.subscribers, **asdict(bus.groups.stats)})
+        counts = {"subscribers": bus.stats.subscribers, "resting": bus.resting()}
+        return JSONResponse({**counts, "woken": bus.stats.woken, **asdict(bus.groups.stats)})
 
     async def memory(request: Request) -> PlainTextResponse:
         gc.collect()  # what is still held, not what waits for a collection

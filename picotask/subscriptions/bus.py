@@ -105,6 +105,7 @@ class BusStats:
     reconnects: int = 0
     dropped_clients: int = 0
     subscribers: int = 0
+    woken: int = 0  # resting subscribers whose generator had to run again
     last_heartbeat: float = field(default_factory=time.monotonic)
 
 
@@ -162,6 +163,8 @@ class Subscriber:
 
     def _wake(self) -> None:
         if self.resting and self.direct is not None:
+            self.resting = False  # its transport holds it until the generator resumes it
+            self.stats.woken += 1
             self.direct.wake(self)
 
 
@@ -310,13 +313,16 @@ class EventBus:
 
     @contextlib.contextmanager
     def resumed(self, subscriber: Subscriber) -> Iterator[Subscriber]:
-        """A resting subscriber's generator again (`subscribe`'s, woken)."""
-        subscriber.resting = False
+        """A woken subscriber's generator again (`subscribe`'s, ended when it rested)."""
         try:
             yield subscriber
         finally:
             if not subscriber.resting:
                 self.unsubscribe(subscriber)
+
+    def resting(self) -> int:
+        """How many subscribers rest now (counted when asked: for tests and benchmarks)."""
+        return sum(subscriber.resting for subscriber in self._subscribers)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
         subscriber.closed = True

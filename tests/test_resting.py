@@ -1,0 +1,126 @@
+"""Resting subscriptions: an idle subscriber whose events all go the direct path keeps no task,
+no generator and no executor of its own, and still gets every event in order; an event that
+needs its own execution wakes it, once, and it answers as its own viewer; completing it,
+closing its socket or ending its session takes it off the bus."""
+
+from __future__ import annotations
+
+import gc
+
+from picotask.models.users import User as UserModel
+from picotask.server.fanout import GroupedExecutor
+from picotask.subscriptions.bus import EventBus
+from tests.support import Api, next_data, nothing_more, until
+from tests.test_fanout import FEED_MONEY, PUBLIC, counts, direct_frames, subscribed
+from tests.test_marketplace_api import create, employer
+from tests.test_sessions_live import LOG_OUT
+
+COST = "{ me { id } }"
+
+
+def bus_of(api: Api) -> EventBus:
+    bus: EventBus = api.server.app.state.bus
+    return bus
+
+
+async def rested(api: Api, count: int) -> None:
+    await until(lambda: bus_of(api).resting() == count)
+
+
+def executors() -> int:
+    gc.collect()
+    return sum(isinstance(o, GroupedExecutor) for o in gc.get_objects())
+
+
+async def test_idle_subscribers_rest_and_still_get_every_event_in_order(api: Api) -> None:
+    boss = await employer(api)
+    workers = [await api.sign_up() for _ in range(3)]
+    before = executors()
+    async with (
+        api.ws(workers[0].token) as a,
+        api.ws(workers[1].token) as b,
+        api.ws(workers[2].token) as c,
+    ):
+        for op_id, ws in (("feed", a), ("mine", b), ("theirs", c)):
+            await subscribed(api, ws, op_id, PUBLIC)
+        await rested(api, 3)
+        # Nothing of their operations is left but the group's own executor.
+        assert executors() == before + 1
+        woken, frames, executions = bus_of(api).stats.woken, direct_frames(api), counts(api)[0]
+        posted = [(await create(api, boss, title=f"Rested {n}"))["task"] for n in range(3)]
+        for op_id, ws in (("feed", a), ("mine", b), ("theirs", c)):
+            seen = [(await next_data(ws, op_id))["taskFeed"] for _ in posted]
+            assert [e["task"]["id"] for e in seen] == [t["id"] for t in posted]
+            assert await nothing_more(ws)
+        # Written to the sockets without waking any of them, one execution per event.
+        assert direct_frames(api) == frames + 9
+        assert counts(api)[0] == executions + 3
+        assert bus_of(api).stats.woken == woken
+        assert bus_of(api).resting() == 3
+
+
+async def test_a_viewer_dependent_selection_wakes_each_subscriber_once_to_answer_its_own(
+    api: Api,
+) -> None:
+    boss = await employer(api)
+    worker, moderator = await api.sign_up(), await api.sign_up()
+    await UserModel.filter(email=moderator.email).update(is_admin=True)
+    async with api.ws(worker.token) as w, api.ws(moderator.token) as m:
+        await subscribed(api, w, "feed", FEED_MONEY)
+        await subscribed(api, m, "feed", FEED_MONEY)
+        await rested(api, 2)  # before any event, nobody knows the selection asks for a viewer
+        woken = bus_of(api).stats.woken
+        spent = (await api.post(COST, token=worker.token)).json()["extensions"]["cost"]
+        for n in range(2):
+            posted = (await create(api, boss, title=f"Task {n}"))["task"]
+            mine = (await next_data(w, "feed"))["taskFeed"]["task"]
+            moderated = (await next_data(m, "feed"))["taskFeed"]["task"]
+            assert mine["id"] == moderated["id"] == posted["id"]
+            assert mine["employer"]["workerStats"]["earned"] is None
+            assert moderated["employer"]["workerStats"]["earned"] == {"amount": "0.00"}
+            # Woken by the first event; executed for each of them from then on, so awake.
+            assert bus_of(api).stats.woken == woken + 2
+            assert bus_of(api).resting() == 0
+        # Running the operation again charged nothing: the budget only lost this query.
+        after = (await api.post(COST, token=worker.token)).json()["extensions"]["cost"]
+        left = spent["throttleStatus"]["currentlyAvailable"] - spent["requestedQueryCost"]
+        assert after["throttleStatus"]["currentlyAvailable"] == left
+
+
+async def test_a_resting_subscription_leaves_the_bus_when_completed_or_its_socket_closes(
+    api: Api,
+) -> None:
+    boss = await employer(api)
+    worker = await api.sign_up()
+    bus = bus_of(api)
+    start = bus.stats.subscribers
+    async with api.ws(worker.token) as ws:
+        await subscribed(api, ws, "one", PUBLIC)
+        await subscribed(api, ws, "two", PUBLIC)
+        await rested(api, 2)
+        await ws.send({"id": "one", "type": "complete"})
+        await until(lambda: bus.stats.subscribers == start + 1)
+        assert bus.resting() == 1
+        await create(api, boss, title="After")
+        assert (await next_data(ws, "two"))["taskFeed"]["task"]["title"] == "After"
+        assert await nothing_more(ws)  # nothing for "one"
+        # Its id is free again, and a new subscription under it rests too.
+        await subscribed(api, ws, "one", PUBLIC)
+        await rested(api, 2)
+    await until(lambda: bus.stats.subscribers == start)
+    assert bus.resting() == 0
+
+
+async def test_an_ended_session_closes_a_resting_socket_and_takes_it_off_the_bus(
+    api: Api,
+) -> None:
+    worker = await api.sign_up()
+    bus = bus_of(api)
+    start = bus.stats.subscribers
+    async with api.ws(worker.token) as ws:
+        await subscribed(api, ws, "feed", PUBLIC)
+        await rested(api, 1)
+        await api.gql(LOG_OUT, {"everywhere": True}, worker.token)
+        assert await ws.close_code() == 4403
+    await until(lambda: bus.stats.subscribers == start)
+    assert bus.resting() == 0
