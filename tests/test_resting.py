@@ -5,11 +5,17 @@ closing its socket or ending its session takes it off the bus."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
+from collections.abc import AsyncIterator
+
+import pytest
 
 from picotask.models.users import User as UserModel
+from picotask.server.cost_limit import CostLimit
 from picotask.server.fanout import GroupedExecutor
 from picotask.subscriptions.bus import EventBus
+from picotask.subscriptions.direct import outlet
 from tests.support import Api, next_data, nothing_more, until
 from tests.test_fanout import FEED_MONEY, PUBLIC, counts, direct_frames, subscribed
 from tests.test_marketplace_api import create, employer
@@ -124,3 +130,33 @@ async def test_an_ended_session_closes_a_resting_socket_and_takes_it_off_the_bus
         assert await ws.close_code() == 4403
     await until(lambda: bus.stats.subscribers == start)
     assert bus.resting() == 0
+
+
+async def test_a_woken_operation_completed_before_it_resumes_leaves_the_bus(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    boss = await employer(api)
+    worker = await api.sign_up()
+    bus = bus_of(api)
+    start = bus.stats.subscribers
+    entered, gate = asyncio.Event(), asyncio.Event()
+    run_validate = CostLimit.on_validate
+
+    async def held_validation(self: CostLimit) -> AsyncIterator[None]:
+        transport = outlet.get()
+        if transport is not None and transport.resumed is not None:
+            entered.set()  # the woken run, held before its generator starts
+            await gate.wait()
+        async for _ in run_validate(self):
+            yield
+
+    monkeypatch.setattr(CostLimit, "on_validate", held_validation)
+    async with api.ws(worker.token) as ws:
+        await subscribed(api, ws, "feed", FEED_MONEY)
+        await rested(api, 1)
+        await create(api, boss, title="Wakes it")
+        await asyncio.wait_for(entered.wait(), 5)
+        await ws.send({"id": "feed", "type": "complete"})
+        await until(lambda: bus.stats.subscribers == start)
+        gate.set()
+        assert await nothing_more(ws)

@@ -33,7 +33,7 @@ from strawberry.asgi import ASGIWebSocketAdapter
 
 from picotask.subscriptions.bus import Subscriber
 from picotask.subscriptions.direct import Render
-from picotask.subscriptions.groups import Groups
+from picotask.subscriptions.groups import Groups, GroupStats
 from picotask.subscriptions.messages import Message
 
 log = logging.getLogger(__name__)
@@ -68,10 +68,10 @@ class _Socket(Protocol):
 class Outbox:
     """One socket's frames from the direct path, in order, never waiting for the socket."""
 
-    __slots__ = ("busy", "entries", "gone", "socket", "task")
+    __slots__ = ("busy", "entries", "gone", "socket", "stats", "task")
 
-    def __init__(self, socket: _Socket) -> None:
-        self.socket = socket
+    def __init__(self, socket: _Socket, stats: GroupStats) -> None:
+        self.socket, self.stats = socket, stats
         # (subscriber, event, frame), or frame None: hand the event back to its generator.
         self.entries: deque[tuple[Subscriber, Message, str | None]] = deque()
         self.busy = False  # a frame is on its way: what follows waits behind it
@@ -105,6 +105,8 @@ class Outbox:
             subscriber.hand(message)
             return None
         subscriber.last = message.id  # once started, the frame goes out before anything else
+        self.stats.shared_deliveries += 1
+        self.stats.direct_frames += 1
         adapter = cast("ASGIWebSocketAdapter", self.socket.websocket)
         send = adapter.ws.send({"type": "websocket.send", "text": frame})
         try:
@@ -215,7 +217,6 @@ class Cohort:
                 self.cohorts.by_group.pop(self.group, None)
 
     def _deliver(self, entry: _Entry, payload: Any) -> None:
-        stats = self.cohorts.groups.stats
         data = None if payload is None or payload.errors else payload.data
         frames: dict[str, str] = {}
         for subscriber, op_id, outbox in entry.members:
@@ -226,8 +227,6 @@ class Cohort:
             if frame is None:
                 next_ = {"id": op_id, "type": "next", "payload": {"data": data}}
                 frame = frames[op_id] = orjson.dumps(next_).decode()
-            stats.shared_deliveries += 1
-            stats.direct_frames += 1
             outbox.put(subscriber, entry.message, frame)
 
 
@@ -264,7 +263,7 @@ class _Path:
             return False  # executed for each subscriber: its generator does it
         outbox = self.socket.outbox
         if outbox is None:
-            outbox = self.socket.outbox = Outbox(self.socket)
+            outbox = self.socket.outbox = Outbox(self.socket, self.cohorts.groups.stats)
         subscriber.pending += 1
         member = (subscriber, self.op_id, outbox)
         self.cohorts.of(self.run.group).add(message, self.render(message), self.run, member)

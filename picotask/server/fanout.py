@@ -55,6 +55,7 @@ class GroupedExecutor(StrawberryGraphQLCoreExecutionContext):
     """graphql-core's executor, with each subscription event executed once per group."""
 
     group: Hashable | None = None
+    run: SharedRun | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -83,15 +84,19 @@ class GroupedExecutor(StrawberryGraphQLCoreExecutionContext):
 
     def shared_run(self) -> SharedRun | None:
         """Its group's executions (None: not grouped), one for every subscriber of the group:
-        made from the first subscriber's executor that asks, kept while any of them holds it."""
-        group = self.grouping()
-        if group is None:
-            return None
-        runs = cast("Context", self.context_value).bus.groups.runs
-        run = runs.get(group)
-        if not isinstance(run, SharedRun):
-            run = runs[group] = SharedRun(self, group)
-        return run
+        made from the first subscriber's executor that asks, kept while any of them holds it
+        (this executor, or its direct path once it rests)."""
+        if "run" not in self.__dict__:
+            group = self.grouping()
+            if group is not None:
+                runs = cast("Context", self.context_value).bus.groups.runs
+                found = runs.get(group)
+                if not isinstance(found, SharedRun):
+                    found = runs[group] = SharedRun(self, group)
+                self.run = found  # once per subscription
+            else:
+                self.run = None
+        return self.run
 
     def without_subscriber(self) -> GroupedExecutor:
         """The same execution of the same operation for nobody: no context, no extension

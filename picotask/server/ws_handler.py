@@ -75,7 +75,8 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self.user_id: int | None = None
         self.session_id: int | None = None
         self.closing = False
-        # Subscribers of operations without a task: resting, or woken and not running yet.
+        # Subscribers held for their operations: resting (no task), or woken (a task runs
+        # the operation again to resume them).
         self.resting: dict[str, Subscriber] | None = None
         self.waking: dict[str, Subscriber] | None = None
 
@@ -104,9 +105,22 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         _running.set((self, operation.id))
-        resumed = self.waking.pop(operation.id, None) if self.waking else None
+        resumed = self.waking.get(operation.id) if self.waking else None
         outlet.set(OperationOutlet(self, operation.id, self.cohorts, resumed))
-        await super().run_operation(operation)
+        try:
+            await super().run_operation(operation)
+        finally:
+            if resumed is not None:
+                self._resumed(operation.id, resumed)
+
+    def _resumed(self, operation_id: str, subscriber: Subscriber) -> None:
+        """A woken operation's run ended. Its generator, if it started, took the subscriber
+        and left it on the bus only if it rested again; one that never started (cancelled
+        first, or refused before it) leaves it here, to leave the bus now."""
+        if self.waking is not None and self.waking.get(operation_id) is subscriber:
+            del self.waking[operation_id]
+        if self.resting is None or self.resting.get(operation_id) is not subscriber:
+            self.context.bus.unsubscribe(subscriber)
 
     def rest(self, operation_id: str, subscriber: Subscriber) -> bool:
         """Hold the subscriber of an operation whose generator is about to end (from that
