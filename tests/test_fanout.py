@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from picotask.models.users import User as UserModel
+from picotask.subscriptions.bus import EventBus
 from picotask.subscriptions.groups import Groups
 from tests.instances import api_with
 from tests.support import Api, Backend, WsClient, count_queries, next_data, nothing_more, until
@@ -24,6 +25,7 @@ ANALYTICS_MONEY = f"""subscription {{ taskAnalytics {{ kind
   submission {{ task {{ employer {{ {MONEY} }} }} }} }} }}"""
 EVENTS_MONEY = f"""subscription {{ myEvents {{ type
   submission {{ worker {{ {MONEY} }} }} }} }}"""
+COST = "{ me { id } }"
 
 
 def groups_of(api: Api) -> Groups[object]:
@@ -34,6 +36,16 @@ def groups_of(api: Api) -> Groups[object]:
 def counts(api: Api) -> tuple[int, int, int]:
     s = groups_of(api).stats
     return s.shared_executions, s.shared_deliveries, s.subscriber_executions
+
+
+def bus_of(api: Api) -> EventBus:
+    bus: EventBus = api.server.app.state.bus
+    return bus
+
+
+async def rested(api: Api, count: int) -> None:
+    """Wait until `count` subscribers rest (no task, no generator: subscriptions/direct.py)."""
+    await until(lambda: bus_of(api).resting() == count)
 
 
 async def subscribed(api: Api, ws: WsClient, op_id: str, query: str, **variables: Any) -> None:
@@ -91,6 +103,11 @@ async def test_a_viewer_dependent_feed_selection_runs_for_each_subscriber(api: A
     async with api.ws(worker.token) as w, api.ws(moderator.token) as m:
         await subscribed(api, w, "feed", FEED_MONEY)
         await subscribed(api, m, "feed", FEED_MONEY)
+        # Idle, they rest (tests/test_resting.py): before any event, nobody knows the selection
+        # asks for a viewer.
+        await rested(api, 2)
+        woken = bus_of(api).stats.woken
+        spent = (await api.post(COST, token=worker.token)).json()["extensions"]["cost"]
         for n in range(2):
             before = counts(api)
             posted = (await create(api, boss, title=f"Task {n}"))["task"]
@@ -102,6 +119,13 @@ async def test_a_viewer_dependent_feed_selection_runs_for_each_subscriber(api: A
             assert moderated["employer"]["workerStats"]["earned"] == {"amount": "0.00"}
             # The first event tried a shared execution once (thrown away); then never again.
             assert counts(api) == (before[0] + (1 if n == 0 else 0), before[1], before[2] + 2)
+            # It woke each of them once; executed for each from then on, they stay awake.
+            assert bus_of(api).stats.woken == woken + 2
+            assert bus_of(api).resting() == 0
+        # Running their operations again charged nothing: the budget only lost this query.
+        after = (await api.post(COST, token=worker.token)).json()["extensions"]["cost"]
+        left = spent["throttleStatus"]["currentlyAvailable"] - spent["requestedQueryCost"]
+        assert after["throttleStatus"]["currentlyAvailable"] == left
 
 
 async def test_viewer_dependent_selections_on_every_stream_answer_their_own_viewer(

@@ -1,7 +1,8 @@
 """Resting subscriptions: an idle subscriber whose events all go the direct path keeps no task,
-no generator and no executor of its own, and still gets every event in order; an event that
-needs its own execution wakes it, once, and it answers as its own viewer; completing it,
-closing its socket or ending its session takes it off the bus."""
+no generator and no executor of its own, and still gets every event in order; completing it,
+closing its socket or ending its session takes it off the bus, even while it is being woken.
+(A viewer-dependent selection wakes each subscriber once, to answer as its own viewer:
+tests/test_fanout.py.)"""
 
 from __future__ import annotations
 
@@ -11,26 +12,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from picotask.models.users import User as UserModel
 from picotask.server.cost_limit import CostLimit
 from picotask.server.fanout import GroupedExecutor
-from picotask.subscriptions.bus import EventBus
 from picotask.subscriptions.direct import outlet
 from tests.support import Api, next_data, nothing_more, until
-from tests.test_fanout import FEED_MONEY, PUBLIC, counts, direct_frames, subscribed
+from tests.test_fanout import FEED_MONEY, PUBLIC, bus_of, counts, direct_frames, rested, subscribed
 from tests.test_marketplace_api import create, employer
 from tests.test_sessions_live import LOG_OUT
-
-COST = "{ me { id } }"
-
-
-def bus_of(api: Api) -> EventBus:
-    bus: EventBus = api.server.app.state.bus
-    return bus
-
-
-async def rested(api: Api, count: int) -> None:
-    await until(lambda: bus_of(api).resting() == count)
 
 
 def executors() -> int:
@@ -63,34 +51,6 @@ async def test_idle_subscribers_rest_and_still_get_every_event_in_order(api: Api
         assert counts(api)[0] == executions + 3
         assert bus_of(api).stats.woken == woken
         assert bus_of(api).resting() == 3
-
-
-async def test_a_viewer_dependent_selection_wakes_each_subscriber_once_to_answer_its_own(
-    api: Api,
-) -> None:
-    boss = await employer(api)
-    worker, moderator = await api.sign_up(), await api.sign_up()
-    await UserModel.filter(email=moderator.email).update(is_admin=True)
-    async with api.ws(worker.token) as w, api.ws(moderator.token) as m:
-        await subscribed(api, w, "feed", FEED_MONEY)
-        await subscribed(api, m, "feed", FEED_MONEY)
-        await rested(api, 2)  # before any event, nobody knows the selection asks for a viewer
-        woken = bus_of(api).stats.woken
-        spent = (await api.post(COST, token=worker.token)).json()["extensions"]["cost"]
-        for n in range(2):
-            posted = (await create(api, boss, title=f"Task {n}"))["task"]
-            mine = (await next_data(w, "feed"))["taskFeed"]["task"]
-            moderated = (await next_data(m, "feed"))["taskFeed"]["task"]
-            assert mine["id"] == moderated["id"] == posted["id"]
-            assert mine["employer"]["workerStats"]["earned"] is None
-            assert moderated["employer"]["workerStats"]["earned"] == {"amount": "0.00"}
-            # Woken by the first event; executed for each of them from then on, so awake.
-            assert bus_of(api).stats.woken == woken + 2
-            assert bus_of(api).resting() == 0
-        # Running the operation again charged nothing: the budget only lost this query.
-        after = (await api.post(COST, token=worker.token)).json()["extensions"]["cost"]
-        left = spent["throttleStatus"]["currentlyAvailable"] - spent["requestedQueryCost"]
-        assert after["throttleStatus"]["currentlyAvailable"] == left
 
 
 async def test_a_resting_subscription_leaves_the_bus_when_completed_or_its_socket_closes(
