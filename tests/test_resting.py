@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
+from types import SimpleNamespace
 
 import pytest
+from graphql import GraphQLError
 
 from picotask.server.cost_limit import CostLimit
-from picotask.server.fanout import GroupedExecutor
+from picotask.server.fanout import GroupedExecutor, SharedRun
 from picotask.subscriptions.direct import outlet
 from tests.support import Api, next_data, nothing_more, until
 from tests.test_fanout import FEED_MONEY, PUBLIC, bus_of, counts, direct_frames, rested, subscribed
@@ -119,4 +121,54 @@ async def test_a_woken_operation_completed_before_it_resumes_leaves_the_bus(
         await ws.send({"id": "feed", "type": "complete"})
         await until(lambda: bus.stats.subscribers == start)
         gate.set()
+        assert await nothing_more(ws)
+
+
+async def test_a_frame_behind_an_event_handed_back_waits_for_it(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two events on the direct path; the first one's shared result has errors, so it goes
+    back to the generator, which must first be woken (held here in its validation): the
+    second one's frame waits behind it instead of overtaking it on the socket."""
+    boss = await employer(api)
+    worker = await api.sign_up()
+    first_done, woken_run = asyncio.Event(), asyncio.Event()
+    run_execute, run_validate = SharedRun.execute, CostLimit.on_validate
+    executed = 0
+
+    def execute(self: SharedRun, payload: object) -> Awaitable[object]:
+        nonlocal executed
+        executed += 1
+        if executed > 1:
+            return run_execute(self, payload)
+
+        async def with_errors() -> object:
+            await first_done.wait()
+            return SimpleNamespace(data=None, errors=[GraphQLError("broken")])
+
+        return with_errors()
+
+    async def held_validation(self: CostLimit) -> AsyncIterator[None]:
+        transport = outlet.get()
+        if transport is not None and transport.resumed is not None:
+            await woken_run.wait()
+        async for _ in run_validate(self):
+            yield
+
+    monkeypatch.setattr(SharedRun, "execute", execute)
+    monkeypatch.setattr(CostLimit, "on_validate", held_validation)
+    async with api.ws(worker.token) as ws:
+        await subscribed(api, ws, "feed", PUBLIC)
+        await rested(api, 1)
+        await create(api, boss, title="Handed back")
+        second = (await create(api, boss, title="Behind it"))["task"]
+        first_done.set()
+        await until(lambda: executed == 2)
+        assert await nothing_more(ws)  # the second is not written ahead of the first
+        woken_run.set()
+        # The first as its generator sends a result with errors (through strawberry's error
+        # handling), then the second.
+        handed_back = (await ws.receive_for("feed"))["payload"]
+        assert handed_back["errors"] == [{"message": "broken"}]
+        assert (await next_data(ws, "feed"))["taskFeed"]["task"]["id"] == second["id"]
         assert await nothing_more(ws)
