@@ -6,11 +6,13 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from starlette.middleware import Middleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.typing import Origin, Subprotocol
 
-from picotask.server.app import create_app
+from picotask.server.app import App, create_app
 from tests.support import Api, Backend, LiveServer, settings_for
 
 
@@ -106,3 +108,41 @@ async def test_other_origin_is_refused(origin_server: LiveServer) -> None:
     assert refused.value.response.status_code == 403
     async with httpx.AsyncClient(base_url=origin_server.http_url) as client:
         assert (await client.get("/healthz")).status_code == 200
+
+
+async def test_graphql_websockets_skip_the_middlewares_under_any_root_path() -> None:
+    """`App` hands websockets to /graphql (under a root path too) straight to the view, with
+    their request id; every other websocket takes the middleware stack."""
+    to_view: list[Scope] = []
+    through_stack: list[str] = []
+
+    async def view(scope: Scope, receive: Receive, send: Send) -> None:
+        to_view.append(scope)
+
+    class Recorder:
+        def __init__(self, app: ASGIApp) -> None:
+            self.app = app
+
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            through_stack.append(scope["path"])
+            await self.app(scope, receive, send)
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    app = App(view, routes=[], middleware=[Middleware(Recorder)])
+    for root, request_id in (("", b"first-1"), ("/api", b"second-2")):
+        headers = [(b"x-request-id", request_id)]
+        scope = {"type": "websocket", "path": f"{root}/graphql", "root_path": root}
+        await app({**scope, "headers": headers}, receive, send)
+        assert to_view[-1]["state"]["request_id"] == request_id.decode()
+        assert to_view[-1]["app"] is app
+    await app({"type": "websocket", "path": "/elsewhere", "headers": []}, receive, send)
+    assert len(to_view) == 2
+    assert through_stack == ["/elsewhere"]
+    assert sent[-1]["type"] == "websocket.close"  # no route there

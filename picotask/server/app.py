@@ -102,6 +102,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             *Files(services).routes(),
             *WebApp(settings.web_dir).routes(),  # last: its fallback takes any other path
         ],
+        # Not on the way of websockets to /graphql (`App`).
         middleware=[
             cors(settings),
             Middleware(RequestIdMiddleware),
@@ -122,24 +123,33 @@ class App(Starlette):
     """Starlette, with the GraphQL websockets handed straight to the view.
 
     A websocket's ASGI call lasts as long as the socket, and each middleware and routing step
-    on its way holds a suspended frame for that long (about 4 KiB a socket in all), while none
-    of them does anything for a websocket but pass it on: CORS and the body limit are for HTTP,
-    the error middlewares re-raise, the router only finds the view. So a websocket to
-    `/graphql` gets its request id (the one thing on the way it needs) and goes to the view
-    without them. Every other request, and a websocket to any other path, takes the whole
-    stack."""
+    on its way holds a suspended frame for that long (about 4 KiB a socket in all), while for
+    this view's websockets none of them does anything but pass it on: CORS and the body limit
+    are for HTTP (the view checks a websocket's origin itself), the error middlewares re-raise
+    what the view raises (it raises none of the exceptions they would turn into a close), and
+    the router only finds the view. So a websocket to `/graphql` gets its request id (the one
+    thing on the way it needs) and goes to the view without them. Every other request, and a
+    websocket to any other path, takes the whole stack; a middleware added to the app for
+    websockets too must be added to this path as well."""
 
     def __init__(self, graphql: AsgiCall, **options: Any) -> None:
         super().__init__(**options)
         self.graphql = graphql
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "websocket" and scope["path"] == GRAPHQL_PATH:
+        if scope["type"] == "websocket" and _route_path(scope) == GRAPHQL_PATH:
             scope["app"] = self
             assign_request_id(scope)
             await self.graphql(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
+
+
+def _route_path(scope: Scope) -> str:
+    """The path the router matches: without the root path uvicorn puts in front of it when
+    the app is served under one (`--root-path`)."""
+    path, root = str(scope["path"]), str(scope.get("root_path", ""))
+    return path[len(root) :] if root and path.startswith(root) else path
 
 
 def cors(settings: Settings) -> Middleware:

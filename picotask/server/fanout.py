@@ -118,7 +118,7 @@ class GroupedExecutor(StrawberryGraphQLCoreExecutionContext):
             self.is_async_iterable,
             hide_suggestions=self.hide_suggestions,
             hooks=self.hooks,
-            operation_extensions=self.operation_extensions,
+            operation_extensions=None,  # what one client sent with its operation
         )
 
 

@@ -152,7 +152,7 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
             self.waking = {}
         self.waking[operation_id] = subscriber
         operation.task = asyncio.create_task(self.run_operation(operation))
-        operation.task.add_done_callback(_retrieve)
+        operation.task.add_done_callback(self._task_done)  # as strawberry's own tasks
 
     def _release(self, operation_id: str) -> None:
         """The operation ends: a subscriber the socket holds for it leaves the bus."""
@@ -191,13 +191,6 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
     async def _close(self, code: int, reason: str) -> None:
         with contextlib.suppress(Exception):  # already closed by the client
             await self.websocket.close(code, reason)
-
-
-def _retrieve(task: asyncio.Task[None]) -> None:
-    """A woken operation's end: its error was logged where it happened (strawberry's
-    handler); retrieved here so asyncio does not report it again."""
-    if not task.cancelled():
-        task.exception()
 
 
 def _unwound(task: asyncio.Task[None]) -> None:
