@@ -305,15 +305,14 @@ class EventBus:
         subscriber = Subscriber(accepts, Inbox(self.queue_size), self.stats, self.position, direct)
         self._subscribers.add(subscriber)
         self.stats.subscribers = len(self._subscribers)
-        try:
+        with self.owned(subscriber):
             yield subscriber
-        finally:
-            if not subscriber.resting:  # else its transport holds it, and unsubscribes it
-                self.unsubscribe(subscriber)
 
     @contextlib.contextmanager
-    def resumed(self, subscriber: Subscriber) -> Iterator[Subscriber]:
-        """A woken subscriber's generator again (`subscribe`'s, ended when it rested)."""
+    def owned(self, subscriber: Subscriber) -> Iterator[Subscriber]:
+        """A subscriber while its generator runs (from `subscribe`, or woken after it rested):
+        off the bus when the generator ends, unless it rested (its transport holds it then,
+        and unsubscribes it)."""
         try:
             yield subscriber
         finally:

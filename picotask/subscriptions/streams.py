@@ -117,7 +117,7 @@ async def follow(
 
 async def resume(bus: EventBus, subscriber: Subscriber) -> AsyncIterator[Message]:
     """`follow` again for a subscriber that rested: from its queue, as it is."""
-    with bus.resumed(subscriber):
+    with bus.owned(subscriber):
         async for message in _queued(subscriber):
             yield message
 
