@@ -29,13 +29,13 @@ from picotask.models.tasks import Task
 from picotask.models.users import User
 from picotask.server import db
 from picotask.server.runtime import tune_gc
-from picotask.services.clock import SystemClock
-from picotask.services.discovery import claimable_by
-from picotask.services.money import to_decimal
-from picotask.services.pagination import NEWEST_FIRST, SortKey, keyset_page
+from picotask.services.core.amounts import to_decimal
+from picotask.services.core.clock import SystemClock
+from picotask.services.core.pagination import NEWEST_FIRST, SortKey, keyset_page
 from picotask.services.registry import Services
-from picotask.services.tasks import slots_remaining
-from picotask.services.transitions import can_review
+from picotask.services.targeting.discovery import claimable_by
+from picotask.services.work.tasks import slots_remaining
+from picotask.services.work.transitions import can_review
 from picotask.settings import Settings
 
 NEWEST_PUBLISHED = (SortKey("published_at", descending=True), SortKey("id", descending=True))

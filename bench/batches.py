@@ -31,11 +31,11 @@ from bench.http import database, postgres_reachable
 from picotask.models.batches import TaskItem
 from picotask.models.tasks import ProofKind, TaskCategory
 from picotask.server import db
-from picotask.services.batch_files import ItemSource, read_items
-from picotask.services.batch_items import INSERT_CHUNK
-from picotask.services.clock import SystemClock
+from picotask.services.core.clock import SystemClock
 from picotask.services.registry import Services
-from picotask.services.task_specs import ProofFieldSpec, TaskSpec
+from picotask.services.work.batch_files import ItemSource, read_items
+from picotask.services.work.batch_items import INSERT_CHUNK
+from picotask.services.work.task_specs import ProofFieldSpec, TaskSpec
 from picotask.settings import Settings
 
 SPEC = TaskSpec(

@@ -72,8 +72,9 @@ class Settings:
     # so no two calls for one payout are ever in flight at once.
     payout_call_timeout_seconds: float = 30.0
 
-    # Webhooks (services/webhooks.py). Receivers on loopback are refused unless allowed (for
-    # development and tests); private and link-local ones always. Production needs https.
+    # Webhooks (services/integrations/webhooks.py). Receivers on loopback are refused unless
+    # allowed (for development and tests); private and link-local ones always. Production needs
+    # https.
     webhook_allow_loopback: bool = False
     webhook_poll_seconds: float = 1.0
     webhook_timeout_seconds: float = 5.0  # one attempt: connect, send, read the answer

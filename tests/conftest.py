@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from picotask.server.app import create_app
-from picotask.services.clock import ManualClock
+from picotask.services.core.clock import ManualClock
 from picotask.services.registry import Services
 from tests.support import (
     Api,

@@ -22,7 +22,7 @@ from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
 
 from picotask.server.app import create_app
-from picotask.services.clock import Clock, ManualClock, SystemClock
+from picotask.services.core.clock import Clock, ManualClock, SystemClock
 from picotask.settings import env_name
 from tests.support import Api, Backend, LiveServer, WsClient, settings_for
 

@@ -31,13 +31,13 @@ from picotask.models.tasks import ProofKind, Task, TaskCategory
 from picotask.models.users import User as UserModel
 from picotask.server import db
 from picotask.server.cli import serving
-from picotask.services.clock import ManualClock
-from picotask.services.errors import DomainError, ErrorCode
-from picotask.services.ledger import audit
+from picotask.services.core.clock import ManualClock
+from picotask.services.core.errors import DomainError, ErrorCode
+from picotask.services.money.ledger import audit
+from picotask.services.money.statement import StatementFilter, StatementService
+from picotask.services.money.statement_rows import StatementKind, StatementRow
 from picotask.services.registry import Services
-from picotask.services.statement import StatementFilter, StatementService
-from picotask.services.statement_rows import StatementKind, StatementRow
-from picotask.services.task_specs import ProofFieldSpec, TaskSpec
+from picotask.services.work.task_specs import ProofFieldSpec, TaskSpec
 from picotask.settings import Settings
 from picotask.subscriptions import sequencer
 

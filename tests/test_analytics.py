@@ -9,9 +9,9 @@ from typing import Any
 from picotask.models.ledger import Account
 from picotask.models.submissions import Submission, SubmissionStatus
 from picotask.schema.relay import pk_of
-from picotask.services.pagination import decode_cursor
+from picotask.services.accounts.users import median_seconds
+from picotask.services.core.pagination import decode_cursor
 from picotask.services.registry import Services
-from picotask.services.users import median_seconds
 from tests.support import (
     Api,
     QueryCounter,

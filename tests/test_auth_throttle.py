@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from picotask.models.users import User as UserModel
-from picotask.services.clock import ManualClock
-from picotask.services.errors import ErrorCode, Throttled
+from picotask.services.accounts.users import PasswordService
+from picotask.services.core.clock import ManualClock
+from picotask.services.core.errors import ErrorCode, Throttled
 from picotask.services.registry import Services
-from picotask.services.users import PasswordService
 from tests.instances import api_with
 from tests.support import SIGN_UP, Api, Backend, orm, refusal, settings_for
 from tests.test_query_cost import needs_two_instances, two_instances

@@ -18,10 +18,10 @@ from picotask.models.submissions import Submission
 from picotask.models.tasks import Task
 from picotask.schema.relay import from_global_id
 from picotask.server.app import create_app
-from picotask.services.batch_files import ItemSource
-from picotask.services.clock import ManualClock
-from picotask.services.errors import ErrorCode
+from picotask.services.core.clock import ManualClock
+from picotask.services.core.errors import ErrorCode
 from picotask.services.registry import Services
+from picotask.services.work.batch_files import ItemSource
 from tests.support import (
     Api,
     Backend,

@@ -14,8 +14,8 @@ from picotask.models.submissions import (
     SubmissionStatus,
 )
 from picotask.models.users import User
-from picotask.services.clock import ManualClock
-from picotask.services.errors import ErrorCode, NotPermitted
+from picotask.services.core.clock import ManualClock
+from picotask.services.core.errors import ErrorCode, NotPermitted
 from picotask.services.registry import Services
 from tests.support import (
     Api,

@@ -22,8 +22,8 @@ from tortoise.transactions import in_transaction
 from picotask.models.events import Event, Stream
 from picotask.schema.feeds import event_cursor
 from picotask.schema.relay import pk_of
-from picotask.services.clock import SystemClock
-from picotask.services.pagination import decode_cursor
+from picotask.services.core.clock import SystemClock
+from picotask.services.core.pagination import decode_cursor
 from tests.instances import RedisRelay, RemoteApi, api_with, instances, spawned_instance
 from tests.support import Api, Backend, User, WsClient, next_data, nothing_more, until
 from tests.test_marketplace_api import create, employer

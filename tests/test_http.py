@@ -13,7 +13,7 @@ from tortoise import connections
 
 from picotask.server import db
 from picotask.server.app import create_app
-from picotask.services.clock import ManualClock
+from picotask.services.core.clock import ManualClock
 from tests.support import GRAPHQL_RESPONSE, SIGN_UP, Api, Backend, LiveServer, settings_for
 
 

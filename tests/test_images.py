@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from picotask.services.clock import ManualClock
-from picotask.services.errors import DomainError, ErrorCode
-from picotask.services.fingerprints import BITS, distance, fingerprints, parse
-from picotask.services.image_links import LinkSigner
-from picotask.services.images import ImageLimits, clean_image
-from picotask.services.proof_images import MATCHES_PER_IMAGE, closest
-from picotask.services.storage import LocalStorage, is_key
+from picotask.services.core.clock import ManualClock
+from picotask.services.core.errors import DomainError, ErrorCode
+from picotask.services.media.fingerprints import BITS, distance, fingerprints, parse
+from picotask.services.media.image_links import LinkSigner
+from picotask.services.media.images import ImageLimits, clean_image
+from picotask.services.media.storage import LocalStorage, is_key
+from picotask.services.work.proof_images import MATCHES_PER_IMAGE, closest
 from tests.images import (
     GPS_IFD,
     cropped_copy,

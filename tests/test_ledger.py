@@ -11,8 +11,8 @@ import pytest
 from tortoise.exceptions import IntegrityError, OperationalError
 
 from picotask.models.ledger import Account, AccountKind, LedgerEntry, TransactionKind
-from picotask.services.errors import DomainError, ErrorCode
-from picotask.services.ledger import audit
+from picotask.services.core.errors import DomainError, ErrorCode
+from picotask.services.money.ledger import audit
 from picotask.services.registry import Services
 from tests.support import assert_ledger_balanced, funded_user, new_user
 

@@ -21,10 +21,10 @@ from hypothesis.stateful import (
 
 from picotask.models.payouts import Payout, PayoutMethod, PayoutStatus
 from picotask.models.users import User
-from picotask.services.clock import ManualClock
-from picotask.services.errors import ErrorCode
-from picotask.services.ledger import audit
-from picotask.services.providers import SandboxPayoutProvider
+from picotask.services.core.clock import ManualClock
+from picotask.services.core.errors import ErrorCode
+from picotask.services.money.ledger import audit
+from picotask.services.payments.providers import SandboxPayoutProvider
 from picotask.services.registry import Services
 from tests.support import Backend, fresh_database, new_user, orm, refusal, settings_for
 

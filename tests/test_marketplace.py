@@ -11,11 +11,11 @@ import pytest
 from picotask.models.submissions import RejectionReason, Submission, SubmissionStatus
 from picotask.models.tasks import ProofKind, Task, TaskStatus
 from picotask.models.users import User, UserStatus
-from picotask.services.clock import ManualClock
-from picotask.services.errors import DomainError, ErrorCode, NotPermitted
-from picotask.services.proofs import Answer
+from picotask.services.core.clock import ManualClock
+from picotask.services.core.errors import DomainError, ErrorCode, NotPermitted
 from picotask.services.registry import Services
-from picotask.services.task_specs import ProofFieldSpec
+from picotask.services.work.proofs import Answer
+from picotask.services.work.task_specs import ProofFieldSpec
 from tests.support import (
     assert_escrow_matches,
     assert_ledger_balanced,

@@ -12,9 +12,9 @@ from picotask.models.events import Event
 from picotask.models.ledger import LedgerTransaction, TransactionKind
 from picotask.models.payouts import Payout, PayoutMethod, PayoutStatus
 from picotask.models.users import User as UserModel
-from picotask.services.clock import ManualClock
-from picotask.services.payout_processor import PayoutProcessor, payout_incidents
-from picotask.services.providers import ProviderResult, SandboxPayoutProvider
+from picotask.services.core.clock import ManualClock
+from picotask.services.payments.payout_processor import PayoutProcessor, payout_incidents
+from picotask.services.payments.providers import ProviderResult, SandboxPayoutProvider
 from picotask.services.registry import Services
 from picotask.settings import Settings, SettingsError
 from tests.support import Api, assert_ledger_balanced, funded_user

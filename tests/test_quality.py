@@ -15,10 +15,10 @@ from picotask.models.quality import GoldAccuracy, GoldItem, ReviewPolicy
 from picotask.models.submissions import DecidedBy, Submission, SubmissionStatus
 from picotask.models.tasks import Task
 from picotask.models.users import Block
-from picotask.services.proofs import Answer
-from picotask.services.quality import agreement_of_task
-from picotask.services.quality_specs import PolicySpec
+from picotask.services.quality.grading import agreement_of_task
+from picotask.services.quality.specs import PolicySpec
 from picotask.services.registry import Services
+from picotask.services.work.proofs import Answer
 from tests.support import (
     Api,
     User,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from picotask.services.quality_specs import grade, is_right
+from picotask.services.quality.specs import grade, is_right
 
 
 def gold(match: str, *values: str, tolerance: float | None = None) -> dict[str, Any]:

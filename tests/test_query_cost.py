@@ -17,7 +17,7 @@ from graphql import parse
 from picotask.models.users import User as UserModel
 from picotask.server.cost import MUTATION_COST, CostAnalysis, operation_of
 from picotask.server.schema import schema
-from picotask.services.clock import ManualClock, SystemClock
+from picotask.services.core.clock import ManualClock, SystemClock
 from tests.instances import api_with, spawned_instance
 from tests.support import Api, Backend, count_queries, nothing_more, post_task
 

@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from picotask.services.rate_limits import Backoff, Bucket, MemoryRateStore, RateStore
-from picotask.services.rate_limits_redis import RedisRateStore
-from picotask.services.throttle import address_key, rate_store
+from picotask.services.accounts.rate_limits import Backoff, Bucket, MemoryRateStore, RateStore
+from picotask.services.accounts.rate_limits_redis import RedisRateStore
+from picotask.services.accounts.throttle import address_key, rate_store
 from tests.support import Backend, settings_for
 
 T0 = 1_767_225_600.0  # 2026-01-01, as the tests' ManualClock starts

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from picotask.models.events import Event, Stream
-from picotask.services.clock import SystemClock
+from picotask.services.core.clock import SystemClock
 from tests.instances import api_with, free_port, redis_server, spawned_instance, wait_for_port
 from tests.support import (
     Api,

@@ -1,4 +1,4 @@
-"""The background workers' loop (services/rounds.py): a failed round is logged once and the
+"""The background workers' loop (services/core/rounds.py): a failed round is logged once and the
 loop goes on; a wake-up starts the next round without waiting for the interval."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import logging
 
 import pytest
 
-from picotask.services.rounds import run_rounds
+from picotask.services.core.rounds import run_rounds
 
 log = logging.getLogger("tests.rounds")
 

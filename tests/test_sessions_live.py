@@ -15,7 +15,7 @@ from picotask.models.payouts import Payout
 from picotask.models.tasks import Task
 from picotask.models.users import Session
 from picotask.models.users import User as UserModel
-from picotask.services.clock import SystemClock
+from picotask.services.core.clock import SystemClock
 from tests.instances import api_with, free_port, redis_server, spawned_instance, wait_for_port
 from tests.support import Api, Backend, User, WsClient, count_queries, next_data
 from tests.test_marketplace_api import CREATE, employer, task_input

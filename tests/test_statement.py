@@ -17,13 +17,13 @@ from picotask.models.ledger import Account, LedgerEntry, LedgerTransaction, Tran
 from picotask.models.payouts import PayoutMethod
 from picotask.schema.relay import pk_of
 from picotask.server.app import create_app
-from picotask.services.clock import ManualClock
-from picotask.services.pagination import decode_cursor
-from picotask.services.proofs import Answer
+from picotask.services.core.clock import ManualClock
+from picotask.services.core.pagination import decode_cursor
+from picotask.services.core.sql import Sql
+from picotask.services.money.statement import StatementFilter
+from picotask.services.money.statement_rows import RULES, kind_sql, rule_for
 from picotask.services.registry import Services
-from picotask.services.sql import Sql
-from picotask.services.statement import StatementFilter
-from picotask.services.statement_rows import RULES, kind_sql, rule_for
+from picotask.services.work.proofs import Answer
 from tests.support import (
     Api,
     Backend,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from picotask.models.users import User as UserModel
-from picotask.services.user_text import TextKind, first_refused, normalize
+from picotask.services.core.user_text import TextKind, first_refused, normalize
 from tests.support import SIGN_UP, Api
 from tests.test_marketplace_api import create, employer
 

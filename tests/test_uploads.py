@@ -18,7 +18,7 @@ from moto.server import ThreadedMotoServer
 
 from picotask.models.users import User as UserModel
 from picotask.server.app import create_app
-from picotask.services.clock import ManualClock
+from picotask.services.core.clock import ManualClock
 from tests.images import (
     GPS_IFD,
     cropped_copy,

@@ -9,10 +9,10 @@ import pytest
 
 from picotask.models.ledger import LedgerEntry
 from picotask.models.payouts import Deposit, DepositStatus, Payout, PayoutMethod, PayoutStatus
-from picotask.services.clock import ManualClock
-from picotask.services.errors import DomainError, ErrorCode
-from picotask.services.payout_processor import LEASE, PayoutProcessor
-from picotask.services.providers import ProviderResult, SandboxPayoutProvider
+from picotask.services.core.clock import ManualClock
+from picotask.services.core.errors import DomainError, ErrorCode
+from picotask.services.payments.payout_processor import LEASE, PayoutProcessor
+from picotask.services.payments.providers import ProviderResult, SandboxPayoutProvider
 from picotask.services.registry import Services
 from tests.support import assert_ledger_balanced, funded_user, refusal
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from picotask.services.webhook_sender import WebhookDispatcher
-from picotask.services.webhook_targets import TargetRefused, resolve
+from picotask.services.integrations.webhook_sender import WebhookDispatcher
+from picotask.services.integrations.webhook_targets import TargetRefused, resolve
 from tests.support import Api, User, count_queries
 from tests.test_batches import create_batch, pk_of
 from tests.test_marketplace_api import SUBMIT

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from picotask.models.users import User as UserModel
-from picotask.services.providers import SandboxPayoutProvider
+from picotask.services.payments.providers import SandboxPayoutProvider
 from tests.support import Api, User
 
 DAY_START_HOURS = 9

@@ -75,7 +75,7 @@ class Submission(Model):
     updated_at = fields.DatetimeField()
     # A batch's item this submission works on (models/batches.py); null on a plain task.
     item_id = fields.BigIntField(null=True)
-    # Quality (services/quality.py), for the task's employer: who approved or rejected it,
+    # Quality (services/quality/grading.py), for the task's employer: who approved or rejected it,
     # whether it was a gold item answered right, submitted faster than the task's minimum,
     # and a digest of its normalized answers (those that agree share it, for overlap).
     decided_by = fields.CharEnumField(DecidedBy, max_length=20, null=True)

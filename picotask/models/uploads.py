@@ -45,7 +45,7 @@ class Upload(Model):
     width = fields.IntField(null=True)
     height = fields.IntField(null=True)
     size = fields.IntField(null=True)
-    # Perceptual fingerprints (services/fingerprints.py), proof images only.
+    # Perceptual fingerprints (services/media/fingerprints.py), proof images only.
     fingerprints: fields.Field[list[str]] = fields.JSONField(default=list)
     # Where a proof image is used: set when attached to a submission.
     submission_id = fields.BigIntField(null=True)

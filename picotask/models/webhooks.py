@@ -18,7 +18,7 @@ class WebhookEndpoint(Model):
     )
     owner_id: int
     url = fields.CharField(max_length=2_000)
-    # Public event type names (services/webhooks.py EVENT_TYPES), as a list.
+    # Public event type names (services/integrations/webhooks.py EVENT_TYPES), as a list.
     event_types: fields.Field[list[str]] = fields.JSONField()
     # The HMAC key: stored as is (signing needs it), shown to its owner only when created.
     secret = fields.CharField(max_length=80)

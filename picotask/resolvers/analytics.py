@@ -12,7 +12,7 @@ from picotask.resolvers.tasks import own_task
 from picotask.schema.analytics import AnalyticsNumbers, EmployerAnalytics, TaskAnalytics
 from picotask.schema.context import Info
 from picotask.schema.scalars import From
-from picotask.services.report_range import checked_range
+from picotask.services.core.report_range import checked_range
 
 
 async def _task_analytics(info: Info, task: Task) -> TaskAnalytics:

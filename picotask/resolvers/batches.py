@@ -15,7 +15,7 @@ from picotask.schema.batches import (
 from picotask.schema.context import Info
 from picotask.schema.relay import pk_of
 from picotask.schema.tasks import TaskActionPayload
-from picotask.services.batch_files import ItemSource
+from picotask.services.work.batch_files import ItemSource
 
 
 @strawberry.type

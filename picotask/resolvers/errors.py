@@ -17,7 +17,7 @@ from strawberry.extensions import FieldExtension
 from strawberry.types.field import StrawberryField
 
 from picotask.schema.errors import Forbidden, RateLimited, refusals_as_errors, user_errors
-from picotask.services.errors import DomainError, NotPermitted, Throttled
+from picotask.services.core.errors import DomainError, NotPermitted, Throttled
 
 
 class UserErrors(FieldExtension):

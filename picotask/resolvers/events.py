@@ -22,9 +22,9 @@ from picotask.schema.loaders import Loaders
 from picotask.schema.pages import connection
 from picotask.schema.relay import Connection
 from picotask.schema.tasks import TaskFilterInput
-from picotask.services.discovery import access_of
-from picotask.services.moderation import blocked_by
-from picotask.services.pagination import ID_ORDER, decode_cursor
+from picotask.services.accounts.moderation import blocked_by
+from picotask.services.core.pagination import ID_ORDER, decode_cursor
+from picotask.services.targeting.discovery import access_of
 from picotask.subscriptions.bus import EventBus
 from picotask.subscriptions.direct import outlet
 from picotask.subscriptions.messages import Message

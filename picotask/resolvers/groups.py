@@ -24,7 +24,7 @@ from picotask.schema.groups import (
 )
 from picotask.schema.pages import connection
 from picotask.schema.relay import Connection, Node, pk_of
-from picotask.services.pagination import NEWEST_FIRST
+from picotask.services.core.pagination import NEWEST_FIRST
 
 
 async def hire_group_node(info: Info, pk: int) -> Node | None:

@@ -20,8 +20,8 @@ from picotask.schema.payouts import (
 )
 from picotask.schema.relay import Node
 from picotask.schema.users import Viewer
-from picotask.services.payout_processor import payout_incidents
-from picotask.services.payouts import deposit_problem
+from picotask.services.payments.payout_processor import payout_incidents
+from picotask.services.payments.payouts import deposit_problem
 
 
 @strawberry.type

@@ -10,7 +10,7 @@ from picotask.schema.context import Info
 from picotask.schema.quality import GoldAccuracyType, SetGoldAnswersInput, SetReviewPolicyInput
 from picotask.schema.relay import pk_of
 from picotask.schema.tasks import TaskActionPayload
-from picotask.services.quality_specs import GoldAnswerSpec, GoldItemSpec, PolicySpec
+from picotask.services.quality.specs import GoldAnswerSpec, GoldItemSpec, PolicySpec
 
 
 @strawberry.type

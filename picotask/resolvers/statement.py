@@ -14,9 +14,9 @@ from picotask.schema.statement import (
     StatementTotals,
     statement_csv,
 )
-from picotask.services.report_range import checked_range
-from picotask.services.statement import Interval, StatementFilter
-from picotask.services.statement_rows import StatementKind
+from picotask.services.core.report_range import checked_range
+from picotask.services.money.statement import Interval, StatementFilter
+from picotask.services.money.statement_rows import StatementKind
 
 
 @strawberry.type

@@ -27,10 +27,10 @@ from picotask.schema.submissions import (
     SubmissionType,
     SubmitProofInput,
 )
-from picotask.services.disputes import open_disputes
-from picotask.services.pagination import ID_ORDER, NEWEST_FIRST
-from picotask.services.proofs import Answer
-from picotask.services.transitions import can_see
+from picotask.services.core.pagination import ID_ORDER, NEWEST_FIRST
+from picotask.services.trust.disputes import open_disputes
+from picotask.services.work.proofs import Answer
+from picotask.services.work.transitions import can_see
 
 
 def _sid(global_id: strawberry.ID) -> int | None:

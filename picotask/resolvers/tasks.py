@@ -25,18 +25,18 @@ from picotask.schema.tasks import (
     employer_of,
 )
 from picotask.schema.users import UserType
-from picotask.services.discovery import (
+from picotask.services.core.pagination import NEWEST_FIRST, SortKey
+from picotask.services.targeting.discovery import (
     Access,
     TaskFilter,
     access_problem,
     check_filter,
     claimable_by,
 )
-from picotask.services.pagination import NEWEST_FIRST, SortKey
-from picotask.services.qualifications import Requirement, TestSpec
-from picotask.services.task_specs import ProofFieldSpec, TaskSpec
-from picotask.services.tasks import can_see
-from picotask.services.transitions import can_review
+from picotask.services.targeting.qualifications import Requirement, TestSpec
+from picotask.services.work.task_specs import ProofFieldSpec, TaskSpec
+from picotask.services.work.tasks import can_see
+from picotask.services.work.transitions import can_review
 
 ORDERS: dict[TaskOrder, tuple[SortKey, ...]] = {
     TaskOrder.NEWEST: (SortKey("published_at", descending=True), SortKey("id", descending=True)),

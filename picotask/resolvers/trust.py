@@ -21,7 +21,7 @@ from picotask.schema.trust import (
     TaskReportConnection,
     TaskReportType,
 )
-from picotask.services.pagination import ID_ORDER
+from picotask.services.core.pagination import ID_ORDER
 
 
 @strawberry.type

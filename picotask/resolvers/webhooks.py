@@ -22,7 +22,7 @@ from picotask.schema.webhooks import (
     WebhookEndpointPayload,
     WebhookEndpointType,
 )
-from picotask.services.pagination import NEWEST_FIRST
+from picotask.services.core.pagination import NEWEST_FIRST
 
 
 async def webhook_endpoint_node(info: Info, pk: int) -> Node | None:

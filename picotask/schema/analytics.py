@@ -16,10 +16,10 @@ from picotask.schema.pages import page_of
 from picotask.schema.relay import Connection
 from picotask.schema.submissions import SubmissionType
 from picotask.schema.tasks import TaskType
-from picotask.services import analytics
-from picotask.services.analytics import Numbers
-from picotask.services.events import submission_from_snapshot
-from picotask.services.report_range import DateRange
+from picotask.services.campaigns import analytics
+from picotask.services.campaigns.analytics import Numbers
+from picotask.services.core.events import submission_from_snapshot
+from picotask.services.core.report_range import DateRange
 from picotask.subscriptions.messages import Message
 
 

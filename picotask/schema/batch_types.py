@@ -8,8 +8,8 @@ import strawberry
 from picotask.models.batches import TaskItem
 from picotask.models.tasks import Task
 from picotask.schema.context import Info
-from picotask.services.batches import FREE
-from picotask.services.transitions import can_review
+from picotask.services.campaigns.batches import FREE
+from picotask.services.work.transitions import can_review
 
 
 @strawberry.type

@@ -14,7 +14,7 @@ from picotask.models.tasks import TaskCategory
 from picotask.schema.errors import UserError
 from picotask.schema.relay import to_global_id
 from picotask.schema.tasks import ProofFieldInput, TargetingInput, TaskType
-from picotask.services.batches import BatchResults
+from picotask.services.campaigns.batches import BatchResults
 
 _ITEMS = "The items: a CSV with a header row"
 CSV_HELP = f"{_ITEMS}, as text (give exactly one of csv, csvBase64 and json)."

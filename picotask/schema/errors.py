@@ -8,8 +8,8 @@ from collections.abc import Iterator, Sequence
 import strawberry
 from graphql import GraphQLError
 
-from picotask.services.errors import DomainError, ErrorCode, NotPermitted, Throttled
-from picotask.services.throttle import seconds
+from picotask.services.accounts.throttle import seconds
+from picotask.services.core.errors import DomainError, ErrorCode, NotPermitted, Throttled
 
 strawberry.enum(ErrorCode, name="UserErrorCode")
 

@@ -16,8 +16,8 @@ from picotask.schema.payouts import PayoutType
 from picotask.schema.statement import StatementRowType
 from picotask.schema.submissions import SubmissionType
 from picotask.schema.tasks import TaskType
-from picotask.services.events import submission_from_snapshot, task_from_snapshot
-from picotask.services.statement_rows import StatementRow
+from picotask.services.core.events import submission_from_snapshot, task_from_snapshot
+from picotask.services.money.statement_rows import StatementRow
 from picotask.subscriptions.messages import Message
 
 R = TypeVar("R")

@@ -8,7 +8,7 @@ import strawberry
 
 from picotask.schema.context import Info
 from picotask.schema.relay import Connection
-from picotask.services.pagination import encode_cursor
+from picotask.services.core.pagination import encode_cursor
 
 T = TypeVar("T")
 

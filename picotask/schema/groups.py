@@ -14,7 +14,7 @@ from picotask.schema.errors import Forbidden, UserError
 from picotask.schema.pages import connection
 from picotask.schema.relay import Connection, Node, to_global_id
 from picotask.schema.users import UserType
-from picotask.services.pagination import ID_ORDER
+from picotask.services.core.pagination import ID_ORDER
 
 
 async def _user(info: Info, pk: int) -> UserType:

@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import strawberry
 
-from picotask.services.money import to_decimal
-from picotask.services.payouts import WalletSummary
+from picotask.services.core.amounts import to_decimal
+from picotask.services.payments.payouts import WalletSummary
 
 
 @strawberry.type

@@ -10,7 +10,7 @@ from tortoise.queryset import QuerySet
 
 from picotask.schema.errors import refusals_as_errors
 from picotask.schema.relay import Connection
-from picotask.services.pagination import NEWEST_FIRST, Page, SortKey, keyset_page
+from picotask.services.core.pagination import NEWEST_FIRST, Page, SortKey, keyset_page
 
 M = TypeVar("M", bound=Model)
 T = TypeVar("T")

@@ -7,8 +7,8 @@ import strawberry
 
 from picotask.models.quality import GoldAccuracy, GoldItem, GoldMatch, ReviewPolicy
 from picotask.models.submissions import DecidedBy
-from picotask.services.quality import accuracy
-from picotask.services.quality_specs import DEFAULT_MIN_GOLD
+from picotask.services.quality.grading import accuracy
+from picotask.services.quality.specs import DEFAULT_MIN_GOLD
 
 strawberry.enum(GoldMatch, name="GoldMatch")
 strawberry.enum(DecidedBy, name="DecidedBy")

@@ -10,8 +10,8 @@ from typing import Any, Generic, Self, TypeVar
 import strawberry
 from tortoise.models import Model
 
-from picotask.services.global_ids import global_id
-from picotask.services.pagination import Page
+from picotask.services.core.global_ids import global_id
+from picotask.services.core.pagination import Page
 
 T = TypeVar("T")
 MAX_PK = 2**63 - 1  # BIGINT: a larger id would overflow the driver, so it names nothing

@@ -15,9 +15,9 @@ from picotask.schema.payouts import DepositType, PayoutType
 from picotask.schema.relay import Connection, Edge, PageInfo, to_global_id
 from picotask.schema.submissions import SubmissionType
 from picotask.schema.tasks import TaskType
-from picotask.services.money import format_cents
-from picotask.services.statement import Bucket, Interval, StatementPage, Totals, row_cursor
-from picotask.services.statement_rows import StatementKind, StatementRow, Total
+from picotask.services.core.amounts import format_cents
+from picotask.services.money.statement import Bucket, Interval, StatementPage, Totals, row_cursor
+from picotask.services.money.statement_rows import StatementKind, StatementRow, Total
 
 strawberry.enum(StatementKind, name="StatementKind")
 strawberry.enum(Interval, name="StatementInterval")

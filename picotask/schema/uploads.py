@@ -10,7 +10,7 @@ from picotask.models.uploads import Upload, UploadPurpose, UploadStatus
 from picotask.schema.context import Info
 from picotask.schema.errors import UserError
 from picotask.schema.relay import Node, to_global_id
-from picotask.services.image_links import LinkSigner
+from picotask.services.media.image_links import LinkSigner
 
 strawberry.enum(UploadPurpose, name="UploadPurpose")
 strawberry.enum(UploadStatus, name="UploadStatus")

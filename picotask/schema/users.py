@@ -12,7 +12,7 @@ from picotask.schema.errors import UserError
 from picotask.schema.money import Money, Wallet
 from picotask.schema.relay import Node, to_global_id
 from picotask.schema.uploads import base_url
-from picotask.services.users import approval_rate, may_see_money
+from picotask.services.accounts.users import approval_rate, may_see_money
 
 
 @strawberry.type(description="A user's record as a worker: what an employer checks.")

@@ -11,7 +11,7 @@ from picotask.schema.context import Info
 from picotask.schema.errors import UserError, refusals_as_errors
 from picotask.schema.loaders import ChildPageKey
 from picotask.schema.relay import Connection, Node, to_global_id
-from picotask.services.pagination import check_first, decode_cursor
+from picotask.services.core.pagination import check_first, decode_cursor
 
 strawberry.enum(DeliveryStatus, name="WebhookDeliveryStatus")
 

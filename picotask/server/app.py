@@ -28,7 +28,7 @@ from picotask.server.request_id import (
 )
 from picotask.server.schema import build_schema
 from picotask.server.web import WebApp
-from picotask.services.clock import Clock, SystemClock
+from picotask.services.core.clock import Clock, SystemClock
 from picotask.services.registry import Services
 from picotask.settings import Settings
 from picotask.subscriptions.bus import EventBus, channel_for

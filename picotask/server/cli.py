@@ -84,7 +84,7 @@ async def _make_admin(settings: Settings, email: str) -> int:
 
     from picotask.models.users import User
     from picotask.server import db
-    from picotask.services.users import normalize_email
+    from picotask.services.accounts.users import normalize_email
 
     await Tortoise.init(config=db.tortoise_config(settings.database_url))
     try:
@@ -99,7 +99,7 @@ async def _check_ledger(settings: Settings) -> int:
     from tortoise import Tortoise
 
     from picotask.server import db
-    from picotask.services.ledger import audit
+    from picotask.services.money.ledger import audit
 
     await Tortoise.init(config=db.tortoise_config(settings.database_url))
     try:

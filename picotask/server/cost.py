@@ -45,7 +45,7 @@ from graphql import (
     value_from_ast_untyped,
 )
 
-from picotask.services.pagination import DEFAULT_PAGE, MAX_PAGE
+from picotask.services.core.pagination import DEFAULT_PAGE, MAX_PAGE
 
 MUTATION_COST = 10
 

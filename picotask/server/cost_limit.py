@@ -25,7 +25,7 @@ from strawberry.types.graphql import OperationType
 from picotask.schema.context import Context
 from picotask.schema.errors import QueryTooComplex, RateLimited
 from picotask.server.cost import CostAnalysis, operation_of
-from picotask.services.rate_limits import Taken
+from picotask.services.accounts.rate_limits import Taken
 from picotask.subscriptions.direct import outlet
 
 

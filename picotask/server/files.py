@@ -20,9 +20,9 @@ from starlette.routing import Route
 
 from picotask.models.uploads import Upload
 from picotask.schema.relay import pk_of, to_global_id
-from picotask.services.errors import DomainError, ErrorCode
+from picotask.services.core.errors import DomainError, ErrorCode
+from picotask.services.media.storage import is_key, media_type
 from picotask.services.registry import Services
-from picotask.services.storage import is_key, media_type
 
 _STATUS = {
     ErrorCode.NOT_FOUND: 404,

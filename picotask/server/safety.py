@@ -33,7 +33,7 @@ from strawberry.types import ExecutionContext
 
 from picotask.server.cost import CostAnalysis
 from picotask.server.cost_limit import CostLimit
-from picotask.services.text import json_problem, text_problem
+from picotask.services.core.text import json_problem, text_problem
 from picotask.settings import Settings
 
 log = logging.getLogger("picotask.graphql")

@@ -2,8 +2,8 @@
 
 A socket authenticates once, at `connection_init`; what it then knows of its session (the user,
 the expiry) is kept here, per session, and every operation is checked against it first:
-- a revocation (log-out, password change, suspension: `services/sessions.py`) arrives from this
-  instance at once and from the others over the bus; it drops what is known and closes the
+- a revocation (log-out, password change, suspension: `services/accounts/sessions.py`) arrives
+  from this instance at once and from the others over the bus; it drops what is known and closes the
   sockets it concerns with 4403;
 - the check loop closes sockets whose session expired (by the injected clock) and re-reads, in
   one query, the sessions known for longer than `session_trust_seconds`;
@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING
 
 from picotask.models.users import Session, User
 from picotask.schema.context import Context
-from picotask.services.clock import Clock
-from picotask.services.sessions import Revocation, live_sessions
+from picotask.services.accounts.sessions import Revocation, live_sessions
+from picotask.services.core.clock import Clock
 from picotask.settings import Settings
 from picotask.subscriptions.bus import EventBus
 

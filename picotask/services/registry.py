@@ -4,43 +4,43 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from picotask.services.analytics import AnalyticsService
-from picotask.services.analytics_live import LiveAnalytics
-from picotask.services.batches import BatchService
-from picotask.services.bonuses import BonusService
-from picotask.services.clock import Clock
-from picotask.services.disputes import DisputeService
-from picotask.services.events import EventLog, Publisher
-from picotask.services.groups import HireGroupService
-from picotask.services.image_links import LinkSigner
-from picotask.services.ledger import Ledger
-from picotask.services.moderation import ModerationService
-from picotask.services.payout_processor import PayoutProcessor
-from picotask.services.payouts import PayoutService
-from picotask.services.proof_images import ProofImages
-from picotask.services.providers import (
+from picotask.services.accounts.moderation import ModerationService
+from picotask.services.accounts.rate_limits import RateStore
+from picotask.services.accounts.sessions import Revocations
+from picotask.services.accounts.throttle import AuthThrottle, CostBudget, rate_store
+from picotask.services.accounts.users import PasswordService, UserService
+from picotask.services.campaigns.analytics import AnalyticsService
+from picotask.services.campaigns.analytics_live import LiveAnalytics
+from picotask.services.campaigns.batches import BatchService
+from picotask.services.core.clock import Clock
+from picotask.services.core.events import EventLog, Publisher
+from picotask.services.integrations.webhook_sender import WebhookDispatcher
+from picotask.services.integrations.webhooks import WebhookService
+from picotask.services.media.image_links import LinkSigner
+from picotask.services.media.storage import Storage, open_storage
+from picotask.services.media.uploads import UploadService
+from picotask.services.money.ledger import Ledger
+from picotask.services.money.statement import StatementService
+from picotask.services.payments.bonuses import BonusService
+from picotask.services.payments.payout_processor import PayoutProcessor
+from picotask.services.payments.payouts import PayoutService
+from picotask.services.payments.providers import (
     PaymentProvider,
     PayoutProvider,
     SandboxPaymentProvider,
     SandboxPayoutProvider,
 )
-from picotask.services.qualifications import QualificationService
-from picotask.services.quality import QualityService
-from picotask.services.rate_limits import RateStore
-from picotask.services.ratings import RatingService
-from picotask.services.sessions import Revocations
-from picotask.services.settlement import Settlement
-from picotask.services.statement import StatementService
-from picotask.services.storage import Storage, open_storage
-from picotask.services.submissions import SubmissionService
-from picotask.services.sweeper import Sweeper
-from picotask.services.tasks import TaskService
-from picotask.services.throttle import AuthThrottle, CostBudget, rate_store
-from picotask.services.trust import TrustService
-from picotask.services.uploads import UploadService
-from picotask.services.users import PasswordService, UserService
-from picotask.services.webhook_sender import WebhookDispatcher
-from picotask.services.webhooks import WebhookService
+from picotask.services.quality.grading import QualityService
+from picotask.services.targeting.groups import HireGroupService
+from picotask.services.targeting.qualifications import QualificationService
+from picotask.services.trust.disputes import DisputeService
+from picotask.services.trust.messages import TrustService
+from picotask.services.trust.ratings import RatingService
+from picotask.services.work.proof_images import ProofImages
+from picotask.services.work.settlement import Settlement
+from picotask.services.work.submissions import SubmissionService
+from picotask.services.work.sweeper import Sweeper
+from picotask.services.work.tasks import TaskService
 from picotask.settings import Settings
 
 

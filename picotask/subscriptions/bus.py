@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 from broadcaster import Broadcast
 
 from picotask.models.events import Event
-from picotask.services.sessions import Revocation
+from picotask.services.accounts.sessions import Revocation
 from picotask.subscriptions.direct import Direct
 from picotask.subscriptions.groups import Groups
 from picotask.subscriptions.messages import Message
@@ -270,7 +270,7 @@ class EventBus:
         self.stats.published += len(events)
 
     # Sessions that ended: their own envelope kind, beside the events, for every instance's
-    # open connections (services/sessions.py). Never stored, so never replayed: an instance
+    # open connections (services/accounts/sessions.py). Never stored, so never replayed: an instance
     # that misses one learns it from the database (server/sockets.py).
 
     async def announce(self, revocation: Revocation) -> None:

@@ -1,6 +1,6 @@
 """Every committed event, once each and in id order, for one process's subscribers.
 
-Event ids are handed out in commit order (services/events.py: on PostgreSQL under a lock held
+Event ids are handed out in commit order (services/core/events.py: on PostgreSQL under a lock held
 to commit; SQLite commits one transaction at a time), so the log, read at any moment, is whole
 up to its newest row: a lower id missing from it never commits (its transaction rolled back, or
 a crash burnt it in the sequence). Publishes are another matter: each instance publishes after

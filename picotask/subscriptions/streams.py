@@ -9,7 +9,7 @@ from tortoise.queryset import QuerySet
 
 from picotask.models.events import Event, Stream
 from picotask.models.users import User
-from picotask.services.discovery import (
+from picotask.services.targeting.discovery import (
     Access,
     TaskFilter,
     access_problem,

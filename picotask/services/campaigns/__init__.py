@@ -1,0 +1,3 @@
+"""An employer's campaigns: batches of items over one task template, and their numbers
+(analytics).
+"""

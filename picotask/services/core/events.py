@@ -1,0 +1,175 @@
+"""Recording events: rows written at the end of the transaction that caused them, published
+on the bus only after it commits.
+
+`EventLog.transaction()` replaces `in_transaction()` wherever something watched changes; inside
+it, `emit_*` collect events. At the end of the transaction they are inserted (on PostgreSQL under
+a transaction-scoped advisory lock, so event ids are assigned in commit order and a reader
+resuming "after id N" can never miss a lower id that commits later), then published.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from tortoise.fields import DatetimeField
+from tortoise.models import Model
+from tortoise.transactions import in_transaction
+
+from picotask.models.events import Event, Stream
+from picotask.models.submissions import Submission
+from picotask.models.tasks import Task
+from picotask.services.core.clock import Clock
+
+log = logging.getLogger(__name__)
+Publisher = Callable[[list[Event]], Awaitable[None]]
+_EVENT_ORDER_LOCK = 7_315_005
+_pending: contextvars.ContextVar[list[Event] | None] = contextvars.ContextVar(
+    "picotask_pending_events", default=None
+)
+
+
+def snapshot(row: Model) -> dict[str, Any]:
+    """Every stored column of the row, as JSON: taken from the model itself, so what the live
+    feed and the employer's stream render can never drift from what the database holds."""
+    values: dict[str, Any] = {}
+    for name in row._meta.fields_db_projection:
+        value = getattr(row, name)
+        values[name] = value.isoformat() if isinstance(value, datetime) else value
+    return values
+
+
+def restore(model: type[Model], values: dict[str, Any]) -> dict[str, Any]:
+    fields = model._meta.fields_map
+    return {
+        k: datetime.fromisoformat(v) if isinstance(fields.get(k), DatetimeField) and v else v
+        for k, v in values.items()
+    }
+
+
+def task_from_snapshot(values: dict[str, Any]) -> Task:
+    return Task(**restore(Task, values))
+
+
+def submission_from_snapshot(values: dict[str, Any]) -> Submission:
+    return Submission(**restore(Submission, values))
+
+
+class EventLog:
+    def __init__(self, clock: Clock, publish: Publisher | None = None) -> None:
+        self.clock = clock
+        self.publish = publish
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """A database transaction whose emitted events commit with it, then go on the bus."""
+        outer = _pending.get()
+        if outer is not None:  # nested: the outermost transaction writes and publishes
+            async with in_transaction():
+                yield
+            return
+        events: list[Event] = []
+        token = _pending.set(events)
+        try:
+            async with in_transaction() as connection:
+                yield
+                if events:
+                    if connection.capabilities.dialect == "postgres":
+                        await connection.execute_query(
+                            "SELECT pg_advisory_xact_lock($1)", [_EVENT_ORDER_LOCK]
+                        )
+                    for event in events:
+                        await event.save(using_db=connection)
+        finally:
+            _pending.reset(token)
+        if events and self.publish is not None:
+            try:
+                await self.publish(events)
+            except Exception:  # committed already; subscribers catch up from the log
+                log.exception("publishing %d events failed", len(events))
+
+    def _emit(self, **fields: Any) -> None:
+        events = _pending.get()
+        if events is None:
+            raise RuntimeError("events must be emitted inside EventLog.transaction()")
+        events.append(Event(created_at=self.clock.now(), **fields))
+
+    def task(self, kind: str, task: Task, message: str) -> None:
+        """POSTED, UPDATED or CLOSED, on the workers' feed."""
+        self._emit(
+            stream=Stream.FEED,
+            type=f"task.{kind.lower()}",
+            task_id=task.id,
+            message=message,
+            payload={"kind": kind, "task": snapshot(task)},
+        )
+
+    def submission(self, kind: str, submission: Submission, task: Task, message: str) -> None:
+        """CLAIMED, SUBMITTED, RESUBMITTED, RETURNED, EXPIRED, REVISION_REQUESTED, APPROVED,
+        REJECTED, DISPUTED or DISPUTE_UPHELD (an overturned dispute is APPROVED), to the task's
+        employer: every change of a submission's status."""
+        self._emit(
+            stream=Stream.SUBMISSIONS,
+            type=f"submission.{kind.lower()}",
+            audience_id=task.employer_id,
+            task_id=task.id,
+            submission_id=submission.id,
+            message=message,
+            payload={"kind": kind, "submission": snapshot(submission)},
+        )
+
+    def notify(
+        self,
+        user_id: int,
+        type: str,
+        message: str,
+        *,
+        task_id: int | None = None,
+        submission_id: int | None = None,
+        payout_id: int | None = None,
+    ) -> None:
+        """A notification for one user: on `myEvents` and in the `events` log."""
+        self._emit(
+            stream=Stream.NOTIFICATIONS,
+            type=type,
+            audience_id=user_id,
+            task_id=task_id,
+            submission_id=submission_id,
+            payout_id=payout_id,
+            message=message[:300],
+        )
+
+    def worker_blocked(
+        self, employer_id: int, worker_id: int, submission: Submission, decided_by: str
+    ) -> None:
+        """A review policy blocked a worker from the employer's work: the employer's
+        notification (myEvents, events, the `worker.blocked` webhook), naming the worker and the
+        submission that decided it. A manual block tells nobody: the employer made it."""
+        self._emit(
+            stream=Stream.NOTIFICATIONS,
+            type="worker.blocked",
+            audience_id=employer_id,
+            task_id=submission.task_id,
+            submission_id=submission.id,
+            message="A worker was blocked from your tasks by the review policy of one of them "
+            "(accuracy on your checked answers too low).",
+            payload={"worker_id": worker_id, "decided_by": decided_by},
+        )
+
+    def statement(self, user_id: int, row: dict[str, Any], message: str) -> None:
+        """A new row of one user's statement (`statement_rows.StatementRow.to_json()`): on
+        `myEvents` for clients that ask for statement rows."""
+        self._emit(
+            stream=Stream.STATEMENT,
+            type="statement.row",
+            audience_id=user_id,
+            task_id=row["task_id"],
+            submission_id=row["submission_id"],
+            payout_id=row["payout_id"],
+            message=message[:300],
+            payload={"row": row},
+        )

@@ -1,0 +1,1 @@
+"""Outbound integrations: webhooks, their signing, targets and deliveries."""

@@ -1,0 +1,1 @@
+"""Images: uploads, decoding, storage (a directory or S3), signed links, perceptual fingerprints."""

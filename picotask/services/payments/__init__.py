@@ -1,0 +1,1 @@
+"""Money in and out: deposits, payouts through their providers, and bonuses."""

@@ -1,0 +1,1 @@
+"""Between the two sides: messages, task reports, disputes and ratings."""
