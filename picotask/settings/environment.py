@@ -59,7 +59,8 @@ def read(settings_cls: type[S], environ: Mapping[str, str] | None, overrides: di
     """`overrides` (by field name) over `environ` (default: this process's environment) over the
     file it names in `PICOTASK_ENV_FILE`. Unset there, this process reads `.env` in its
     working directory when there is one; a mapping given reads no file it does not name."""
-    named = (os.environ if environ is None else environ).get(ENV_FILE)
+    variables = os.environ if environ is None else environ
+    named = variables.get(ENV_FILE)
     if named and not Path(named).is_file():
         raise SettingsError(f"{ENV_FILE}: no such file, got {named!r}")
     path = named if named is not None else ".env" if environ is None else ""
@@ -67,7 +68,7 @@ def read(settings_cls: type[S], environ: Mapping[str, str] | None, overrides: di
     lines = DotEnvSettingsSource(settings_cls, env_file=path or None, case_sensitive=True)
     sources = (
         InitSettingsSource(settings_cls, init_kwargs=overrides),
-        Variables(settings_cls, os.environ if environ is None else environ),
+        Variables(settings_cls, variables),
         Variables(settings_cls, lines.env_vars),
     )
     try:
