@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +20,10 @@ from tests.support import (
     orm,
     settings_for,
 )
+
+# A developer's `.env` in the working directory stays out of the tests: the servers they start
+# (`picotask serve`, which inherits this environment) read none.
+os.environ["PICOTASK_ENV_FILE"] = ""
 
 
 @pytest.fixture(scope="session")

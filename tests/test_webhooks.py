@@ -4,7 +4,6 @@ the address checks, the delivery log and redelivery."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -302,7 +301,7 @@ async def test_the_address_is_checked_again_at_each_delivery(
     await claim(api, worker, await post_task(api, boss))
     dispatcher = api.services.webhook_dispatcher
     # As if the name now resolved to loopback where loopback is not allowed.
-    dispatcher.settings = dataclasses.replace(dispatcher.settings, webhook_allow_loopback=False)
+    dispatcher.settings = dispatcher.settings.model_copy(update={"webhook_allow_loopback": False})
     assert await dispatcher.run_once() == 1
     assert receiver.received == []
     [refused] = await deliveries(api, boss)
