@@ -8,8 +8,8 @@ group (the same shared execution, `Groups.shared`), encodes the frame once per o
 and puts it in each subscriber's socket `Outbox`; a result that is not for everyone (the
 execution asked for a subscriber, or has errors) is handed back to each generator instead,
 which answers as it always does. Frames are what strawberry would have sent for an error-free
-result: `{"id", "type": "next", "payload": {"data"}}` (no extension adds anything to those of a
-subscription).
+result: `{"id", "type": "next", "payload": {"data"}}` (operations are grouped only while no
+schema extension has a hook that would change them: server/fanout.py).
 
 No send waits for a slow socket: the frame is written at once when the socket can take it (the
 send coroutine is run without a task, and finishes without suspending); otherwise it waits in

@@ -1,15 +1,16 @@
 """Plain fields completed without graphql-core's per-field machinery.
 
-Most fields of a page are "basic" (strawberry's name): no resolver, no field extension, the
-value is the attribute of the object strawberry already built (`Task.title`, `Money.amount`,
-`User.displayName`). graphql-core still builds a resolve info, collects arguments and walks
-`complete_value` for each of them: about half the time of a page of twenty tasks went there.
-`PlainFieldsExecutor` reads such a field's attribute and coerces it at once (a scalar or an
-enum), or goes straight to the object's own fields (an object type, once its own type check
-passes); anything else (a resolver, an abstract type, a null where none may be, a value the
-scalar refuses, schema middleware) takes graphql-core's own path, which then answers exactly
-as it always does, errors included. Reading a basic field has no side effect, so a field the
-fast path gives up on can be done again by the slow one.
+Most fields of a page are "basic" (strawberry's name): no resolver, no field extension (so
+no permission class either), no directive, the value is the attribute of the object
+strawberry already built (`Task.title`, `Money.amount`, `User.displayName`). graphql-core
+still builds a resolve info, collects arguments and walks `complete_value` for each of them:
+about half the time of a page of twenty tasks went there. `PlainFieldsExecutor` reads such a
+field's attribute and coerces it at once (a scalar or an enum), or goes straight to the
+object's own fields (an object type, once its own type check passes); anything else (a
+resolver, a permission, a field extension, an abstract type, a null where none may be, a
+value the scalar refuses, schema middleware) takes graphql-core's own path, which then
+answers exactly as it always does, errors included. Reading a basic field has no side
+effect, so a field the fast path gives up on can be done again by the slow one.
 
 Two kinds of field beyond a single attribute take the same path:
 - a list of objects held as a plain list (`edges`): each item straight to its own fields,
@@ -84,6 +85,22 @@ def _reader(field: GraphQLField) -> Callable[[Any], Any]:
     return lambda source: resolve(source, None)
 
 
+def _unguarded(field: GraphQLField) -> StrawberryField | None:
+    """The field's strawberry definition when strawberry itself would run nothing around its
+    value: no permission class, no field extension, no directive (a permission class is also a
+    `PermissionExtension`, a field extension the only way strawberry runs code around a field
+    without a resolver). graphql-core's resolver of a field without a resolver but with either
+    is still marked `_is_default` (it only tells there is no resolver), so that mark alone
+    would read the value past the permission or the extension. Any other field, or one
+    strawberry did not make, takes graphql-core's own path."""
+    definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(definition, StrawberryField):
+        return None
+    if definition.extensions or definition.permission_classes or definition.directives:
+        return None
+    return definition
+
+
 def _plain_object(of: Any) -> GraphQLObjectType | None:
     """An object type (not an interface or union, whose runtime type must be resolved)."""
     return of if is_object_type(of) else None
@@ -92,8 +109,8 @@ def _plain_object(of: Any) -> GraphQLObjectType | None:
 def _prefetched(field: GraphQLField) -> Plain | None:
     """A resolver field whose value a list resolver may attach (`PREFETCHED`): read as a
     plain object field, and unset (None) sends it to its resolver, even where null may be."""
-    definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    name = definition.metadata.get(PREFETCHED) if isinstance(definition, StrawberryField) else None
+    definition = _unguarded(field)
+    name = definition.metadata.get(PREFETCHED) if definition is not None else None
     of = field.type.of_type if isinstance(field.type, GraphQLNonNull) else field.type
     if not isinstance(name, str) or field.args or (target := _plain_object(of)) is None:
         return None
@@ -101,13 +118,18 @@ def _prefetched(field: GraphQLField) -> Plain | None:
 
 
 def plain_fields(schema: GraphQLSchema) -> dict[int, Plain]:
-    """Every basic field of the schema's object types, by the id of its definition."""
+    """Every basic field of the schema's object types, by the id of its definition: one
+    strawberry completes as the attribute itself (`StrawberryField.is_basic_field`, no
+    resolver and no extension), without a permission class or a directive either."""
     found: dict[int, Plain] = {}
     for named in schema.type_map.values():
         if not isinstance(named, GraphQLObjectType) or named.name.startswith("__"):
             continue
         for field in named.fields.values():
-            if not getattr(field.resolve, "_is_default", False):  # strawberry's basic fields
+            definition = _unguarded(field)
+            if definition is None:
+                continue
+            if not (definition.is_basic_field and getattr(field.resolve, "_is_default", False)):
                 if (prefetched := _prefetched(field)) is not None:
                     found[id(field)] = prefetched
                 continue

@@ -8,22 +8,41 @@ operation name, variables) is the same, so this executor does it once per such g
 (`orjson.Fragment`: each frame only adds its operation id around it).
 
 A shared result must never carry what only one subscriber may see. So the shared execution runs
-with a `SharedContext` (schema/context.py): no viewer, no session, no connection, and no
-extension hooks of any one subscriber's operation. A resolver that asks for any of them marks
-the group as depending on its subscriber; the shared result is dropped and the event executed
-for each subscriber with their own context, as every later event of that group.
+with a `SharedContext` (schema/context.py): no viewer, no session, no connection. A resolver
+that asks for any of them marks the group as depending on its subscriber; the shared result is
+dropped and the event executed for each subscriber with their own context, as every later
+event of that group.
+
+The shared execution also runs outside every subscriber's operation, so none of the schema
+extensions' hooks runs for it: not `resolve` (graphql-core's middleware, which may hide or
+change any field: a policy, tracing), not what the operation's hooks (`on_operation`,
+`on_parse`, `on_validate`, `on_execute`) set up around its executions, and, for a frame
+written directly (server/direct.py), not the per-result hooks (`get_results`,
+`on_stream_result`). They cannot be run for a group: strawberry makes
+each operation's extensions for it and hands them its `ExecutionContext`, the subscriber's
+own context and viewer included, where `SharedContext` cannot see them asked for; the ones of
+one subscriber would answer for everyone, and new ones would lack the state their own
+operation hooks set up (strawberry's OpenTelemetry `resolve` reads the span its
+`on_operation` started). So an operation is grouped only when no extension of the schema has
+such a hook (`_shareable`), but those checked not to change an event (`safety.SHARED_SAFE`);
+otherwise each subscriber's events run through strawberry's own path, hooks and all.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Hashable
 from typing import Any, cast
+from weakref import WeakKeyDictionary
 
 import orjson
-from graphql import ExecutionResult, Executor, OperationType
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from graphql import ExecutionResult, Executor, GraphQLSchema, OperationType
+from strawberry.extensions import SchemaExtension
+from strawberry.extensions.base_extension import HOOK_METHODS
+from strawberry.schema.schema import Schema, StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 from picotask.schema.context import Context, SharedContext
+from picotask.server.safety import SHARED_SAFE
 from picotask.subscriptions.direct import outlet
 from picotask.subscriptions.groups import Groups
 
@@ -38,11 +57,43 @@ class _Payload:
         self.errors = errors
 
 
+# Every hook strawberry runs of a schema extension: around the operation and its steps, per
+# result, and per field (`resolve`, as graphql-core middleware).
+_HOOKS = (*sorted(HOOK_METHODS), "resolve", "get_results")
+
+
+def _hooked(kind: type[SchemaExtension]) -> bool:
+    return any(getattr(kind, hook) is not getattr(SchemaExtension, hook) for hook in _HOOKS)
+
+
+# Per schema: its list of extensions (a test may give it another) and the answer for it.
+_SHAREABLE: WeakKeyDictionary[Schema, tuple[object, bool]] = WeakKeyDictionary()
+
+
+def _shareable(schema: GraphQLSchema) -> bool:
+    """Whether no extension of the schema has a hook that would change an event's execution
+    or frames (see the module's docstring), worked out once per schema and list of extensions,
+    from what strawberry makes of that list for each operation (the same classes)."""
+    strawberry_schema = schema.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    if not isinstance(strawberry_schema, Schema):
+        return False
+    known = _SHAREABLE.get(strawberry_schema)
+    if known is None or known[0] is not strawberry_schema.extensions:
+        kinds = {type(extension) for extension in strawberry_schema.get_extensions()}
+        answer = all(kind in SHARED_SAFE or not _hooked(kind) for kind in kinds)
+        known = _SHAREABLE[strawberry_schema] = (strawberry_schema.extensions, answer)
+    return known[1]
+
+
 def _group_of(executor: GroupedExecutor) -> Hashable | None:
     """The operation as the group's key: its document's text, its name and the variables as
-    sent; None when the text is not known (then nothing is shared)."""
+    sent; None when the text is not known or an extension's hooks apply to the operation's
+    executions (then nothing is shared)."""
     operation = executor.operation
     if operation.loc is None or operation.operation != OperationType.SUBSCRIPTION:
+        return None
+    manager = executor.middleware_manager  # what strawberry made of the `resolve` hooks
+    if (manager is not None and manager.middlewares) or not _shareable(executor.schema):
         return None
     raw = {name: source.value for name, source in executor.variable_values.sources.items()}
     # As a str: orjson's bytes keep the 4 KiB buffer they were written in, per subscriber here.
@@ -99,8 +150,8 @@ class GroupedExecutor(StrawberryGraphQLCoreExecutionContext):
         return self.run
 
     def without_subscriber(self) -> GroupedExecutor:
-        """The same execution of the same operation for nobody: no context, no extension
-        hooks of this subscriber's operation, no abort signal of theirs."""
+        """The same execution of the same operation for nobody: no context, no abort signal
+        of theirs (and no middleware: a grouped operation has none, `_group_of`)."""
         return type(self)(
             self.schema,
             self.fragment_definitions,
@@ -113,7 +164,7 @@ class GroupedExecutor(StrawberryGraphQLCoreExecutionContext):
             self.type_resolver,
             self.subscribe_field_resolver,
             self.enable_early_execution,
-            None,  # middleware: the extension hooks of this subscriber's operation
+            None,  # middleware: none, as the operation's own
             self.is_awaitable,
             self.is_async_iterable,
             hide_suggestions=self.hide_suggestions,

@@ -277,6 +277,19 @@ class CleanInput(SchemaExtension):
         yield
 
 
+# Those of `extensions()` whose hooks change nothing of a subscription's events (checked one by
+# one): parse and validation hooks, the cost charged once at the start and never added to a
+# subscription's results, introspection refused at validation, and the masking of errors
+# (a result with errors always goes to its subscriber's own generator, which masks it).
+# A group of subscribers shares each event's execution and its frames only when every
+# extension of the schema is one of these or has no hook at all (server/fanout.py): an
+# extension added to the list with a hook turns the sharing off until it is checked and
+# named here.
+SHARED_SAFE: frozenset[type[SchemaExtension]] = frozenset(
+    {MaskUnexpectedErrors, CachedDocuments, CleanInput, CostLimit, DisableIntrospection}
+)
+
+
 def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     """Factories, not instances: strawberry builds one set per operation."""
     costs = CostAnalysis(size=settings.parser_cache_size)
