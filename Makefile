@@ -1,16 +1,41 @@
-# picotask: `make run` serves the API, `make test` runs every check. Both set up .venv first.
+# picotask: `make run` serves the API, `make test` runs every check. Both set up .venv first,
+# with exactly the versions in uv.lock (README, "Upgrading").
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# uv, pinned, in an environment of its own: `uv sync` removes from .venv whatever uv.lock does
+# not list, uv included. Bootstrapped with the machine's python3 and pip, nothing else.
+UV_VERSION := 0.13.9
+TOOLS := .uv
+UV := $(TOOLS)/bin/uv
+UV_STAMP := $(TOOLS)/.installed-$(UV_VERSION)
+STAMP := $(VENV)/.synced-$(shell cat pyproject.toml uv.lock | cksum | cut -d' ' -f1)
+export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run web test lint typecheck pytest screenshots schema migrations bench bench-quick clean
+.PHONY: run web test lint typecheck pytest screenshots schema migrations bench bench-quick \
+	lock upgrade clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	rm -f $(VENV)/.installed-* && touch $@
+$(UV_STAMP):
+	rm -rf $(TOOLS)
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	touch $@
+
+# --locked: a pyproject.toml changed without `make lock` stops here, instead of installing
+# something else than what the lock says.
+$(STAMP): pyproject.toml uv.lock $(UV_STAMP)
+	$(UV) sync --locked --extra dev --python $(PYTHON) --quiet
+	rm -f $(VENV)/.synced-* && touch $@
+
+# After editing the dependencies in pyproject.toml: the lock again, changing only what must.
+lock: $(UV_STAMP)
+	$(UV) lock
+
+# Every dependency to its newest release within pyproject.toml's bounds, then every check.
+# Commit uv.lock when it passes; tests/test_upgrading.py names any internal that moved.
+upgrade: $(UV_STAMP)
+	$(UV) lock --upgrade
+	$(MAKE) test
 
 run: $(STAMP) web
 	$(BIN)/picotask serve
@@ -82,4 +107,4 @@ bench-quick: $(STAMP)
 	$(BIN)/python -m bench.batches --quick
 
 clean:
-	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(TOOLS) var .mypy_cache .ruff_cache .pytest_cache

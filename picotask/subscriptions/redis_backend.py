@@ -12,8 +12,7 @@ import asyncio
 import contextlib
 from typing import Any
 
-from broadcaster import Event
-from broadcaster._backends.base import BroadcastBackend  # the interface broadcaster documents
+from broadcaster import BroadcastBackend, Event
 from redis import asyncio as redis
 
 
