@@ -14,35 +14,27 @@ what strawberry sends for an error-free result, `{"id", "type": "next", "payload
 the direct path is only taken when no extension of the schema can add to such a result or
 change it as it is sent (`plain_frames`).
 
-No send waits for a slow socket: the frame is written at once when the socket can take it (the
-send coroutine is run without a task, and finishes without suspending); otherwise it waits in
-the socket's outbox, with its subscriber's count, behind which the rest of that socket's frames
-queue, and one task sends them as the socket drains. A subscriber with more than its queue's
-size waiting is dropped as today (`Subscriber.drop`: its generator ends it with SLOW_CONSUMER
-and its cursor, the last frame that went out). Whatever fails for one subscriber here ends that
-subscriber alone (`Subscriber.fail`); its subscriber's phases are subscriptions/subscriber.py's.
+No send waits for a slow socket (server/outbox.py). Whatever fails for one subscriber here ends
+that subscriber alone (`Subscriber.fail`); its phases are subscriptions/subscriber.py's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 from collections import deque
-from collections.abc import Awaitable, Coroutine, Generator, Hashable
+from collections.abc import Awaitable, Hashable
 from typing import Any, Protocol, cast
 
 import orjson
 from strawberry import Schema
-from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.extensions import MaskErrors, SchemaExtension
 
+from picotask.server.outbox import Outbox
 from picotask.subscriptions.direct import Render
-from picotask.subscriptions.groups import Groups, GroupStats
+from picotask.subscriptions.groups import Groups
 from picotask.subscriptions.messages import Message
 from picotask.subscriptions.subscriber import Subscriber
-
-log = logging.getLogger(__name__)
 
 
 class _Run(Protocol):
@@ -69,103 +61,6 @@ class _Socket(Protocol):
     def rest(self, operation_id: str, subscriber: Subscriber) -> bool: ...
 
     def wake(self, operation_id: str, subscriber: Subscriber) -> None: ...
-
-
-class Outbox:
-    """One socket's frames from the direct path, in order, never waiting for the socket."""
-
-    __slots__ = ("busy", "entries", "gone", "socket", "stats", "task")
-
-    def __init__(self, socket: _Socket, stats: GroupStats) -> None:
-        self.socket, self.stats = socket, stats
-        # (subscriber, event, frame), or frame None: hand the event back to its generator.
-        self.entries: deque[tuple[Subscriber, Message, str | None]] = deque()
-        self.busy = False  # a frame is on its way: what follows waits behind it
-        self.gone = False
-        self.task: asyncio.Task[None] | None = None
-
-    def put(self, subscriber: Subscriber, message: Message, frame: str | None) -> None:
-        if self.busy and subscriber.open:
-            self.entries.append((subscriber, message, frame))
-            return
-        started = self._release(subscriber, message, frame)
-        if started is not None:
-            self.busy = True
-            self.task = asyncio.get_running_loop().create_task(self._drain(started))
-
-    def purge(self, subscriber: Subscriber) -> None:
-        """Forget what waits for a dropped subscriber."""
-        kept = [entry for entry in self.entries if entry[0] is not subscriber]
-        subscriber.left(len(self.entries) - len(kept))
-        self.entries = deque(kept)
-
-    def _release(self, subscriber: Subscriber, message: Message, frame: str | None) -> _Rest | None:
-        """Take an entry out of the outbox: write its frame (None when it went out at once,
-        else the rest of its send) or hand its event back."""
-        subscriber.left()
-        if not subscriber.open or self.socket.closing or self.gone:
-            return None
-        # Handed back, or behind an event handed back that its generator has not sent yet
-        # (the subscriber is writable again once it has): its generator sends it, in order.
-        if frame is None or not subscriber.writable():
-            subscriber.hand(message)
-            return None
-        subscriber.wrote(message)  # once started, the frame goes out before anything else
-        self.stats.shared_deliveries += 1
-        self.stats.direct_frames += 1
-        adapter = cast("ASGIWebSocketAdapter", self.socket.websocket)
-        send = adapter.ws.send({"type": "websocket.send", "text": frame})
-        try:
-            waiting = send.send(None)
-        except StopIteration:
-            return None
-        except Exception:  # the socket is gone; its handler ends its operations
-            self.gone = True
-            return None
-        return _Rest(send, waiting)
-
-    async def _drain(self, started: _Rest) -> None:
-        try:
-            await started
-            while self.entries:
-                rest = self._release(*self.entries.popleft())
-                if rest is not None:
-                    await rest
-        except Exception:
-            self.gone = True
-        finally:
-            self.busy = False
-            self.task = None
-            if self.gone:
-                while self.entries:
-                    self.entries.popleft()[0].left()
-
-
-class _Rest:
-    """The rest of a send that was started outside of any task and suspended on `waiting`
-    (what a coroutine hands its task to wait for: a future, or None to yield), to await in
-    one."""
-
-    __slots__ = ("send", "waiting")
-
-    def __init__(self, send: Coroutine[Any, Any, None], waiting: Any) -> None:
-        self.send, self.waiting = send, waiting
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        send, waiting = self.send, self.waiting
-        while True:
-            try:
-                value = yield waiting
-            except BaseException as error:
-                try:
-                    waiting = send.throw(error)
-                except StopIteration:
-                    return
-            else:
-                try:
-                    waiting = send.send(value)
-                except StopIteration:
-                    return
 
 
 class _Entry:

@@ -29,7 +29,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from picotask.schema.context import Context
-from picotask.server.direct import Cohorts, OperationOutlet, Outbox
+from picotask.server.direct import Cohorts, OperationOutlet
+from picotask.server.outbox import Outbox
 from picotask.server.sockets import Sockets, TooManySockets
 from picotask.subscriptions.direct import outlet
 from picotask.subscriptions.subscriber import Subscriber
