@@ -110,7 +110,7 @@ class Listening:
 
 
 async def test_an_event_this_instance_cannot_render_ends_only_those_it_is_for(
-    database_url: str, backend: Backend
+    database_url: str, backend: Backend, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with app(database_url, backend) as api:
         boss = await employer(api)
@@ -140,8 +140,12 @@ async def test_an_event_this_instance_cannot_render_ends_only_those_it_is_for(
                 # Every event it may see before the unknown one was delivered: resuming
                 # after this cursor misses nothing.
                 assert event_id(cursors[ws]) <= event_id(cursor) < boosted
-            # Two ended by the bus (their direct path renders it), `g` by its own generator.
+            # Two ended by the bus (their direct path renders it), `g` by its own generator;
+            # one error logged for the event, with its traceback.
             assert bus.stats.undeliverable == 2
+            logged = [r for r in caplog.records if "could not be delivered" in r.getMessage()]
+            assert len(logged) == 1
+            assert "'BOOSTED' is not a valid TaskFeedEventKind" in logged[0].getMessage()
 
             # Everyone else goes on, through the bus.
             review = (await create(api, boss, title="Review", category="REVIEW"))["task"]
