@@ -89,16 +89,19 @@ async def wait_for_port(port: int, within: float = 60.0) -> None:
 
 
 @contextlib.asynccontextmanager
-async def instances(database_url: str, backend: Backend) -> AsyncIterator[list[Api]]:
+async def instances(
+    database_url: str, backend: Backend, **settings: Any
+) -> AsyncIterator[list[Api]]:
     """On PostgreSQL and Redis two instances: this process's, whose faults a test can inject,
-    and `picotask serve` in another process. On SQLite (one process) only the first."""
-    async with api_with(database_url, backend.broadcast, clock=SystemClock()) as here:
+    and `picotask serve` in another process. On SQLite (one process) only the first. Both get
+    `settings` (by their field names)."""
+    async with api_with(database_url, backend.broadcast, clock=SystemClock(), **settings) as here:
         if backend.database == "sqlite":
             yield [here]
             return
         assert backend.broadcast.startswith("redis"), "needs PICOTASK_TEST_BROADCAST_URL (Redis)"
         async with (
-            spawned_instance(database_url, backend.broadcast) as spawned,
+            spawned_instance(database_url, backend.broadcast, **settings) as spawned,
             httpx.AsyncClient(base_url=spawned.url, timeout=10) as client,
         ):
             yield [here, RemoteApi(client, here.server, here.clock, spawned.ws_url)]

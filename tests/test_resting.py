@@ -10,6 +10,7 @@ import asyncio
 import gc
 from collections.abc import AsyncIterator, Awaitable
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from graphql import GraphQLError
@@ -171,4 +172,70 @@ async def test_a_frame_behind_an_event_handed_back_waits_for_it(
         handed_back = (await ws.receive_for("feed"))["payload"]
         assert handed_back["errors"] == [{"message": "broken"}]
         assert (await next_data(ws, "feed"))["taskFeed"]["task"]["id"] == second["id"]
+        assert await nothing_more(ws)
+
+
+async def test_a_run_woken_again_before_the_last_one_ended_keeps_its_subscriber(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A woken run rests again, but its task is held on its way out (an extension that awaits
+    as the operation unwinds); meanwhile an event wakes a newer run, held in its validation.
+    The older run's end must leave the subscriber to the newer one, which goes on."""
+    boss = await employer(api)
+    worker = await api.sign_up()
+    bus = bus_of(api)
+    start = bus.stats.subscribers
+    run_execute, run_validate = SharedRun.execute, CostLimit.on_validate
+    leaving, leave, entered, enter = (asyncio.Event() for _ in range(4))
+    older: list[asyncio.Task[object]] = []
+
+    def execute(self: SharedRun, payload: Any) -> Awaitable[object]:
+        if not payload.task.title.startswith("Broken"):
+            return run_execute(self, payload)
+
+        async def with_errors() -> object:  # not for everyone: handed back, so it wakes
+            return SimpleNamespace(data=None, errors=[GraphQLError("broken")])
+
+        return with_errors()
+
+    async def held_operation(self: CostLimit) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            transport = outlet.get()
+            if transport is not None and transport.resumed is not None and not leaving.is_set():
+                task = asyncio.current_task()
+                assert task is not None
+                older.append(task)
+                leaving.set()  # the first woken run, rested again, on its way out
+                await leave.wait()
+
+    async def held_validation(self: CostLimit) -> AsyncIterator[None]:
+        transport = outlet.get()
+        resumed = transport is not None and transport.resumed is not None
+        if resumed and leaving.is_set() and not entered.is_set():
+            entered.set()  # the newer run
+            await enter.wait()
+        async for _ in run_validate(self):
+            yield
+
+    async with api.ws(worker.token) as ws:
+        await subscribed(api, ws, "feed", PUBLIC)
+        await rested(api, 1)
+        monkeypatch.setattr(SharedRun, "execute", execute)
+        monkeypatch.setattr(CostLimit, "on_operation", held_operation, raising=False)
+        monkeypatch.setattr(CostLimit, "on_validate", held_validation)
+        await create(api, boss, title="Broken once")
+        assert (await ws.receive_for("feed"))["payload"]["errors"] == [{"message": "broken"}]
+        await asyncio.wait_for(leaving.wait(), 5)
+        await create(api, boss, title="Broken twice")
+        await asyncio.wait_for(entered.wait(), 5)
+        leave.set()
+        await until(lambda: older[0].done())
+        enter.set()
+        assert (await ws.receive_for("feed"))["payload"]["errors"] == [{"message": "broken"}]
+        await rested(api, 1)
+        after = (await create(api, boss, title="After"))["task"]
+        assert (await next_data(ws, "feed"))["taskFeed"]["task"]["id"] == after["id"]
+        assert bus.stats.subscribers == start + 1
         assert await nothing_more(ws)

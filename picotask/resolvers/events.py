@@ -3,6 +3,7 @@ log."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
@@ -27,10 +28,10 @@ from picotask.services.core.pagination import ID_ORDER, decode_cursor
 from picotask.services.targeting.discovery import access_of
 from picotask.subscriptions.bus import EventBus
 from picotask.subscriptions.direct import outlet
+from picotask.subscriptions.failures import report
 from picotask.subscriptions.messages import Message
 from picotask.subscriptions.streams import (
     Accepts,
-    FellBehind,
     Replay,
     audience_accepts,
     audience_replay,
@@ -39,6 +40,7 @@ from picotask.subscriptions.streams import (
     follow,
     resume,
 )
+from picotask.subscriptions.subscriber import FellBehind, Undeliverable
 
 R = TypeVar("R")
 
@@ -88,6 +90,20 @@ class SlowConsumer(GraphQLError):
         )
 
 
+class UndeliverableEvent(GraphQLError):
+    """The next event cannot be delivered by this instance: one it cannot render (written by a
+    newer instance during a rolling deploy) or a bug. The subscription ends with the cursor
+    just before that event, so that resuming from it, on a new connection (which may reach an
+    instance that can deliver it), loses nothing; resuming here ends the same way again."""
+
+    def __init__(self, cursor: str) -> None:
+        super().__init__(
+            "This server cannot deliver the next event of this subscription; subscribe again "
+            "with `after` set to this cursor, preferably on a new connection.",
+            extensions={"code": "UNDELIVERABLE_EVENT", "cursor": cursor},
+        )
+
+
 def _after(after: str | None) -> int | None:
     if after is None:
         return None
@@ -127,12 +143,21 @@ async def _live(
         to_socket = transport.direct(render) if transport is not None else None
         messages = follow(bus, followed.accepts, followed.replay, followed.after, to_socket)
     try:
-        async for message in messages:
-            # The websocket's context lives as long as the connection: never cache across events.
-            info.context.loaders = Loaders()
-            yield render(message)
+        async with contextlib.aclosing(messages):
+            async for message in messages:
+                # The websocket's context lives as long as the connection: never cache across
+                # events.
+                info.context.loaders = Loaders()
+                try:
+                    value = render(message)
+                except Exception as error:  # as when the bus's listener renders it
+                    report(message, error, "rendered by its generator")
+                    raise Undeliverable(message.id - 1) from None
+                yield value
     except FellBehind as e:
         raise SlowConsumer(event_cursor(e.last_id) if e.last_id else None) from None
+    except Undeliverable as e:
+        raise UndeliverableEvent(event_cursor(e.last_id)) from None
 
 
 def _same(message: Message) -> Message:

@@ -19,8 +19,8 @@ import math
 from collections.abc import AsyncIterator
 from typing import Any
 
+from graphql import OperationType as GraphQLOperationType
 from strawberry.extensions import SchemaExtension
-from strawberry.types.graphql import OperationType
 
 from picotask.schema.context import Context
 from picotask.schema.errors import QueryTooComplex, RateLimited
@@ -55,6 +55,7 @@ class CostLimit(SchemaExtension):
             ),
         )
         self.requested = cost
+        subscription = operation.operation == GraphQLOperationType.SUBSCRIPTION
         if cost > self.max_cost:
             run.pre_execution_errors = [QueryTooComplex(cost, self.max_cost)]
         else:
@@ -74,6 +75,10 @@ class CostLimit(SchemaExtension):
                         cost=self._cost(),
                     )
                 ]
+        if not subscription:
+            # In the results, not `get_results`: an extension with results of its own would
+            # make every subscription frame go through strawberry (server/direct.py).
+            run.extensions_results["cost"] = self._cost()
         yield
 
     def _cost(self) -> dict[str, Any]:
@@ -86,14 +91,3 @@ class CostLimit(SchemaExtension):
                 "restoreRate": bucket.restore_per_second,
             }
         return cost
-
-    def get_results(self) -> dict[str, Any]:
-        if self.requested is None or self._is_subscription():
-            return {}
-        return {"cost": self._cost()}
-
-    def _is_subscription(self) -> bool:
-        try:
-            return self.execution_context.operation_type == OperationType.SUBSCRIPTION
-        except RuntimeError:  # no operation of that name
-            return False

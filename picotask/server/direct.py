@@ -7,36 +7,35 @@ event a parked subscriber accepts joins its group's `Cohort`, which executes it 
 group (the same shared execution, `Groups.shared`), encodes the frame once per operation id,
 and puts it in each subscriber's socket `Outbox`; a result that is not for everyone (the
 execution asked for a subscriber, or has errors) is handed back to each generator instead,
-which answers as it always does. Frames are what strawberry would have sent for an error-free
-result: `{"id", "type": "next", "payload": {"data"}}` (operations are grouped only while no
-schema extension has a hook that would change them: server/fanout.py).
+which answers as it always does. So does a shared execution that raised (subscriptions/
+groups.py logs it once and gives no result): each generator then executes the event as its
+own (server/fanout.py), and answers what that execution gives it. Frames are byte for byte
+what strawberry sends for an error-free result, `{"id", "type": "next", "payload": {"data"}}`:
+operations are grouped only while no schema extension has a hook that would change their
+events (server/fanout.py), and the direct path is only taken when no extension of the schema
+can add to such a result or change it as it is sent (`plain_frames`).
 
-No send waits for a slow socket: the frame is written at once when the socket can take it (the
-send coroutine is run without a task, and finishes without suspending); otherwise it waits in
-the socket's outbox, with its subscriber's count, behind which the rest of that socket's frames
-queue, and one task sends them as the socket drains. A subscriber with more than its queue's
-size waiting is dropped as today (`Subscriber.drop`: its generator ends it with SLOW_CONSUMER
-and its cursor, the last frame that went out).
+No send waits for a slow socket (server/outbox.py). Whatever fails for one subscriber here ends
+that subscriber alone (`Subscriber.fail`); its phases are subscriptions/subscriber.py's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import logging
 from collections import deque
-from collections.abc import Awaitable, Coroutine, Generator, Hashable
+from collections.abc import Awaitable, Hashable
 from typing import Any, Protocol, cast
 
 import orjson
-from strawberry.asgi import ASGIWebSocketAdapter
+from strawberry import Schema
+from strawberry.extensions import MaskErrors, SchemaExtension
 
-from picotask.subscriptions.bus import Subscriber
+from picotask.server.outbox import Outbox
 from picotask.subscriptions.direct import Render
-from picotask.subscriptions.groups import Groups, GroupStats
+from picotask.subscriptions.groups import Groups
 from picotask.subscriptions.messages import Message
-
-log = logging.getLogger(__name__)
+from picotask.subscriptions.subscriber import Subscriber
 
 
 class _Run(Protocol):
@@ -62,104 +61,7 @@ class _Socket(Protocol):
 
     def rest(self, operation_id: str, subscriber: Subscriber) -> bool: ...
 
-    def wake(self, operation_id: str) -> None: ...
-
-
-class Outbox:
-    """One socket's frames from the direct path, in order, never waiting for the socket."""
-
-    __slots__ = ("busy", "entries", "gone", "socket", "stats", "task")
-
-    def __init__(self, socket: _Socket, stats: GroupStats) -> None:
-        self.socket, self.stats = socket, stats
-        # (subscriber, event, frame), or frame None: hand the event back to its generator.
-        self.entries: deque[tuple[Subscriber, Message, str | None]] = deque()
-        self.busy = False  # a frame is on its way: what follows waits behind it
-        self.gone = False
-        self.task: asyncio.Task[None] | None = None
-
-    def put(self, subscriber: Subscriber, message: Message, frame: str | None) -> None:
-        if self.busy and not subscriber.dropped:
-            self.entries.append((subscriber, message, frame))
-            return
-        started = self._release(subscriber, message, frame)
-        if started is not None:
-            self.busy = True
-            self.task = asyncio.get_running_loop().create_task(self._drain(started))
-
-    def purge(self, subscriber: Subscriber) -> None:
-        """Forget what waits for a dropped subscriber."""
-        kept = [entry for entry in self.entries if entry[0] is not subscriber]
-        subscriber.pending -= len(self.entries) - len(kept)
-        self.entries = deque(kept)
-
-    def _release(self, subscriber: Subscriber, message: Message, frame: str | None) -> _Rest | None:
-        """Take an entry out of the outbox: write its frame (None when it went out at once,
-        else the rest of its send) or hand its event back."""
-        subscriber.pending -= 1
-        if subscriber.dropped or subscriber.closed or self.socket.closing or self.gone:
-            return None
-        # Handed back, or behind an event handed back that its generator has not sent yet
-        # (the subscriber is parked again once it has): its generator sends it, in order.
-        if frame is None or not subscriber.parked:
-            subscriber.hand(message)
-            return None
-        subscriber.last = message.id  # once started, the frame goes out before anything else
-        self.stats.shared_deliveries += 1
-        self.stats.direct_frames += 1
-        adapter = cast("ASGIWebSocketAdapter", self.socket.websocket)
-        send = adapter.ws.send({"type": "websocket.send", "text": frame})
-        try:
-            waiting = send.send(None)
-        except StopIteration:
-            return None
-        except Exception:  # the socket is gone; its handler ends its operations
-            self.gone = True
-            return None
-        return _Rest(send, waiting)
-
-    async def _drain(self, started: _Rest) -> None:
-        try:
-            await started
-            while self.entries:
-                rest = self._release(*self.entries.popleft())
-                if rest is not None:
-                    await rest
-        except Exception:
-            self.gone = True
-        finally:
-            self.busy = False
-            self.task = None
-            if self.gone:
-                while self.entries:
-                    self.entries.popleft()[0].pending -= 1
-
-
-class _Rest:
-    """The rest of a send that was started outside of any task and suspended on `waiting`
-    (what a coroutine hands its task to wait for: a future, or None to yield), to await in
-    one."""
-
-    __slots__ = ("send", "waiting")
-
-    def __init__(self, send: Coroutine[Any, Any, None], waiting: Any) -> None:
-        self.send, self.waiting = send, waiting
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        send, waiting = self.send, self.waiting
-        while True:
-            try:
-                value = yield waiting
-            except BaseException as error:
-                try:
-                    waiting = send.throw(error)
-                except StopIteration:
-                    return
-            else:
-                try:
-                    waiting = send.send(value)
-                except StopIteration:
-                    return
+    def wake(self, operation_id: str, subscriber: Subscriber) -> None: ...
 
 
 class _Entry:
@@ -201,14 +103,11 @@ class Cohort:
                 entry = self.pending[0]
                 payload = None
                 if not groups.per_subscriber(self.group):
-                    try:
-                        payload = await groups.shared(
-                            self.group,
-                            entry.source,
-                            functools.partial(entry.run.execute, entry.source),
-                        )
-                    except Exception:  # each generator executes it again, as its own
-                        log.exception("a shared execution failed")
+                    # None also when it raised: handed back, each generator then executes
+                    # the event as its own, as for a group that asked for its subscriber.
+                    payload = await groups.shared(
+                        self.group, entry.source, functools.partial(entry.run.execute, entry.source)
+                    )
                 self.pending.popleft()
                 self._deliver(entry, payload)
         finally:
@@ -218,24 +117,53 @@ class Cohort:
 
     def _deliver(self, entry: _Entry, payload: Any) -> None:
         data = None if payload is None or payload.errors else payload.data
-        frames: dict[str, str] = {}
+        frames: dict[str, str | None] = {}
         for subscriber, op_id, outbox in entry.members:
-            if data is None:
-                outbox.put(subscriber, entry.message, None)
-                continue
-            frame = frames.get(op_id)
-            if frame is None:
-                next_ = {"id": op_id, "type": "next", "payload": {"data": data}}
-                frame = frames[op_id] = orjson.dumps(next_).decode()
-            outbox.put(subscriber, entry.message, frame)
+            try:
+                frame = None if data is None else _frame(frames, op_id, data)
+                outbox.put(subscriber, entry.message, frame)
+            except Exception as error:  # its own: the others of the cohort still get theirs
+                subscriber.fail(entry.message, error, "written directly")
+
+
+def _frame(frames: dict[str, str | None], op_id: str, data: Any) -> str | None:
+    """The `next` frame of an operation id, once per id and event (None: an id JSON cannot
+    encode, which its generator answers as strawberry does)."""
+    if op_id not in frames:
+        try:
+            next_ = {"id": op_id, "type": "next", "payload": {"data": data}}
+            frames[op_id] = orjson.dumps(next_).decode()
+        except orjson.JSONEncodeError:
+            frames[op_id] = None
+    return frames[op_id]
+
+
+def plain_frames(schema: Schema) -> bool:
+    """Whether strawberry sends every error-free result of a subscription's event as its data
+    alone: no extension of the schema adds to it (`get_results`) nor changes it on its way out
+    (`on_stream_result`; strawberry's `MaskErrors` only masks errors, of which such a result
+    has none). Else frames would differ from the generator's, so there is no direct path.
+    (An extension hook that writes `execution_context.extensions_results` while a
+    subscription runs would add to its frames too: none of the schema's does.)"""
+    for extension in schema.get_extensions():
+        kind = type(extension)
+        if kind.get_results is not SchemaExtension.get_results:
+            return False
+        if kind.on_stream_result not in (
+            SchemaExtension.on_stream_result,
+            MaskErrors.on_stream_result,
+        ):
+            return False
+    return True
 
 
 class Cohorts:
     """Per app: the cohorts with events on their way."""
 
-    def __init__(self, groups: Groups[object]) -> None:
+    def __init__(self, groups: Groups[object], schema: Schema) -> None:
         self.groups = groups
         self.by_group: dict[Hashable, Cohort] = {}
+        self.plain_frames = plain_frames(schema)
 
     def of(self, group: Hashable) -> Cohort:
         cohort = self.by_group.get(group)
@@ -261,12 +189,13 @@ class _Path:
             return True  # its session ended: nothing more goes out
         if not subscriber.pending and self.cohorts.groups.per_subscriber(self.run.group):
             return False  # executed for each subscriber: its generator does it
+        source = self.render(message)  # may raise: the bus ends this subscriber alone
         outbox = self.socket.outbox
         if outbox is None:
             outbox = self.socket.outbox = Outbox(self.socket, self.cohorts.groups.stats)
-        subscriber.pending += 1
+        subscriber.joined()
         member = (subscriber, self.op_id, outbox)
-        self.cohorts.of(self.run.group).add(message, self.render(message), self.run, member)
+        self.cohorts.of(self.run.group).add(message, source, self.run, member)
         return True
 
     def dropped(self, subscriber: Subscriber) -> None:
@@ -280,7 +209,7 @@ class _Path:
         return self.socket.rest(self.op_id, subscriber)
 
     def wake(self, subscriber: Subscriber) -> None:
-        self.socket.wake(self.op_id)
+        self.socket.wake(self.op_id, subscriber)
 
 
 class OperationOutlet:
@@ -296,6 +225,8 @@ class OperationOutlet:
         self.resumed = resumed
 
     def direct(self, render: Render) -> _Path | None:
+        if not self.cohorts.plain_frames:
+            return None
         executor = cast("_Executor | None", self.executor)
         run = executor.shared_run() if executor is not None else None
         if run is None:

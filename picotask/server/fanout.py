@@ -35,7 +35,7 @@ from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 import orjson
-from graphql import ExecutionResult, Executor, GraphQLSchema, OperationType
+from graphql import ExecutionResult, Executor, GraphQLError, GraphQLSchema, OperationType
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.base_extension import HOOK_METHODS
 from strawberry.schema.schema import Schema, StrawberryGraphQLCoreExecutionContext
@@ -233,7 +233,22 @@ class _Event:
                 errors = list(payload.errors) if payload.errors else None
                 return ExecutionResult(payload.data, errors)
         groups.stats.subscriber_executions += 1
-        return await executor.own_execution(source)
+        return _encoded(await executor.own_execution(source))
+
+
+def _encoded(result: ExecutionResult) -> ExecutionResult:
+    """A subscriber's own result, its data JSON already as a shared one's is (the frame only
+    copies it). Data JSON cannot encode (a value orjson refuses) is this event's error, masked
+    as any bug, and the subscription goes on: alone, strawberry's send would end it, and a
+    shared execution that failed on it must not end every subscription of its group."""
+    if result.data is None:
+        return result
+    try:
+        data: Any = orjson.Fragment(orjson.dumps(result.data))  # strawberry's frame copies it
+    except orjson.JSONEncodeError as error:
+        failed = GraphQLError(str(error), original_error=error)
+        return ExecutionResult(None, [*(result.errors or ()), failed], result.extensions)
+    return ExecutionResult(data, result.errors, result.extensions)
 
 
 async def _awaited(executor: Executor[Any], result: Any) -> ExecutionResult:

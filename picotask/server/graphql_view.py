@@ -12,10 +12,10 @@ from graphql import GraphQLError
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
+from strawberry import Schema
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
-from strawberry.schema import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
@@ -96,7 +96,7 @@ class GraphQLView(GraphQL[Context, None]):
     # Sockets counted, closed when their session ends, operations authorized one by one.
     graphql_transport_ws_handler_class = SocketHandler
 
-    def __init__(self, schema: BaseSchema, services: Services, bus: EventBus) -> None:
+    def __init__(self, schema: Schema, services: Services, bus: EventBus) -> None:
         settings = services.settings
         super().__init__(
             schema,
@@ -112,7 +112,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.persisted = PersistedQueries(settings)
         self.sockets = Sockets(settings, services.clock, bus)
         # Live events of grouped subscriptions, written straight to the sockets.
-        self.cohorts = Cohorts(bus.groups)
+        self.cohorts = Cohorts(bus.groups, schema)
 
     async def get_context(
         self, request: Request | WebSocket, response: Response | WebSocket

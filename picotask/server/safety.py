@@ -6,7 +6,6 @@ import contextlib
 import functools
 import logging
 import re
-import traceback
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any, Generic, TypeVar
@@ -35,6 +34,7 @@ from picotask.server.cost import CostAnalysis
 from picotask.server.cost_limit import CostLimit
 from picotask.services.core.text import json_problem, text_problem
 from picotask.settings import Settings
+from picotask.subscriptions.failures import bounded_traceback
 
 log = logging.getLogger("picotask.graphql")
 MASKED_MESSAGE = "Internal server error."
@@ -51,9 +51,6 @@ def request_id_of(execution_context: ExecutionContext | None) -> str | None:
     return getattr(context, "request_id", None)
 
 
-LOGGED_CHARS = 4_000  # a traceback may quote a client's value: never log more than this
-
-
 def log_errors(errors: list[GraphQLError], execution_context: ExecutionContext | None) -> None:
     """Each bug once, bounded, with the request id; a refused input only at debug level and
     without a traceback."""
@@ -62,9 +59,7 @@ def log_errors(errors: list[GraphQLError], execution_context: ExecutionContext |
         if is_unexpected(error):
             original = error.original_error
             assert original is not None
-            trace = "".join(traceback.format_exception(original))
-            if len(trace) > LOGGED_CHARS:
-                trace = trace[: LOGGED_CHARS // 2] + "\n[...]\n" + trace[-LOGGED_CHARS // 2 :]
+            trace = bounded_traceback(original)
             log.error("unexpected error in request %s at %s\n%s", request_id, error.path, trace)
         else:
             log.debug("request %s: %s", request_id, error.message[:300])

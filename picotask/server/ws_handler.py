@@ -3,9 +3,11 @@ authorized against its session as this instance knows it now (`sockets.py`).
 
 A subscription whose live events all go the direct path (server/direct.py) rests: its task
 and everything of strawberry's and graphql-core's it held end, and the socket keeps its bus
-subscriber (`resting`) until an event needs the operation again (`wake`: run it again, to
-resume that subscriber) or the operation ends (completed by the client, the socket closed, the
-session ended), when the subscriber leaves the bus."""
+subscriber (`held`) until an event needs the operation again (`wake`: run it again, to resume
+that subscriber) or the operation ends (completed by the client, the socket closed, the
+session ended), when the subscriber leaves the bus. Each run of an operation is its own task,
+and the subscriber knows which run holds it (subscriptions/subscriber.py): the end of a run
+lets it go only if that run still holds it, never one woken again since."""
 
 from __future__ import annotations
 
@@ -27,10 +29,11 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 
 from picotask.schema.context import Context
-from picotask.server.direct import Cohorts, OperationOutlet, Outbox
+from picotask.server.direct import Cohorts, OperationOutlet
+from picotask.server.outbox import Outbox
 from picotask.server.sockets import Sockets, TooManySockets
-from picotask.subscriptions.bus import Subscriber
 from picotask.subscriptions.direct import outlet
+from picotask.subscriptions.subscriber import Subscriber
 
 SESSION_ENDED = 4403
 TOO_MANY = 4429
@@ -75,10 +78,9 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self.user_id: int | None = None
         self.session_id: int | None = None
         self.closing = False
-        # Subscribers held for their operations: resting (no task), or woken (a task runs
-        # the operation again to resume them).
-        self.resting: dict[str, Subscriber] | None = None
-        self.waking: dict[str, Subscriber] | None = None
+        # Subscribers held for their operations: resting (no run holds them), or woken (a
+        # run of the operation was started to resume them).
+        self.held: dict[str, Subscriber] | None = None
 
     async def handle(self) -> None:
         if not self.sockets.admit(self):
@@ -105,22 +107,23 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
 
     async def run_operation(self, operation: Operation[Context, None]) -> None:
         _running.set((self, operation.id))
-        resumed = self.waking.get(operation.id) if self.waking else None
+        run = asyncio.current_task()
+        # The run `wake` started resumes the subscriber it holds; any other is a new one.
+        held = self.held.get(operation.id) if self.held else None
+        resumed = held if held is not None and held.held_by(run) else None
         outlet.set(OperationOutlet(self, operation.id, self.cohorts, resumed))
         try:
             await super().run_operation(operation)
         finally:
-            if resumed is not None:
-                self._resumed(operation.id, resumed)
+            # Still this run's: its generator ended for good, or never started (cancelled or
+            # refused first). Not if it rested again, nor once a newer run holds it.
+            if resumed is not None and resumed.held_by(run):
+                self._let_go(operation.id, resumed)
 
-    def _resumed(self, operation_id: str, subscriber: Subscriber) -> None:
-        """A woken operation's run ended. Its generator, if it started, took the subscriber
-        and left it on the bus only if it rested again; one that never started (cancelled
-        first, or refused before it) leaves it here, to leave the bus now."""
-        if self.waking is not None and self.waking.get(operation_id) is subscriber:
-            del self.waking[operation_id]
-        if self.resting is None or self.resting.get(operation_id) is not subscriber:
-            self.context.bus.unsubscribe(subscriber)
+    def _let_go(self, operation_id: str, subscriber: Subscriber) -> None:
+        if self.held is not None and self.held.get(operation_id) is subscriber:
+            del self.held[operation_id]
+        self.context.bus.unsubscribe(subscriber)
 
     def rest(self, operation_id: str, subscriber: Subscriber) -> bool:
         """Hold the subscriber of an operation whose generator is about to end (from that
@@ -129,9 +132,9 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
         task = asyncio.current_task()
         if self.closing or operation is None or task is None or operation.task is not task:
             return False
-        if self.resting is None:
-            self.resting = {}
-        self.resting[operation_id] = subscriber
+        if self.held is None:
+            self.held = {}
+        self.held[operation_id] = subscriber
         task.add_done_callback(_unwound)
         # The task keeps its context (and so this outlet) after it ends: not the executor.
         transport = outlet.get()
@@ -139,27 +142,25 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
             transport.executor = None
         return True
 
-    def wake(self, operation_id: str) -> None:
-        """Run a resting operation again; it resumes its subscriber (`run_operation`)."""
-        subscriber = self.resting.pop(operation_id, None) if self.resting else None
-        if subscriber is None:
-            return  # woken already
+    def wake(self, operation_id: str, subscriber: Subscriber) -> None:
+        """Run a resting operation again, in a new task: the run that resumes its subscriber
+        (`run_operation`)."""
+        if self.held is None or self.held.get(operation_id) is not subscriber:
+            return  # not this socket's any more
         operation = self.operations.get(operation_id)
         if operation is None or self.closing:  # ended meanwhile
-            self.context.bus.unsubscribe(subscriber)
+            self._let_go(operation_id, subscriber)
             return
-        if self.waking is None:
-            self.waking = {}
-        self.waking[operation_id] = subscriber
-        operation.task = asyncio.create_task(self.run_operation(operation))
-        operation.task.add_done_callback(self._task_done)  # as strawberry's own tasks
+        run = asyncio.create_task(self.run_operation(operation))
+        subscriber.woken(run)
+        operation.task = run
+        run.add_done_callback(self._task_done)  # as strawberry's own tasks
 
     def _release(self, operation_id: str) -> None:
         """The operation ends: a subscriber the socket holds for it leaves the bus."""
-        for held in (self.resting, self.waking):
-            subscriber = held.pop(operation_id, None) if held else None
-            if subscriber is not None:
-                self.context.bus.unsubscribe(subscriber)
+        subscriber = self.held.pop(operation_id, None) if self.held else None
+        if subscriber is not None:
+            self.context.bus.unsubscribe(subscriber)
 
     async def cleanup_operation(self, operation_id: str) -> None:
         self._release(operation_id)

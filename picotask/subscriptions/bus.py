@@ -11,6 +11,8 @@ around its known weaknesses:
 What the bus brings goes through the process's sequencer (sequencer.py) before any client sees
 it: in id order, once each, and completed from the event log with whatever the bus did not
 bring (a failed publish, an instance that died before publishing, an outage).
+A failure in one subscriber's delivery stays that subscriber's: it ends, with its cursor
+(subscriber.py), and the listener goes on with the next subscriber and the next event.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import itertools
 import json
 import logging
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,10 +33,12 @@ from broadcaster import Broadcast
 from picotask.models.events import Event
 from picotask.services.accounts.sessions import Revocation
 from picotask.subscriptions.direct import Direct
+from picotask.subscriptions.failures import bounded_traceback
 from picotask.subscriptions.groups import Groups
 from picotask.subscriptions.messages import Message
 from picotask.subscriptions.redis_backend import RedisPubSubBackend
 from picotask.subscriptions.sequencer import Sequencer
+from picotask.subscriptions.subscriber import RESTING, Inbox, Subscriber
 
 log = logging.getLogger(__name__)
 CHANNEL = "picotask.events"
@@ -47,57 +50,6 @@ def channel_for(database_url: str) -> str:
     return f"{CHANNEL}.{urlparse(database_url).path.rsplit('/', 1)[-1]}"
 
 
-class Overflow:
-    """Put in a client's queue in place of what it could not take."""
-
-
-OVERFLOW = Overflow()
-
-
-class Inbox:
-    """One subscriber's bounded queue, for its generator alone: the part of asyncio.Queue used
-    here, without its three deques while empty (as most idle subscribers' are)."""
-
-    __slots__ = ("items", "maxsize", "waiter")
-
-    def __init__(self, maxsize: int) -> None:
-        self.maxsize = maxsize
-        self.items: deque[Message | Overflow] | None = None
-        self.waiter: asyncio.Future[None] | None = None
-
-    def qsize(self) -> int:
-        return len(self.items) if self.items else 0
-
-    def empty(self) -> bool:
-        return not self.items
-
-    def put_nowait(self, item: Message | Overflow) -> None:
-        if self.items is None:
-            self.items = deque()
-        elif len(self.items) >= self.maxsize:
-            raise asyncio.QueueFull
-        self.items.append(item)
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
-
-    def get_nowait(self) -> Message | Overflow:
-        if not self.items:
-            raise asyncio.QueueEmpty
-        item = self.items.popleft()
-        if not self.items:
-            self.items = None
-        return item
-
-    async def get(self) -> Message | Overflow:
-        while not self.items:
-            self.waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self.waiter
-            finally:
-                self.waiter = None
-        return self.get_nowait()
-
-
 @dataclass
 class BusStats:
     published: int = 0
@@ -106,66 +58,8 @@ class BusStats:
     dropped_clients: int = 0
     subscribers: int = 0
     woken: int = 0  # resting subscribers whose generator had to run again
+    undeliverable: int = 0  # subscribers ended because delivering an event to them failed
     last_heartbeat: float = field(default_factory=time.monotonic)
-
-
-@dataclass(eq=False, slots=True)
-class Subscriber:
-    accepts: Callable[[Message], bool]
-    queue: Inbox
-    stats: BusStats
-    # The events it is offered are exactly those after this id (the bus's position when it
-    # subscribed); the ones up to it are in the log.
-    position: int = 0
-    direct: Direct | None = None  # the direct path to its socket (subscriptions/direct.py)
-    last: int = 0  # the id of the last event delivered (its cursor)
-    parked: bool = False  # its generator waits on its empty queue
-    pending: int = 0  # events on the direct path, not yet written nor handed back
-    # No generator runs for it: the transport holds it (subscriptions/direct.py), and what
-    # only a generator can deliver wakes one.
-    resting: bool = False
-    dropped: bool = False
-    closed: bool = False  # unsubscribed
-
-    def offer(self, message: Message) -> None:
-        if self.dropped or not self.accepts(message):
-            return
-        direct = self.direct
-        if direct is not None and (self.parked or self.pending):
-            if message.id <= self.last:
-                return  # it resumed with a cursor from an instance further ahead
-            if direct.take(self, message):
-                if self.pending > self.queue.maxsize:
-                    self.drop()
-                return
-        self.hand(message)
-
-    def hand(self, message: Message) -> None:
-        """To its own generator."""
-        self.parked = False
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
-            self.drop()
-            return
-        self._wake()
-
-    def drop(self) -> None:
-        """Free what the client could not take and leave only the overflow marker."""
-        self.dropped = True
-        self.stats.dropped_clients += 1
-        if self.direct is not None:
-            self.direct.dropped(self)
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.queue.put_nowait(OVERFLOW)
-        self._wake()
-
-    def _wake(self) -> None:
-        if self.resting and self.direct is not None:
-            self.resting = False  # its transport holds it until the generator resumes it
-            self.stats.woken += 1
-            self.direct.wake(self)
 
 
 class EventBus:
@@ -240,7 +134,10 @@ class EventBus:
             async for event in subscription:  # type: ignore[union-attr]  # broadcaster types __aiter__ as Optional
                 if event is None:
                     return
-                self._dispatch(json.loads(event.message))
+                try:
+                    self._dispatch(json.loads(event.message))
+                except Exception as error:  # one message, not the listener: the log has ours
+                    log.error("a bus message could not be read\n%s", bounded_traceback(error))
                 # Let the clients' generators run between messages, so a burst only drops
                 # the clients that really cannot keep up.
                 await asyncio.sleep(0)
@@ -254,12 +151,30 @@ class EventBus:
             return
         for data in envelope["events"]:
             self.stats.received += 1
-            self.sequencer.arrive(Message.from_wire(data))
+            try:
+                message = Message.from_wire(data)
+            except Exception as error:  # not one this instance can read: the log settles it
+                log.error("a bus event could not be read\n%s", bounded_traceback(error))
+                continue
+            self.sequencer.arrive(message)
 
     def _fan_out(self, message: Message) -> None:
-        """The sequencer's output: each event once, in id order."""
+        """The sequencer's output: each event once, in id order. A subscriber whose delivery
+        raises (its filter, or its render on the direct path: an event this instance cannot
+        render, written by a newer one) ends alone, with its cursor; the others, and the
+        sequencer's position, go on."""
         for subscriber in list(self._subscribers):
-            subscriber.offer(message)
+            try:
+                subscriber.offer(message)
+            except Exception as error:
+                self._failed(subscriber, message, error)
+
+    def _failed(self, subscriber: Subscriber, message: Message, error: Exception) -> None:
+        try:
+            subscriber.fail(message, error, "offered by the bus")
+        except Exception as again:  # it cannot even be ended cleanly: off the bus, at least
+            log.error("a failed subscriber could not be ended\n%s", bounded_traceback(again))
+            self.unsubscribe(subscriber)
 
     async def publish(self, events: list[Event]) -> None:
         """Called after the events' transaction committed."""
@@ -301,30 +216,31 @@ class EventBus:
     async def subscribe(
         self, accepts: Callable[[Message], bool], direct: Direct | None = None
     ) -> AsyncIterator[Subscriber]:
+        run = asyncio.current_task()
         # Registered at the position in the same step: no event can fall between the two.
-        subscriber = Subscriber(accepts, Inbox(self.queue_size), self.stats, self.position, direct)
+        subscriber = Subscriber(accepts, Inbox(self.queue_size), self, self.position, direct, run)
         self._subscribers.add(subscriber)
         self.stats.subscribers = len(self._subscribers)
-        with self.owned(subscriber):
+        with self.owned(subscriber, run):
             yield subscriber
 
     @contextlib.contextmanager
-    def owned(self, subscriber: Subscriber) -> Iterator[Subscriber]:
-        """A subscriber while its generator runs (from `subscribe`, or woken after it rested):
-        off the bus when the generator ends, unless it rested (its transport holds it then,
-        and unsubscribes it)."""
+    def owned(self, subscriber: Subscriber, run: object) -> Iterator[Subscriber]:
+        """A subscriber while `run`'s generator has it (from `subscribe`, or woken after it
+        rested): off the bus when the generator ends, unless `run` no longer holds it (it
+        rested: its transport holds it, and unsubscribes it; or a newer run holds it)."""
         try:
             yield subscriber
         finally:
-            if not subscriber.resting:
+            if subscriber.held_by(run):
                 self.unsubscribe(subscriber)
 
     def resting(self) -> int:
         """How many subscribers rest now (counted when asked: for tests and benchmarks)."""
-        return sum(subscriber.resting for subscriber in self._subscribers)
+        return sum(subscriber.phase is RESTING for subscriber in self._subscribers)
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
-        subscriber.closed = True
+        subscriber.close()
         self._subscribers.discard(subscriber)
         self.stats.subscribers = len(self._subscribers)
 

@@ -7,7 +7,9 @@ generator would have sent (the group's shared execution, encoded once) and write
 socket, or hands it back to the generator (`Subscriber.hand`) when that is not possible (the
 group's execution depends on its subscriber, or has errors). Once a subscriber has an event
 on the direct path, every later one follows it there (`Subscriber.pending`), so frames and
-hand-backs keep the order of the events.
+hand-backs keep the order of the events. The event is rendered there, in the bus's listener:
+one that raises (an event this instance cannot render) ends that subscriber alone, with its
+cursor (`Subscriber.fail`).
 
 A parked subscriber whose events all go the direct path needs no generator at all: the
 transport may let it rest (`Direct.rest`). Its generator then ends with `Rested`, which
@@ -16,7 +18,8 @@ the subscriber stays on the bus, held by the transport, with nothing of its oper
 but what the direct path needs. An event that needs the generator after all (handed back, or
 the subscriber dropped) wakes it (`Direct.wake`): the transport runs the operation again,
 which resumes this very subscriber (`Outlet.resumed`) with its queue and cursor as they are,
-without reading the log again or repeating its resolver's set-up.
+without reading the log again or repeating its resolver's set-up. (These are the phases of
+subscriber.py: PARKED, RESTING, WAKING; the transitions are there.)
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import TYPE_CHECKING, Protocol
 from picotask.subscriptions.messages import Message
 
 if TYPE_CHECKING:
-    from picotask.subscriptions.bus import Subscriber
+    from picotask.subscriptions.subscriber import Subscriber
 
 # How a subscription turns an event into its root value (the same object for every
 # subscriber: `schema.events.rendered`).

@@ -5,19 +5,25 @@ Who receives an event stays decided per subscriber, in memory (streams.py); a gr
 the work of turning an event its subscribers receive into the payload they are sent. What a
 subscriber is sent is looked up by the group and by the very object its stream yielded for the
 event (the same for every subscriber: the bus hands them the same message), so a payload is
-never reused for anything but what it was made from.
+never reused for anything but what it was made from. A shared execution that raises is
+logged once and gives no result (None), as one that asked for a subscriber: its subscribers
+then each execute the event as their own, so none of them gets another's failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 from weakref import WeakValueDictionary
 
+from picotask.subscriptions.failures import bounded_traceback
+
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # Payloads kept: enough for every group's newest events, while a subscriber behind by a few
@@ -38,7 +44,7 @@ class GroupStats:
 @dataclass(slots=True, eq=False)
 class _Shared(Generic[T]):
     source: object  # kept, so its id cannot be reused while the entry lives
-    result: asyncio.Future[T]
+    result: asyncio.Future[T | None]
 
 
 class Groups(Generic[T]):
@@ -65,10 +71,11 @@ class Groups(Generic[T]):
 
     def shared(
         self, group: Hashable, source: object, execute: Callable[[], Awaitable[T]]
-    ) -> Awaitable[T]:
+    ) -> Awaitable[T | None]:
         """The group's result for `source`: executed by the first subscriber to ask, in a task
         of its own (a subscriber leaving does not cancel it for the others) that starts from an
-        empty context (nothing of that subscriber's task carries over), awaited by all."""
+        empty context (nothing of that subscriber's task carries over), awaited by all; None
+        if it raised."""
         key = (group, id(source))
         entry = self._shared.get(key)
         # The entry holds the source, so an equal id is this very object.
@@ -84,5 +91,12 @@ class Groups(Generic[T]):
         return asyncio.shield(entry.result)
 
 
-async def _run(execute: Callable[[], Awaitable[T]]) -> T:
-    return await execute()
+async def _run(execute: Callable[[], Awaitable[T]]) -> T | None:
+    try:
+        return await execute()
+    except Exception as error:
+        log.error(
+            "a shared execution failed; its subscribers execute the event each as their own\n%s",
+            bounded_traceback(error),
+        )
+        return None

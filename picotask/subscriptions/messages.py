@@ -22,6 +22,7 @@ class Message:
     created_at: str  # ISO-8601, as on the wire
     # Renderings shared by every subscriber of this process (never sent on the wire).
     rendered: dict[str, object] = field(default_factory=dict)
+    failures: int = 0  # subscribers it could not be delivered to (failures.py logs the first)
 
     @classmethod
     def of(cls, event: Event) -> Message:

@@ -1,9 +1,11 @@
 """Subscription streams: replay the event log after a cursor, then go live, with no gap and
-no duplicate; stop a client that fell too far behind."""
+no duplicate; stop a client that fell too far behind, or whose next event cannot be delivered
+here (both with the cursor to resume from)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from tortoise.queryset import QuerySet
 
@@ -16,23 +18,17 @@ from picotask.services.targeting.discovery import (
     matches_filter,
     targeting_problem,
 )
-from picotask.subscriptions.bus import OVERFLOW, EventBus, Subscriber
+from picotask.subscriptions.bus import EventBus
 from picotask.subscriptions.direct import Direct, Rested
+from picotask.subscriptions.failures import report
 from picotask.subscriptions.messages import Message
+from picotask.subscriptions.subscriber import Drop, Subscriber, Undeliverable
 
 REPLAY_BATCH = 500
 NO_ACCESS = Access()
 
 Accepts = Callable[[Message], bool]
 Replay = Callable[[int], QuerySet[Event]]
-
-
-class FellBehind(Exception):
-    """The client could not keep up; it should resubscribe with `after: last_id`."""
-
-    def __init__(self, last_id: int | None) -> None:
-        super().__init__("fell behind")
-        self.last_id = last_id
 
 
 def feed_accepts(
@@ -90,7 +86,7 @@ def audience_replay(stream: Stream, user_id: int, task_id: int | None = None) ->
 
 async def follow(
     bus: EventBus, accepts: Accepts, replay: Replay, after: int | None, direct: Direct | None = None
-) -> AsyncIterator[Message]:
+) -> AsyncGenerator[Message, None]:
     """Every accepted event after `after` (or from now), oldest first, then live: in strictly
     increasing id order, each once. After each event, every event up to it that this
     subscriber may see has been delivered, so resuming after its cursor is exact. While it
@@ -106,7 +102,7 @@ async def follow(
             for row in rows:
                 last = row.id
                 message = Message.of(row)
-                if accepts(message):
+                if _accepted(accepts, message):
                     yield message
             if len(rows) < REPLAY_BATCH:
                 last = live
@@ -115,27 +111,34 @@ async def follow(
             yield message
 
 
-async def resume(bus: EventBus, subscriber: Subscriber) -> AsyncIterator[Message]:
-    """`follow` again for a subscriber that rested: from its queue, as it is."""
-    with bus.owned(subscriber):
+async def resume(bus: EventBus, subscriber: Subscriber) -> AsyncGenerator[Message, None]:
+    """`follow` again for a subscriber that rested and was woken: from its queue, as it is."""
+    run = asyncio.current_task()
+    subscriber.resume(run)
+    with bus.owned(subscriber, run):
         async for message in _queued(subscriber):
             yield message
 
 
+def _accepted(accepts: Accepts, message: Message) -> bool:
+    """A replayed event, as the bus's listener offers a live one: one the filter cannot read
+    ends this subscription, with the cursor just before it."""
+    try:
+        return accepts(message)
+    except Exception as error:
+        report(message, error, "replayed")
+        raise Undeliverable(message.id - 1) from None
+
+
 async def _queued(subscriber: Subscriber) -> AsyncIterator[Message]:
-    direct = subscriber.direct
     while True:
         # Parked: everything before was delivered, so the direct path may go on from here,
         # without this generator if its transport can hold the subscriber.
-        subscriber.parked = subscriber.queue.empty()
-        if subscriber.parked and direct is not None and direct.rest(subscriber):
-            subscriber.resting = True
+        if subscriber.park() and subscriber.rest():
             raise Rested
         item = await subscriber.queue.get()
-        subscriber.parked = False
-        if item is OVERFLOW:
-            raise FellBehind(subscriber.last)
-        assert isinstance(item, Message)
+        if isinstance(item, Drop):
+            raise item.error(subscriber.last)
         # A client that resumed with a cursor from an instance further ahead had these.
         if item.id > subscriber.last:
             subscriber.last = item.id
