@@ -25,9 +25,10 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from picotask.models.users import User
 from picotask.schema.loaders import UserByIdLoader
 from picotask.schema.prefetch import PREFETCHED, loaded, prefetch
-from picotask.server.execution import LEAN, PlainFieldsExecutor, plain_fields
+from picotask.server.execution import LEAN, PlainFieldsExecutor
 from picotask.server.graphql_view import GraphQLView
 from picotask.server.persisted import PersistedQueries, PersistedQueryError
+from picotask.server.plain_fields import plain_fields
 from picotask.server.safety import CachedDocuments, Documents
 from picotask.services.registry import Services
 from tests.support import (

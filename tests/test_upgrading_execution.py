@@ -14,8 +14,9 @@ from strawberry.extensions import SchemaExtension, max_aliases, query_depth_limi
 from strawberry.schema import schema as strawberry_schema
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from picotask.server.execution import PlainFieldsExecutor, lean_resolvers, plain_fields
+from picotask.server.execution import PlainFieldsExecutor, lean_resolvers
 from picotask.server.fanout import GroupedExecutor
+from picotask.server.plain_fields import plain_fields
 from picotask.server.safety import CachedDocuments, CleanInput, Documents, MaskUnexpectedErrors
 from picotask.settings import Settings
 from tests.support import Api

@@ -1,4 +1,8 @@
-"""Execution safety: error masking with request ids, and the limits a public API needs."""
+"""Execution safety: error masking with request ids, and the limits a public API needs.
+
+Just over ~300 lines: the extensions every operation passes through (masking, the document
+caches, the limits, clean input) and the list of those safe for shared executions, in one place.
+"""
 
 from __future__ import annotations
 
