@@ -145,10 +145,9 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
     def wake(self, operation_id: str, subscriber: Subscriber) -> None:
         """Run a resting operation again, in a new task: the run that resumes its subscriber
         (`run_operation`)."""
-        if self.held is None or self.held.get(operation_id) is not subscriber:
-            return  # not this socket's any more
         operation = self.operations.get(operation_id)
-        if operation is None or self.closing:  # ended meanwhile
+        held = self.held is not None and self.held.get(operation_id) is subscriber
+        if not held or operation is None or self.closing:  # ended meanwhile: nothing resumes it
             self._let_go(operation_id, subscriber)
             return
         run = asyncio.create_task(self.run_operation(operation))
