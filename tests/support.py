@@ -41,6 +41,9 @@ from picotask.services.work.task_specs import ProofFieldSpec, TaskSpec
 from picotask.settings import Settings
 from picotask.subscriptions import sequencer
 
+# How long a test waits for what must come (a frame, a close, a condition). Generous: CI
+# machines are shared, and a stalled loop must not fail a test; only a failing test waits it out.
+PATIENCE = 20.0
 TEST_DATABASE_URL = os.environ.get("PICOTASK_TEST_DATABASE_URL", "")
 TEST_BROADCAST_URL = os.environ.get("PICOTASK_TEST_BROADCAST_URL", "")
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -314,7 +317,7 @@ class WsClient:
         self.conn = conn
         self.held: dict[str, list[dict[str, Any]]] = {}
 
-    async def receive_for(self, op_id: str, within: float = 5.0) -> dict[str, Any]:
+    async def receive_for(self, op_id: str, within: float = PATIENCE) -> dict[str, Any]:
         """The next message of one operation, holding back those of the others."""
         if self.held.get(op_id):
             return self.held[op_id].pop(0)
@@ -327,12 +330,12 @@ class WsClient:
     async def send(self, message: dict[str, Any]) -> None:
         await self.conn.send(json.dumps(message))
 
-    async def receive(self, within: float = 5.0) -> dict[str, Any]:
+    async def receive(self, within: float = PATIENCE) -> dict[str, Any]:
         raw = await asyncio.wait_for(self.conn.recv(), within)
         message: dict[str, Any] = json.loads(raw)
         return message
 
-    async def close_code(self, within: float = 5.0) -> int:
+    async def close_code(self, within: float = PATIENCE) -> int:
         """The code the server closes the socket with; fails if a message comes first, if
         nothing comes within `within` seconds, or if the connection drops without a close."""
         try:
@@ -491,7 +494,7 @@ def count_queries() -> Iterator[QueryCounter]:
         logger.setLevel(previous)
 
 
-async def next_data(ws: WsClient, op_id: str, within: float = 5.0) -> dict[str, Any]:
+async def next_data(ws: WsClient, op_id: str, within: float = PATIENCE) -> dict[str, Any]:
     """The data of the next `next` message for `op_id`; fails on an error or a close.
     Messages for other operations are kept for their own turn."""
     message = await ws.receive_for(op_id, within)
@@ -513,7 +516,7 @@ async def nothing_more(ws: WsClient, within: float = 0.3) -> bool:
     return False
 
 
-async def until(condition: Callable[[], bool], within: float = 5.0) -> None:
+async def until(condition: Callable[[], bool], within: float = PATIENCE) -> None:
     """Wait (bounded) for the server to get there, as real network delivery takes a moment;
     never for a deadline rule (those run on the injected clock)."""
     loop = asyncio.get_running_loop()

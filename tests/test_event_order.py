@@ -25,7 +25,16 @@ from picotask.schema.relay import pk_of
 from picotask.services.core.clock import SystemClock
 from picotask.services.core.pagination import decode_cursor
 from tests.instances import RedisRelay, RemoteApi, api_with, instances, spawned_instance
-from tests.support import Api, Backend, User, WsClient, next_data, nothing_more, until
+from tests.support import (
+    PATIENCE,
+    Api,
+    Backend,
+    User,
+    WsClient,
+    next_data,
+    nothing_more,
+    until,
+)
 from tests.test_marketplace_api import create, employer
 from tests.test_subscriptions import MY_EVENTS
 
@@ -72,7 +81,7 @@ def event_id(cursor: str) -> int:
     return int(decode_cursor(cursor, [False])[0])
 
 
-async def received(ws: WsClient, count: int, within: float = 5.0) -> list[int]:
+async def received(ws: WsClient, count: int, within: float = PATIENCE) -> list[int]:
     return [
         event_id((await next_data(ws, "me", within))["myEvents"]["cursor"]) for _ in range(count)
     ]

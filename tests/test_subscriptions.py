@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tests.instances import instances
-from tests.support import Api, Backend, User, next_data, nothing_more
+from tests.support import PATIENCE, Api, Backend, User, next_data, nothing_more
 from tests.test_marketplace_api import CLAIM, SUBMIT, create, employer
 
 FEED = """subscription($filter: TaskFilter, $after: String) {
@@ -348,7 +348,7 @@ async def test_subscriptions_per_connection_are_capped(api: Api) -> None:
         assert "limit" in refused["payload"][0]["message"].lower()
 
 
-async def _until(condition: Callable[[], bool], within: float = 5.0) -> None:
+async def _until(condition: Callable[[], bool], within: float = PATIENCE) -> None:
     """Wait (bounded) for the server to act on a websocket message; not a deadline rule."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
