@@ -54,10 +54,17 @@ class Phase(Enum):
     DROPPED = "dropped"
     CLOSED = "closed"
 
+    # What the bus's path asks of a phase, once per subscriber and event: one attribute read
+    # each, instead of comparing the phase with two of them (about 15% of `offer`).
+    offered: bool  # events are still offered to it (neither dropped nor off the bus)
+    caught_up: bool  # everything before was delivered: the direct path takes its events
 
-# Compared by identity on the bus's path, once per subscriber and event.
+
 RUNNING, PARKED, RESTING = Phase.RUNNING, Phase.PARKED, Phase.RESTING
 WAKING, DROPPED, CLOSED = Phase.WAKING, Phase.DROPPED, Phase.CLOSED
+for _phase in Phase:
+    _phase.offered = _phase is not DROPPED and _phase is not CLOSED
+    _phase.caught_up = _phase is PARKED or _phase is RESTING
 
 
 class Ended(Exception):
@@ -162,8 +169,7 @@ class Subscriber:
     @property
     def open(self) -> bool:
         """Still offered events (neither dropped nor off the bus)."""
-        phase = self.phase
-        return phase is not DROPPED and phase is not CLOSED
+        return self.phase.offered
 
     # The bus's side: its listener offers each event, in order.
 
@@ -171,10 +177,10 @@ class Subscriber:
         """May raise (its `accepts`, its render on the direct path): the bus then ends this
         subscriber alone (`fail`)."""
         phase = self.phase
-        if phase is DROPPED or phase is CLOSED or not self.accepts(message):
+        if not phase.offered or not self.accepts(message):
             return
         direct = self.direct
-        if direct is not None and (phase is PARKED or phase is RESTING or self.pending):
+        if direct is not None and (phase.caught_up or self.pending):
             if message.id <= self.last:
                 return  # it resumed with a cursor from an instance further ahead
             if direct.take(self, message):
@@ -275,8 +281,7 @@ class Subscriber:
     def writable(self) -> bool:
         """Whether a frame of its may go out now, before anything its generator sends: only
         while no generator has anything to send."""
-        phase = self.phase
-        return phase is PARKED or phase is RESTING
+        return self.phase.caught_up
 
     def joined(self) -> None:
         """An event of its is on the direct path."""
