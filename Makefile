@@ -92,12 +92,14 @@ migrations: $(STAMP)
 	$(BIN)/tortoise -c picotask.server.db.TORTOISE_ORM makemigrations
 	$(BIN)/python -m picotask.server.fix_migrations picotask/migrations
 
-# Fan-out to subscribers, then the HTTP pages against a bare Starlette baseline (SQLite, and
-# PostgreSQL + Redis when they answer). The load comes from Python: nothing to install.
+# Fan-out to subscribers, then the HTTP pages against a bare Starlette baseline, batches, and
+# whole jobs against the services in-process (SQLite, and PostgreSQL + Redis when they
+# answer). The load comes from Python: nothing to install.
 bench: $(STAMP)
 	$(BIN)/python -m bench.fanout --subscribers 1000 5000 10000
 	$(BIN)/python -m bench.http
 	$(BIN)/python -m bench.batches
+	$(BIN)/python -m bench.writes
 
 # CI: a short run of each benchmark, so none of them rots (the HTTP one also checks that
 # picotask and its baseline answer the same data).
@@ -105,6 +107,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python -m bench.http --quick
 	$(BIN)/python -m bench.fanout --quick
 	$(BIN)/python -m bench.batches --quick
+	$(BIN)/python -m bench.writes --quick
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .mypy_cache .ruff_cache .pytest_cache
