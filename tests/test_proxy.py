@@ -368,3 +368,21 @@ async def _subscription_through(proxy: Proxy, apis: list[Api]) -> None:
         assert [(event["kind"], event["task"]["id"]) for event in seen] == [
             ("POSTED", task) for task in posted
         ]
+
+
+def test_the_shipped_units_and_settings_hold_together() -> None:
+    """deploy/picotask.env.example is a valid production configuration trusting the local
+    nginx; the instances never migrate, the one migrate unit does."""
+    deploy = SHIPPED.parent
+    settings = Settings.from_env({"PICOTASK_ENV_FILE": str(deploy / "picotask.env.example")})
+    assert settings.is_production
+    assert settings.trusted_proxies == ("127.0.0.1/32",)
+    assert settings.broadcast_url.startswith("redis://")
+    assert settings.storage_url.startswith("s3://")
+    instance = (deploy / "picotask@.service").read_text()
+    assert "PICOTASK_PORT=%i PICOTASK_MIGRATE_ON_START=false" in instance
+    assert "picotask-migrate.service\n" in instance.split("After=")[1]
+    assert (
+        "ExecStart=/opt/picotask/.venv/bin/picotask migrate"
+        in (deploy / "picotask-migrate.service").read_text()
+    )
