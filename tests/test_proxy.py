@@ -88,6 +88,15 @@ async def ws_from(
         yield WsClient(conn)
 
 
+async def statuses(http: httpx.AsyncClient, forwarded_for: str, times: int) -> list[int]:
+    """The statuses of `times` anonymous queries of 41 points each."""
+    query = {"query": "{ tasks(first: 20) { edges { node { id } } } }"}
+    headers = {"x-forwarded-for": forwarded_for}
+    return [
+        (await http.post("/graphql", json=query, headers=headers)).status_code for _ in range(times)
+    ]
+
+
 def test_trusted_proxies_are_addresses_and_networks() -> None:
     settings = Settings.from_env({"PICOTASK_TRUSTED_PROXIES": "10.0.0.0/8, 127.0.0.1,::1"})
     assert settings.trusted_proxies == ("10.0.0.0/8", "127.0.0.1/32", "::1/128")
@@ -131,6 +140,21 @@ async def test_a_trusted_proxy_forwards_the_address_and_no_one_else(
             # A peer that is no trusted proxy is the client, whatever it forwards.
             assert [await sign_up(stranger, f"192.0.2.{n}") for n in (7, 8, 9)] == [200, 200, 429]
             assert await sign_up(proxy, "192.0.2.10") == 200
+
+
+async def test_each_forwarded_address_has_its_own_anonymous_cost_budget(
+    database_url: str, backend: Backend
+) -> None:
+    """41 points a query, 100 in each budget (the clock stands still: none refills)."""
+    budget = {"cost_budget": 100, "max_query_cost": 100}
+    async with api_with(
+        database_url, backend.broadcast, trusted_proxies="127.0.0.1", **budget
+    ) as api:
+        url = api.server.http_url
+        async with client(url, "127.0.0.1") as proxy, client(url, "127.0.0.2") as stranger:
+            assert await statuses(proxy, "192.0.2.1", 3) == [200, 200, 429]
+            assert await statuses(proxy, "192.0.2.2", 1) == [200]
+            assert await statuses(stranger, "192.0.2.2", 3) == [200, 200, 429]
 
 
 async def test_sockets_per_address_count_the_forwarded_address(
