@@ -146,7 +146,7 @@ async def test_each_forwarded_address_has_its_own_anonymous_cost_budget(
     database_url: str, backend: Backend
 ) -> None:
     """41 points a query, 100 in each budget (the clock stands still: none refills)."""
-    budget = {"cost_budget": 100, "max_query_cost": 100}
+    budget: dict[str, Any] = {"cost_budget": 100, "max_query_cost": 100}
     async with api_with(
         database_url, backend.broadcast, trusted_proxies="127.0.0.1", **budget
     ) as api:
