@@ -13,7 +13,7 @@ STAMP := $(VENV)/.synced-$(shell cat pyproject.toml uv.lock | cksum | cut -d' ' 
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
 .PHONY: run web test lint typecheck pytest screenshots schema migrations bench bench-quick \
-	lock upgrade clean
+	lock upgrade clean nginx
 
 $(UV_STAMP):
 	rm -rf $(TOOLS)
@@ -67,7 +67,17 @@ typecheck: $(STAMP)
 # Each backend runs in its own process (tortoise keeps per-model SQL for one dialect); the two
 # run side by side, each on its own core, and their reports are printed one after the other.
 SQLITE_ENV := env -u PICOTASK_TEST_DATABASE_URL -u PICOTASK_TEST_BROADCAST_URL
-pytest: $(STAMP)
+# tests/test_proxy.py runs Debian's nginx in front of the instances: installed here when it is
+# missing and apt-get can (as root); otherwise that test skips, saying why (.ci/run requires it).
+nginx:
+	@if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "picotask: installing nginx for tests/test_proxy.py"; \
+	    apt-get update -qq && apt-get install -y -qq nginx >/dev/null; \
+	  else echo "picotask: nginx is missing (apt-get install nginx): tests/test_proxy.py skips it"; fi; \
+	fi
+
+pytest: $(STAMP) nginx
 	@if [ -z "$$PICOTASK_TEST_DATABASE_URL" ]; then exec $(SQLITE_ENV) $(BIN)/pytest; fi; \
 	logs=$$(mktemp -d); \
 	echo "pytest: SQLite and PostgreSQL passes side by side (reports follow when both end)"; \

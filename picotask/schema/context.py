@@ -42,8 +42,8 @@ class Context:
 
     @property
     def client_address(self) -> str:
-        """The client's network address, as uvicorn saw it (behind a proxy, run uvicorn with
-        `--forwarded-allow-ips` so it is the client's and not the proxy's)."""
+        """The client's network address: the peer's, or the one a trusted proxy forwarded
+        (`PICOTASK_TRUSTED_PROXIES`, applied by uvicorn: server/cli.py `serving`)."""
         client = self.request.client if self.request is not None else None
         return client.host if client is not None else "unknown"
 

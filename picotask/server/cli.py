@@ -76,6 +76,12 @@ def serving(settings: Settings) -> dict[str, Any]:
         "ws_per_message_deflate": False,
         # A bigger message is refused (1009) before it is buffered or parsed.
         "ws_max_size": settings.max_ws_message_bytes,
+        # The client address is the peer's unless the peer is a trusted proxy: then uvicorn
+        # takes X-Forwarded-For's right-most address that is not one (and X-Forwarded-Proto).
+        # Never uvicorn's default (127.0.0.1, or FORWARDED_ALLOW_IPS), which lets any local
+        # process claim any address.
+        "proxy_headers": bool(settings.trusted_proxies),
+        "forwarded_allow_ips": list(settings.trusted_proxies),
     }
 
 

@@ -28,6 +28,7 @@ from picotask.settings.values import (
     DatabaseUrl,
     Flag,
     GcThreshold,
+    Networks,
     Origins,
     PublicUrl,
     Secret,
@@ -73,6 +74,10 @@ class Settings(BaseSettings):
     broadcast_url: BroadcastUrl = "memory://"
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65_535)
+    # The reverse proxies whose X-Forwarded-For (and -Proto) names the client: the client
+    # address (throttles, socket caps, cost budgets) is the forwarded one only when the peer is
+    # one of them (server/cli.py `serving`). Empty: nobody's, the peer is the client.
+    trusted_proxies: Networks = ()
     env: Environment = "development"
     allowed_origins: Origins = ()
     migrate_on_start: Flag = True

@@ -7,6 +7,7 @@ what the field holds; a `ValueError` here becomes the variable's message (`envir
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 from urllib.parse import urlparse
@@ -51,6 +52,19 @@ def _origins(origins: tuple[str, ...]) -> tuple[str, ...]:
     return origins
 
 
+def _networks(networks: tuple[str, ...]) -> tuple[str, ...]:
+    """IP addresses and networks, each as its network (`10.0.0.1` is `10.0.0.1/32`)."""
+    parsed = []
+    for network in networks:
+        try:
+            parsed.append(str(ipaddress.ip_network(network)))
+        except ValueError:
+            raise ValueError(
+                f"expected IP addresses or networks such as 10.0.0.0/8 ({network!r} is neither)"
+            ) from None
+    return tuple(parsed)
+
+
 def _database_url(url: str) -> str:
     if urlparse(url).scheme not in {"sqlite", "postgres", "postgresql", "asyncpg"}:
         raise ValueError("unsupported database scheme (sqlite:// or postgres://)")
@@ -89,6 +103,7 @@ Flag = Annotated[bool, BeforeValidator(_flag)]
 Cents = Annotated[int, BeforeValidator(_cents)]
 CommaList = Annotated[tuple[str, ...], BeforeValidator(_comma_list)]
 Origins = Annotated[CommaList, AfterValidator(_origins)]
+Networks = Annotated[CommaList, AfterValidator(_networks)]
 DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
 BroadcastUrl = Annotated[str, AfterValidator(_broadcast_url)]
 StorageUrl = Annotated[str, AfterValidator(_storage_url)]
