@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     # uvicorn.run's server, with the restart that loses nothing on SIGTERM.
     config = uvicorn.Config(app, host=settings.host, port=settings.port, **serving(settings))
     server = Server(config, app.state.shutdown)
-    server.run()
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C, raised again once it has stopped
+        server.run()
     return server.exit_code
 
 

@@ -29,6 +29,7 @@ import time
 from types import FrameType
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 
 from picotask.server.sockets import Sockets
 from picotask.subscriptions.bus import EventBus
@@ -126,4 +127,8 @@ class Server(uvicorn.Server):
 
     @property
     def exit_code(self) -> int:
+        """As `uvicorn.run` exits: 3 if it never started; then 0, or 1 if the grace period
+        ended with something still running."""
+        if not self.started:
+            return STARTUP_FAILURE
         return 1 if self.app_shutdown.late else 0
