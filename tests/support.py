@@ -31,6 +31,7 @@ from picotask.models.tasks import ProofKind, Task, TaskCategory
 from picotask.models.users import User as UserModel
 from picotask.server import db
 from picotask.server.cli import serving
+from picotask.server.shutdown import Server
 from picotask.services.core.clock import ManualClock
 from picotask.services.core.errors import DomainError, ErrorCode
 from picotask.services.money.ledger import audit
@@ -183,16 +184,15 @@ class LiveServer:
         client that stops reading blocks the server's sends after a few kilobytes."""
         self.app = app
         self.send_buffer = send_buffer
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                app,
-                host="127.0.0.1",
-                port=0,
-                lifespan="on",
-                log_level="warning",
-                **serving(app.state.services.settings),
-            )
+        config = uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=0,
+            lifespan="on",
+            log_level="warning",
+            **serving(app.state.services.settings),
         )
+        self.server = Server(config, app.state.shutdown)  # as `picotask serve`'s
         self._task: asyncio.Task[None] | None = None
         self.port = 0
 

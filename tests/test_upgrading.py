@@ -33,6 +33,7 @@ from picotask.server.execution import PlainFieldsExecutor
 from picotask.server.fanout import GroupedExecutor
 from picotask.server.graphql_view import GraphQLView
 from picotask.server.safety import MaskUnexpectedErrors
+from picotask.server.shutdown import Server
 from picotask.server.ws_handler import SocketHandler
 from picotask.subscriptions.direct import Rested
 from picotask.subscriptions.redis_backend import RedisPubSubBackend
@@ -97,6 +98,10 @@ OVERRIDES: list[tuple[str, type, type, str, str]] = [
         )
     ),
     ("starlette", Starlette, App, "__call__", "server/app.py"),
+    *(
+        ("uvicorn", uvicorn.Server, Server, name, "server/shutdown.py")
+        for name in ("shutdown", "handle_exit")
+    ),
 ]
 
 

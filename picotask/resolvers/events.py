@@ -40,7 +40,7 @@ from picotask.subscriptions.streams import (
     follow,
     resume,
 )
-from picotask.subscriptions.subscriber import FellBehind, Undeliverable
+from picotask.subscriptions.subscriber import FellBehind, Restarting, Undeliverable
 
 R = TypeVar("R")
 
@@ -104,6 +104,20 @@ class UndeliverableEvent(GraphQLError):
         )
 
 
+class ServerRestart(GraphQLError):
+    """The instance shuts down (server/shutdown.py): every subscription ends with its cursor,
+    then the socket closes with 1012 (service restart). The cursor is always given, from
+    `after` or from where it went live, so that resuming with it, on another instance, misses
+    nothing that was committed meanwhile."""
+
+    def __init__(self, cursor: str) -> None:
+        super().__init__(
+            "This server is restarting; connect again and subscribe with `after` set to "
+            "this cursor.",
+            extensions={"code": "SERVER_RESTART", "cursor": cursor},
+        )
+
+
 def _after(after: str | None) -> int | None:
     if after is None:
         return None
@@ -158,6 +172,8 @@ async def _live(
         raise SlowConsumer(event_cursor(e.last_id) if e.last_id else None) from None
     except Undeliverable as e:
         raise UndeliverableEvent(event_cursor(e.last_id)) from None
+    except Restarting as e:
+        raise ServerRestart(event_cursor(e.last_id)) from None
 
 
 def _same(message: Message) -> Message:

@@ -27,6 +27,7 @@ from picotask.server.request_id import (
     assign_request_id,
 )
 from picotask.server.schema import build_schema
+from picotask.server.shutdown import Shutdown
 from picotask.server.web import WebApp
 from picotask.services.core.clock import Clock, SystemClock
 from picotask.services.registry import Services
@@ -55,6 +56,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     services.revocations.listen(view.sockets.revoke)
     services.revocations.listen(bus.announce)
     bus.on_revoked(view.sockets.revoke)
+    shutdown = Shutdown(settings.shutdown_grace_seconds, bus, view.sockets)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -63,18 +65,21 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         async with RegisterTortoise(app, config=db.tortoise_config(settings.database_url)):
             await bus.connect()
             # Not a background worker: open sockets must end with their sessions in every process.
-            workers = [asyncio.create_task(view.sockets.run_forever())]
+            sessions = asyncio.create_task(view.sockets.run_forever())
+            workers = []
             if settings.background_workers:
-                workers.append(asyncio.create_task(services.payout_processor.run_forever()))
-                workers.append(asyncio.create_task(services.sweeper.run_forever()))
-                workers.append(asyncio.create_task(services.webhook_dispatcher.run_forever()))
+                # Each stops after the round it is in when the instance shuts down.
+                stop = shutdown.stopping
+                workers.append(asyncio.create_task(services.payout_processor.run_forever(stop)))
+                workers.append(asyncio.create_task(services.sweeper.run_forever(stop)))
+                workers.append(asyncio.create_task(services.webhook_dispatcher.run_forever(stop)))
             try:
                 log.info("picotask ready (%s, bus %s)", settings.env, settings.broadcast_url)
                 yield
             finally:
-                for worker in workers:
-                    worker.cancel()
-                await asyncio.gather(*workers, return_exceptions=True)
+                sessions.cancel()
+                await shutdown.wait_for(workers)
+                await asyncio.gather(sessions, return_exceptions=True)
                 await services.webhook_dispatcher.close()
                 await bus.disconnect()
                 await services.storage.close()
@@ -116,6 +121,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     )
     app.state.services = services
     app.state.bus = bus
+    app.state.shutdown = shutdown  # what SIGTERM does (server/shutdown.py)
     return app
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -60,11 +61,16 @@ def main(argv: list[str] | None = None) -> int:
 
     from picotask.server.app import create_app
     from picotask.server.runtime import tune_gc
+    from picotask.server.shutdown import Server
 
     app = create_app(settings)
     tune_gc(settings.gc_threshold)  # after the imports and the app, which it sets aside
-    uvicorn.run(app, host=settings.host, port=settings.port, **serving(settings))
-    return 0
+    # uvicorn.run's server, with the restart that loses nothing on SIGTERM.
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, **serving(settings))
+    server = Server(config, app.state.shutdown)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C, raised again once it has stopped
+        server.run()
+    return server.exit_code
 
 
 def serving(settings: Settings) -> dict[str, Any]:

@@ -11,6 +11,10 @@ the expiry) is kept here, per session, and every operation is checked against it
   is known is not trusted, and an operation waits for the session to be read again first.
 So an operation costs no query while the bus is healthy and what is known is fresh.
 
+On shutdown (server/shutdown.py) every subscription has been ended with its cursor by the bus;
+`drain` closes each socket with 1012 (service restart) once its operations have all answered,
+and starts nothing new meanwhile.
+
 Counts (sockets per address from the accept, per user from `connection_init`) are per instance.
 The protocol side (counting, authorizing, closing one socket) is `ws_handler.py`.
 """
@@ -37,6 +41,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 UNAVAILABLE = 1011
+SERVICE_RESTART = 1012
+RESTART_REASON = "The server restarts: connect again and resume with your cursors."
+DRAIN_POLL_SECONDS = 0.02
 RECHECK_BATCH = 500  # sessions read again in one query
 
 
@@ -66,6 +73,7 @@ class Sockets:
         self._by_session: dict[int, set[SocketHandler]] = {}
         self._known: dict[int, Known] = {}  # by session id
         self._tasks: set[asyncio.Task[None]] = set()
+        self.draining = False  # shutting down: no new socket, no new operation
 
     def admit(self, handler: SocketHandler) -> bool:
         if self._by_address[handler.address] >= self.settings.max_sockets_per_address:
@@ -175,6 +183,24 @@ class Sockets:
 
     def _on_session(self, session_id: int) -> list[SocketHandler]:
         return list(self._by_session.get(session_id, ()))
+
+    async def drain(self, within: float) -> None:
+        """Close every socket with 1012 once its operations have answered (each subscription
+        its last frame, with its cursor: `EventBus.end_all`; each query or mutation its
+        result), or, after `within` seconds, with what still runs cancelled. Meanwhile a socket
+        starts nothing new: what a client sends now it sends again on its next connection."""
+        self.draining = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        open_ = set(self._by_context.values())
+        while open_:
+            for handler in [h for h in open_ if not h.operations or loop.time() >= deadline]:
+                open_.discard(handler)
+                handler.end(RESTART_REASON, SERVICE_RESTART)
+            if open_:
+                await asyncio.sleep(DRAIN_POLL_SECONDS)
+        if self._tasks:  # the closes under way
+            await asyncio.wait(list(self._tasks), timeout=max(0.0, deadline - loop.time()))
 
     def keep(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)

@@ -31,7 +31,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 from picotask.schema.context import Context
 from picotask.server.direct import Cohorts, OperationOutlet
 from picotask.server.outbox import Outbox
-from picotask.server.sockets import Sockets, TooManySockets
+from picotask.server.sockets import RESTART_REASON, SERVICE_RESTART, Sockets, TooManySockets
 from picotask.subscriptions.direct import outlet
 from picotask.subscriptions.subscriber import Subscriber
 
@@ -83,6 +83,9 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self.held: dict[str, Subscriber] | None = None
 
     async def handle(self) -> None:
+        if self.sockets.draining:  # accepted as the listener closed
+            await self.websocket.close(SERVICE_RESTART, RESTART_REASON)
+            return
         if not self.sockets.admit(self):
             await self.websocket.close(TOO_MANY, "Too many sockets from this address.")
             return
@@ -101,6 +104,8 @@ class SocketHandler(BaseGraphQLTransportWSHandler[Context, None]):
         self.connection_init_timeout_task = None
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        if self.sockets.draining:
+            return  # not started: the client sends it again after the 1012 that follows
         if self.connection_acknowledged and not await self.sockets.authorize(self):
             return
         await super().handle_subscribe(message)

@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     web_dir: str = "web/dist"
     # Background work (payout processing, later the sweeper); tests drive it by hand instead.
     background_workers: Flag = True
+    # On SIGTERM: how long in-flight requests, the websockets' last frames and the background
+    # rounds under way may take to finish before what is left is cancelled (server/shutdown.py).
+    shutdown_grace_seconds: NonNegativeFloat = Field(20.0, le=3_600)
 
     # Marketplace defaults (API.md "Defaults"); money in integer cents.
     currency: str = "USD"

@@ -38,7 +38,7 @@ from picotask.subscriptions.groups import Groups
 from picotask.subscriptions.messages import Message
 from picotask.subscriptions.redis_backend import RedisPubSubBackend
 from picotask.subscriptions.sequencer import Sequencer
-from picotask.subscriptions.subscriber import RESTING, Inbox, Subscriber
+from picotask.subscriptions.subscriber import RESTING, Drop, Inbox, Subscriber
 
 log = logging.getLogger(__name__)
 CHANNEL = "picotask.events"
@@ -90,6 +90,7 @@ class EventBus:
         self._ready = asyncio.Event()
         self._beats = itertools.count()
         self._revocation_listeners: list[Callable[[Revocation], None]] = []
+        self._ending: Drop | None = None  # set once this instance shuts down (`end_all`)
 
     @property
     def position(self) -> int:
@@ -221,6 +222,8 @@ class EventBus:
         subscriber = Subscriber(accepts, Inbox(self.queue_size), self, self.position, direct, run)
         self._subscribers.add(subscriber)
         self.stats.subscribers = len(self._subscribers)
+        if self._ending is not None:
+            subscriber.drop(self._ending)
         with self.owned(subscriber, run):
             yield subscriber
 
@@ -234,6 +237,14 @@ class EventBus:
         finally:
             if subscriber.held_by(run):
                 self.unsubscribe(subscriber)
+
+    def end_all(self, end: Drop) -> None:
+        """Every subscription ends (its generator, woken if it rests, ends it with `end`'s
+        reason and its cursor), and so does any that subscribes from now on: this instance
+        shuts down (server/shutdown.py)."""
+        self._ending = end
+        for subscriber in list(self._subscribers):
+            subscriber.drop(end)
 
     def resting(self) -> int:
         """How many subscribers rest now (counted when asked: for tests and benchmarks)."""

@@ -11,7 +11,7 @@ transport (server/ws_handler.py) move it from phase to phase only through the me
       │                                                        can send: a run is started  │
       └───────────────── that run resumes it ───────────── WAKING ◀────────────────────────┘
 
-    any of those ──dropped (too slow; or delivering an event to it failed)──▶ DROPPED
+    any of those ──dropped (too slow; delivering an event to it failed; a restart)──▶ DROPPED
     any phase ──off the bus──▶ CLOSED
 
 - RUNNING, WAKING: its events go to its queue, for its generator; but once one is on the direct
@@ -85,6 +85,11 @@ class Undeliverable(Ended):
     gets it again, from an instance that can deliver it."""
 
 
+class Restarting(Ended):
+    """This instance is shutting down (server/shutdown.py): resuming after `last_id`, on
+    another instance, gets everything that follows."""
+
+
 class Drop:
     """Left in a dropped subscriber's queue, in place of what it could not take."""
 
@@ -96,6 +101,7 @@ class Drop:
 
 OVERFLOW = Drop(FellBehind)
 UNDELIVERABLE = Drop(Undeliverable)
+RESTART = Drop(Restarting)
 
 
 class Inbox:

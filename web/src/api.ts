@@ -33,6 +33,18 @@ function cursorOf(data: unknown): string | undefined {
   return undefined;
 }
 
+/** The cursor a subscription was ended with, to subscribe again from: the server restarts
+ * (`SERVER_RESTART`, then it closes the socket with 1012) or dropped it as too slow. */
+const RESUMABLE = new Set(["SERVER_RESTART", "SLOW_CONSUMER"]);
+function resumeCursor(errors: readonly unknown[] | undefined): string | undefined {
+  for (const error of errors ?? []) {
+    const extensions = (error as { extensions?: { code?: unknown; cursor?: unknown } }).extensions;
+    const { code, cursor } = extensions ?? {};
+    if (typeof code === "string" && RESUMABLE.has(code) && typeof cursor === "string") return cursor;
+  }
+  return undefined;
+}
+
 // The socket's state, for the header's live indicator.
 const connectionListeners = new Set<(state: string) => void>();
 let connection = "Connecting…";
@@ -103,15 +115,33 @@ export function createApi(bearer: string | null, onSessionEnded: () => void): Ap
           };
           return {
             subscribe(sink) {
-              const dispose = ws.subscribe(payload, {
-                next(result) {
-                  after = cursorOf(result.data) ?? after;
-                  sink.next(result as Parameters<typeof sink.next>[0]);
-                },
-                error: (e) => sink.error(e),
-                complete: () => sink.complete(),
-              });
-              return { unsubscribe: dispose };
+              let dispose = (): void => {};
+              let resuming = false;
+              // Ended with a cursor: subscribed again from it. After SERVER_RESTART the old
+              // socket starts nothing new and closes (1012); graphql-ws then reconnects and
+              // sends the subscription again, with `after`, to whichever instance answers.
+              const start = (): void => {
+                dispose = ws.subscribe(payload, {
+                  next(result) {
+                    const resume = resumeCursor(result.errors);
+                    if (resume) {
+                      after = resume;
+                      resuming = true;
+                      return;
+                    }
+                    after = cursorOf(result.data) ?? after;
+                    sink.next(result as Parameters<typeof sink.next>[0]);
+                  },
+                  error: (e) => sink.error(e),
+                  complete: () => {
+                    if (!resuming) return sink.complete();
+                    resuming = false;
+                    start();
+                  },
+                });
+              };
+              start();
+              return { unsubscribe: () => dispose() };
             },
           };
         },

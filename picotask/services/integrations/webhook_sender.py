@@ -64,14 +64,18 @@ class WebhookDispatcher:
     def wake(self) -> None:
         self._wake.set()
 
-    async def run_forever(self) -> None:
+    async def run_forever(self, stop: asyncio.Event | None = None) -> None:
         await run_rounds(
             self._round,
             interval=self.settings.webhook_poll_seconds,
             log=log,
             failed="webhook dispatch failed",
             wake=self._wake,
+            stop=stop,
         )
+        # Stopped: the attempts under way get their answers (each has its own timeout), so
+        # none is sent again, after its lease, by another instance.
+        await self.drain()
 
     async def _round(self) -> None:
         await self.fan_out()

@@ -70,7 +70,7 @@ class PayoutProcessor:
         """A payout was requested: process it now rather than at the next poll."""
         self._wake.set()
 
-    async def run_forever(self) -> None:
+    async def run_forever(self, stop: asyncio.Event | None = None) -> None:
         # A payout whose round failed is retried after its lease.
         await run_rounds(
             self.process_due,
@@ -78,6 +78,7 @@ class PayoutProcessor:
             log=log,
             failed="payout processing failed",
             wake=self._wake,
+            stop=stop,
         )
 
     async def process_due(self) -> int:

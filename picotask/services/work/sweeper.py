@@ -5,6 +5,7 @@ would make (`transitions.try_move`), so sweepers in several processes never act 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -62,12 +63,13 @@ class Sweeper:
             uploads_removed=await self.uploads.sweep(),
         )
 
-    async def run_forever(self) -> None:
+    async def run_forever(self, stop: asyncio.Event | None = None) -> None:
         await run_rounds(
             self.sweep,
             interval=self.settings.sweep_interval_seconds,
             log=log,
             failed="sweep failed",
+            stop=stop,
         )
 
     async def expire_claims(self) -> int:
