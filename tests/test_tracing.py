@@ -18,7 +18,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from strawberry.schema import BaseSchema
+from strawberry import Schema
 from tortoise.backends.sqlite.client import SqliteClient
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
@@ -46,8 +46,9 @@ class Traced(Api):
         return [s for s in self.exporter.get_finished_spans() if kind in (None, s.kind)]
 
     @property
-    def schema(self) -> BaseSchema:
+    def schema(self) -> Schema:
         view: GraphQLView = self.server.app.graphql  # type: ignore[attr-defined]  # server/app.py `App`
+        assert isinstance(view.schema, Schema)
         return view.schema
 
 
