@@ -20,7 +20,7 @@ import functools
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from opentelemetry.trace import SpanKind, Tracer, get_current_span
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer, get_current_span
 from opentelemetry.util.types import AttributeValue
 from tortoise.backends.asyncpg.client import AsyncpgDBClient, TransactionWrapper
 from tortoise.backends.sqlite.client import SqliteClient, SqliteTransactionWrapper
@@ -78,9 +78,16 @@ def _traced(original: Method, system: str) -> Method:
         database = getattr(client, "database", None)
         if isinstance(database, str):
             attributes["db.namespace"] = database
-        with _tracers[-1].start_as_current_span(
-            operation, kind=SpanKind.CLIENT, attributes=attributes
-        ):
+        # Not made current: nothing runs inside a query (a context switch less per query).
+        span = _tracers[-1].start_span(operation, kind=SpanKind.CLIENT, attributes=attributes)
+        try:
             return await original(client, query, *args, **kwargs)
+        except Exception as exc:
+            span.record_exception(exc)
+            span.set_attribute("error.type", type(exc).__name__)
+            span.set_status(Status(StatusCode.ERROR))
+            raise
+        finally:
+            span.end()
 
     return traced
