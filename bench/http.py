@@ -5,6 +5,7 @@ back to back in the same run over the same database.
     python -m bench.http                       # SQLite, then PostgreSQL + Redis when reachable
     python -m bench.http --backend sqlite --seconds 10 --rounds 3
     python -m bench.http --quick               # CI: a short run that checks both still agree
+    python -m bench.http --tracing             # picotask traced (every request) vs untraced
 
 Pages: `tasks(first: 20)` for a worker (100 open tasks), `me` with its wallet, and an employer's
 `myTasks(first: 10)` with five submissions each. Each server runs in its own process (uvicorn,
@@ -12,6 +13,11 @@ one worker, production settings, budgets lifted so nothing is throttled); the lo
 this process (`--load python`: keep-alive connections on raw sockets) or from wrk
 (`--load wrk`, when installed). Both sides get the same client, connections and duration.
 Before measuring, each page's answers are compared: the baseline must answer the same data.
+
+`--tracing` measures what traces cost instead: the baseline is picotask with tracing off, the
+other side picotask with tracing on, every request sampled (`--trace-ratio`, default 1.0),
+its spans batched and encoded to OTLP protobuf as for a collector, then dropped (`Discard`),
+so the figure holds the whole cost in the server but the network send.
 
 Profile the server under load (py-spy is not a dependency: `pip install py-spy`); while a
 side is under load its pid is in /tmp/picotask-bench.pid:
@@ -36,13 +42,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 import httpx
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 POSTGRES_URL = os.environ.get("PICOTASK_BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PICOTASK_BENCH_REDIS", "redis://127.0.0.1:6379/0")
@@ -94,6 +103,13 @@ CLAIM = (
 )
 SUBMIT = "mutation($i: SubmitProofInput!) { submitProof(input: $i) { userErrors { message } } }"
 CATEGORIES = ["SIGN_UP", "WATCH_VIDEO", "APP_TESTING", "REVIEW", "DATA_ENTRY", "RESEARCH"]
+
+
+# The traced side of `--tracing` (`picotask_app` reads the last one).
+TRACED_ENV = {
+    "PICOTASK_TRACING": "on",
+    "PICOTASK_BENCH_SPANS": "discard",
+}
 
 
 def server_env(database_url: str, broadcast_url: str, port: int) -> dict[str, str]:
@@ -478,16 +494,21 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Measured]:
     folder = tempfile.mkdtemp(prefix="picotask-bench-")
     broadcast = REDIS_URL if backend == "postgres" else "memory://"
     pages = [p for p in PAGES if args.page in (None, p.name)]
+    if args.tracing:  # the other side is picotask too, traced
+        pages = [replace(p, bare_path="/graphql") for p in pages]
     async with database(backend, folder) as url:
         gql_port, bare_port = free_port(), free_port()
         gql_argv = uvicorn_argv("bench.http:picotask_app", gql_port, "--factory")
         bare_argv = uvicorn_argv("bench.bare:app", bare_port)
+        bare_env = server_env(url, broadcast, bare_port)
+        if args.tracing:
+            bare_argv = uvicorn_argv("bench.http:picotask_app", bare_port, "--factory")
+            bare_env.update(TRACED_ENV, PICOTASK_TRACE_SAMPLE_RATIO=str(args.trace_ratio))
         async with server(gql_argv, gql_port, server_env(url, broadcast, gql_port)) as gql_pid:
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{gql_port}", timeout=60
             ) as http:
                 tokens = await Seeder(http).seed(args.tasks, employers=5)
-            bare_env = server_env(url, broadcast, bare_port)
             async with server(bare_argv, bare_port, bare_env) as bare_pid:
                 await check_answers(gql_port, bare_port, tokens, pages)
                 results = []
@@ -499,6 +520,11 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Measured]:
                         ("picotask", gql_port, "/graphql", measured.picotask, gql_pid),
                         ("bare", bare_port, page.bare_path, measured.bare, bare_pid),
                     ]
+                    if args.tracing:  # traced against untraced: `ratio` is traced / off
+                        sides = [
+                            ("traced", bare_port, "/graphql", measured.picotask, bare_pid),
+                            ("off", gql_port, "/graphql", measured.bare, gql_pid),
+                        ]
                     for _ in range(args.rounds):
                         for side, port, path, loads, pid in sides:
                             if args.side not in (None, side):
@@ -541,11 +567,12 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Measured]:
     return results
 
 
-def report(results: list[Measured]) -> None:
+def report(results: list[Measured], sides: tuple[str, str] = ("picotask", "bare")) -> None:
+    ours, theirs = sides
     print()
     print(
-        f"{'backend':10} {'page':8} {'picotask req/s':>15} {'bare req/s':>11} {'ratio':>7}"
-        f" {'picotask CPU ms':>16} {'bare CPU ms':>12} {'CPU ratio':>10}"
+        f"{'backend':10} {'page':8} {ours + ' req/s':>15} {theirs + ' req/s':>11} {'ratio':>7}"
+        f" {ours + ' CPU ms':>16} {theirs + ' CPU ms':>12} {'CPU ratio':>10}"
     )
     for m in results:
         if not m.picotask or not m.bare:
@@ -573,16 +600,29 @@ def picotask_app() -> Any:
     from picotask.settings import Settings
 
     settings = Settings.from_env()
-    app = create_app(settings)
+    processor = None
+    if os.environ.get("PICOTASK_BENCH_SPANS") == "discard":
+        processor = BatchSpanProcessor(Discard())
+    app = create_app(settings, span_processor=processor)
     tune_gc(settings.gc_threshold)
     return app
+
+
+class Discard(SpanExporter):
+    """Spans encoded as the OTLP exporter encodes them for a collector, then dropped."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        encode_spans(spans).SerializeToString()
+        return SpanExportResult.SUCCESS
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres", "all"], default="all")
     parser.add_argument("--page", choices=[p.name for p in PAGES])
-    parser.add_argument("--side", choices=["picotask", "bare"], help="load one side only")
+    parser.add_argument(
+        "--side", choices=["picotask", "bare", "traced", "off"], help="load one side only"
+    )
     parser.add_argument("--load", choices=["python", "wrk"], default="python")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=10.0)
@@ -590,6 +630,12 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating picotask and bare")
     parser.add_argument("--tasks", type=int, default=100)
     parser.add_argument("--quick", action="store_true", help="a short run (CI)")
+    parser.add_argument(
+        "--tracing", action="store_true", help="picotask traced vs untraced, not vs bare"
+    )
+    parser.add_argument(
+        "--trace-ratio", type=float, default=1.0, help="with --tracing: of requests sampled"
+    )
     parser.add_argument("--min-ratio", type=float, help="exit 1 if tasks is below this ratio")
     args = parser.parse_args()
     if args.quick:
@@ -608,7 +654,7 @@ async def main() -> None:
     results: list[Measured] = []
     for backend in backends:
         results += await run_backend(backend, args)
-    report(results)
+    report(results, ("traced", "off") if args.tracing else ("picotask", "bare"))
     if args.min_ratio is not None:
         low = [m for m in results if m.page == "tasks" and m.ratio < args.min_ratio]
         if low:

@@ -7,17 +7,22 @@ from typing import Any
 
 import pytest
 from broadcaster import Broadcast, BroadcastBackend, Event
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from starlette.applications import Starlette
 from starlette.middleware.errors import ServerErrorMiddleware
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.routing import Router
 from starlette.types import Message, Receive, Scope, Send
 from tortoise import Tortoise
+from tortoise.transactions import in_transaction
 
 from picotask.models.ledger import Account
 from picotask.models.submissions import Submission
 from picotask.models.tasks import Task
 from picotask.models.users import User as UserModel
+from picotask.server import db_tracing
 from picotask.server.fix_migrations import fix
 from picotask.services.core.events import snapshot, task_from_snapshot
 from picotask.services.core.nested_pages import first_pages
@@ -157,6 +162,36 @@ async def test_tortoise_logs_every_statement_it_sends() -> None:
         await UserModel.filter(id=1).first()
     assert counted.count == 2, moved(
         "tortoise-orm", 'the "tortoise.db_client" debug log', "tests/support.py (count_queries)"
+    )
+
+
+@pytest.mark.usefixtures("services")
+async def test_tortoise_sends_every_query_through_the_client_methods_tracing_wraps() -> None:
+    """server/db_tracing.py wraps the `execute_*` methods of tortoise's SQLite and asyncpg
+    clients (and their transaction wrappers): every query of the models must go through one
+    of them, with the SQL first, or queries would go untraced without a word."""
+    for kind in db_tracing._SYSTEMS:
+        for name in db_tracing._METHODS:
+            assert parameters(getattr(kind, name))[:2] == ["self", "query"], moved(
+                "tortoise-orm", f"{kind.__name__}.{name}", "server/db_tracing.py"
+            )
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("test")
+    await UserModel.all().count()  # the connection opened first
+    db_tracing.install(tracer)
+    try:
+        with tracer.start_as_current_span("operation"):
+            await UserModel.all().count()
+            await UserModel.filter(id=-1).update(bio="")
+            async with in_transaction():
+                await UserModel.filter(id=-1).first()
+    finally:
+        db_tracing.uninstall(tracer)
+    names = [span.name for span in exporter.get_finished_spans()]
+    assert names == ["SELECT", "UPDATE", "SELECT", "operation"], moved(
+        "tortoise-orm", "the client methods every query goes through", "server/db_tracing.py"
     )
 
 

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -28,11 +28,15 @@ from picotask.server.request_id import (
 )
 from picotask.server.schema import build_schema
 from picotask.server.shutdown import Shutdown
+from picotask.server.tracing import Tracing
 from picotask.server.web import WebApp
 from picotask.services.core.clock import Clock, SystemClock
 from picotask.services.registry import Services
 from picotask.settings import Settings
 from picotask.subscriptions.bus import EventBus, channel_for
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import SpanProcessor
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1_048_576
@@ -40,7 +44,12 @@ GRAPHQL_PATH = "/graphql"
 AsgiCall = Callable[[Scope, Receive, Send], Coroutine[Any, Any, None]]
 
 
-def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
+def create_app(
+    settings: Settings, clock: Clock | None = None, span_processor: SpanProcessor | None = None
+) -> Starlette:
+    """`span_processor`: where spans go when tracing is on (a test's in-memory exporter);
+    by default the OTLP exporter (server/tracing.py)."""
+    tracing = Tracing.from_settings(settings, span_processor)
     bus = EventBus(
         settings.broadcast_url,
         channel=channel_for(settings.database_url),
@@ -49,8 +58,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         log_poll_seconds=settings.bus_log_poll_seconds,
         gap_grace_seconds=settings.bus_gap_grace_seconds,
     )
-    services = Services.build(settings, clock or SystemClock(), publish=bus.publish)
-    view = GraphQLView(build_schema(settings), services, bus)
+    services = Services.build(
+        settings,
+        clock or SystemClock(),
+        publish=bus.publish,
+        tracer=tracing.tracer if tracing else None,
+    )
+    schema = build_schema(settings, extra=[tracing.extension()] if tracing else ())
+    view = GraphQLView(schema, services, bus)
     # Ended sessions close their sockets here first (before the bus can echo the news back, so
     # a logOut sent over a socket still gets its answer), then on every other instance.
     services.revocations.listen(view.sockets.revoke)
@@ -62,7 +77,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             await db.apply_migrations(settings.database_url)
-        async with RegisterTortoise(app, config=db.tortoise_config(settings.database_url)):
+        traced = tracing.installed() if tracing else contextlib.nullcontext()
+        config = db.tortoise_config(settings.database_url)
+        async with traced, RegisterTortoise(app, config=config):
             await bus.connect()
             # Not a background worker: open sockets must end with their sessions in every process.
             sessions = asyncio.create_task(view.sockets.run_forever())

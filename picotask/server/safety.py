@@ -36,6 +36,7 @@ from strawberry.types import ExecutionContext
 
 from picotask.server.cost import CostAnalysis
 from picotask.server.cost_limit import CostLimit
+from picotask.server.tracing import OperationSpans
 from picotask.services.core.text import json_problem, text_problem
 from picotask.settings import Settings
 from picotask.subscriptions.failures import bounded_traceback
@@ -283,9 +284,18 @@ class CleanInput(SchemaExtension):
 # A group of subscribers shares each event's execution and its frames only when every
 # extension of the schema is one of these or has no hook at all (server/fanout.py): an
 # extension added to the list with a hook turns the sharing off until it is checked and
-# named here.
+# named here. Tracing's `OperationSpans` (added to the list only when tracing is on) has an
+# operation hook alone, which opens and closes a span around each subscriber's own run and
+# changes nothing of its results: a shared execution, outside every operation, is not traced.
 SHARED_SAFE: frozenset[type[SchemaExtension]] = frozenset(
-    {MaskUnexpectedErrors, CachedDocuments, CleanInput, CostLimit, DisableIntrospection}
+    {
+        MaskUnexpectedErrors,
+        CachedDocuments,
+        CleanInput,
+        CostLimit,
+        DisableIntrospection,
+        OperationSpans,
+    }
 )
 
 

@@ -6,9 +6,12 @@ forget it: mutations answer broken rules with `userErrors`, queries with BAD_USE
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import strawberry
 from graphql import GraphQLError
 from strawberry import Schema
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 from strawberry.types.base import get_object_definition
@@ -104,13 +107,16 @@ class PicotaskSchema(Schema):
         log_errors(errors, execution_context)
 
 
-def build_schema(settings: Settings | None = None) -> PicotaskSchema:
+def build_schema(
+    settings: Settings | None = None, extra: Sequence[Callable[[], SchemaExtension]] = ()
+) -> PicotaskSchema:
+    """`extra`: extensions after the safety ones (tracing's: server/tracing.py)."""
     settings = settings or Settings()
     built = PicotaskSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
-        extensions=extensions(settings),
+        extensions=[*extensions(settings), *extra],
         execution_context_class=PicotaskExecutor,
         config=StrawberryConfig(
             scalar_map=SCALAR_MAP,

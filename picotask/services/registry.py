@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from opentelemetry.trace import Tracer
 
 from picotask.services.accounts.moderation import ModerationService
 from picotask.services.accounts.rate_limits import RateStore
@@ -18,6 +20,7 @@ from picotask.services.integrations.webhook_sender import WebhookDispatcher
 from picotask.services.integrations.webhooks import WebhookService
 from picotask.services.media.image_links import LinkSigner
 from picotask.services.media.storage import Storage, open_storage
+from picotask.services.media.storage_traced import TracedStorage
 from picotask.services.media.uploads import UploadService
 from picotask.services.money.ledger import Ledger
 from picotask.services.money.statement import StatementService
@@ -30,6 +33,7 @@ from picotask.services.payments.providers import (
     SandboxPaymentProvider,
     SandboxPayoutProvider,
 )
+from picotask.services.payments.traced import TracedPaymentProvider, TracedPayoutProvider
 from picotask.services.quality.grading import QualityService
 from picotask.services.targeting.groups import HireGroupService
 from picotask.services.targeting.qualifications import QualificationService
@@ -56,6 +60,14 @@ class Providers:
         return cls(
             payments=SandboxPaymentProvider(),
             payouts=SandboxPayoutProvider(fail=settings.payout_provider_fails),
+        )
+
+    def traced(self, tracer: Tracer) -> Providers:
+        """The same providers, each call a span (services/payments/traced.py)."""
+        return replace(
+            self,
+            payments=TracedPaymentProvider(self.payments, tracer),
+            payouts=TracedPayoutProvider(self.payouts, tracer),
         )
 
 
@@ -103,9 +115,15 @@ class Services:
         clock: Clock,
         providers: Providers | None = None,
         publish: Publisher | None = None,
+        tracer: Tracer | None = None,
     ) -> Services:
-        """`publish` puts committed events on the bus; without it they are only logged."""
+        """`publish` puts committed events on the bus; without it they are only logged.
+        With a `tracer` (tracing on), every outbound call is a span (services/core/tracing.py)."""
         providers = providers or Providers.sandbox(settings)
+        storage = open_storage(settings)
+        if tracer is not None:
+            providers = providers.traced(tracer)
+            storage = TracedStorage(storage, tracer)
         passwords = PasswordService(
             settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism
         )
@@ -118,7 +136,6 @@ class Services:
         settlement = Settlement(settings, clock, ledger, tasks, events)
         quality = QualityService(clock, events, tasks, settlement)
         analytics = AnalyticsService()
-        storage = open_storage(settings)
         links = LinkSigner(
             settings.signing_secret,
             clock,
@@ -177,5 +194,5 @@ class Services:
             analytics=analytics,
             live_analytics=LiveAnalytics(analytics),
             webhooks=WebhookService(settings, clock, events),
-            webhook_dispatcher=WebhookDispatcher(settings, clock, events),
+            webhook_dispatcher=WebhookDispatcher(settings, clock, events, tracer),
         )

@@ -252,6 +252,13 @@ class Settings(BaseSettings):
     image_match_max_distance: int = Field(20, ge=0, le=64)
     image_match_candidates: PositiveInt = 5_000
 
+    # Traces (README, "Tracing"): OpenTelemetry spans per operation, database query and
+    # outbound call, exported over OTLP/HTTP to the OTEL_EXPORTER_OTLP_* endpoint. Off: nothing
+    # of it is installed. The ratio is of traces started here (an incoming `traceparent`'s
+    # decision is kept).
+    tracing: Flag = False
+    trace_sample_ratio: float = Field(0.1, ge=0, le=1)
+
     @property
     def is_production(self) -> bool:
         return self.env == "production"

@@ -22,6 +22,7 @@ from datetime import timedelta
 
 import httpx
 import orjson
+from opentelemetry.trace import Tracer
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
@@ -36,6 +37,7 @@ from picotask.models.webhooks import (
 from picotask.services.core.clock import Clock
 from picotask.services.core.events import EventLog
 from picotask.services.core.rounds import run_rounds
+from picotask.services.core.tracing import client_span, failed, with_trace_context
 from picotask.services.integrations.webhook_targets import TargetRefused, resolve
 from picotask.services.integrations.webhooks import delivery_key, sign, webhook_of
 from picotask.settings import Settings
@@ -52,7 +54,10 @@ class _Taken(Exception):
 
 
 class WebhookDispatcher:
-    def __init__(self, settings: Settings, clock: Clock, events: EventLog) -> None:
+    def __init__(
+        self, settings: Settings, clock: Clock, events: EventLog, tracer: Tracer | None = None
+    ) -> None:
+        self.tracer = tracer  # tracing on: each attempt a span, its trace sent along
         self.settings = settings
         self.clock = clock
         self.events = events
@@ -273,14 +278,39 @@ class WebhookDispatcher:
             "picotask-signature": sign(endpoint.secret, timestamp, body),
         }
         client = self._client_for_sending()
-        async with client.stream(
-            "POST",
-            target.url,
-            content=body,
-            headers=headers,
-            extensions={"sni_hostname": target.host},
-        ) as response:
-            return response.status_code  # the body is never read
+        with client_span(self.tracer, "POST", self._span_attributes(delivery, endpoint)) as span:
+            if span is not None:
+                with_trace_context(headers)
+            async with client.stream(
+                "POST",
+                target.url,
+                content=body,
+                headers=headers,
+                extensions={"sni_hostname": target.host},
+            ) as response:
+                code = response.status_code  # the body is never read
+            if span is not None:
+                span.set_attribute("http.response.status_code", code)
+                if code >= 400:
+                    failed(span, str(code))
+            return code
+
+    @staticmethod
+    def _span_attributes(
+        delivery: WebhookDelivery, endpoint: WebhookEndpoint
+    ) -> dict[str, str | int]:
+        """HTTP client conventions, without the URL's path and query (a receiver may keep a
+        token there)."""
+        url = httpx.URL(endpoint.url)
+        return {
+            "http.request.method": "POST",
+            "server.address": url.host,
+            "server.port": url.port or (443 if url.scheme == "https" else 80),
+            "url.scheme": url.scheme,
+            "picotask.webhook.delivery_id": delivery.id,
+            "picotask.webhook.event_type": delivery.event_type,
+            "picotask.webhook.attempt": delivery.attempts,
+        }
 
     async def _record(
         self,
