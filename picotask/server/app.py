@@ -21,6 +21,14 @@ from tortoise.contrib.starlette import RegisterTortoise
 from picotask.server import db
 from picotask.server.files import Files
 from picotask.server.graphql_view import GraphQLView
+from picotask.server.metrics import (
+    HttpMetrics,
+    MetricsEndpoint,
+    Refresher,
+    forget_process,
+    multiprocess_dir,
+)
+from picotask.server.metrics import enabled as metrics_on
 from picotask.server.request_id import (
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
@@ -64,6 +72,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             await bus.connect()
             # Not a background worker: open sockets must end with their sessions in every process.
             workers = [asyncio.create_task(view.sockets.run_forever())]
+            if metrics_on(settings) and multiprocess_dir() is not None:
+                # Each process's files current, whichever process answers the scrape.
+                workers.append(asyncio.create_task(refresher.run_forever()))
             if settings.background_workers:
                 workers.append(asyncio.create_task(services.payout_processor.run_forever()))
                 workers.append(asyncio.create_task(services.sweeper.run_forever()))
@@ -80,6 +91,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
                 await services.storage.close()
                 await view.persisted.close()
                 await services.rate_store.close()
+                forget_process()  # its live gauges count no more
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -92,11 +104,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
             status_code=200 if ready else 503,
         )
 
+    refresher = Refresher(bus, view.sockets)
+    metrics = MetricsEndpoint(settings, refresher, services.clock.now)
     app = App(
         view,
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
             Route(GRAPHQL_PATH, view, methods=["GET", "POST"]),
             WebSocketRoute(GRAPHQL_PATH, view),
             *Files(services).routes(),
@@ -104,6 +119,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         ],
         # Not on the way of websockets to /graphql (`App`).
         middleware=[
+            *([Middleware(HttpMetrics)] if metrics_on(settings) else []),
             cors(settings),
             Middleware(RequestIdMiddleware),
             Middleware(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -56,14 +57,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "make-admin":
         return asyncio.run(_make_admin(settings, args.email))
 
+    if settings.metrics_dir:
+        # Read by prometheus-client when first imported (below): every series in files there.
+        Path(settings.metrics_dir).mkdir(parents=True, exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = settings.metrics_dir
+
     import uvicorn
 
+    from picotask.server import logs
     from picotask.server.app import create_app
     from picotask.server.runtime import tune_gc
 
+    logs.configure(settings.log_format, settings.log_level)
     app = create_app(settings)
     tune_gc(settings.gc_threshold)  # after the imports and the app, which it sets aside
-    uvicorn.run(app, host=settings.host, port=settings.port, **serving(settings))
+    # log_config=None: uvicorn's loggers go through the handler `logs.configure` set up.
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, **serving(settings))
     return 0
 
 

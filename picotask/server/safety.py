@@ -36,6 +36,8 @@ from strawberry.types import ExecutionContext
 
 from picotask.server.cost import CostAnalysis
 from picotask.server.cost_limit import CostLimit
+from picotask.server.metrics import Observe, OperationNames
+from picotask.server.metrics import enabled as metrics_on
 from picotask.services.core.text import json_problem, text_problem
 from picotask.settings import Settings
 from picotask.subscriptions.failures import bounded_traceback
@@ -56,8 +58,9 @@ def request_id_of(execution_context: ExecutionContext | None) -> str | None:
 
 
 def log_errors(errors: list[GraphQLError], execution_context: ExecutionContext | None) -> None:
-    """Each bug once, bounded, with the request id; a refused input only at debug level and
-    without a traceback."""
+    """Each bug once, bounded, with the request id; a refused input only at debug level,
+    without a traceback and without its message (which may quote an input: a password sent
+    as the wrong type)."""
     request_id = request_id_of(execution_context)
     for error in errors:
         if is_unexpected(error):
@@ -66,7 +69,8 @@ def log_errors(errors: list[GraphQLError], execution_context: ExecutionContext |
             trace = bounded_traceback(original)
             log.error("unexpected error in request %s at %s\n%s", request_id, error.path, trace)
         else:
-            log.debug("request %s: %s", request_id, error.message[:300])
+            code = (error.extensions or {}).get("code", "GRAPHQL_ERROR")
+            log.debug("request %s: %s at %s", request_id, code, error.path)
 
 
 SUGGESTION = re.compile(r"\s*Did you mean .*$", re.S)
@@ -284,8 +288,10 @@ class CleanInput(SchemaExtension):
 # extension of the schema is one of these or has no hook at all (server/fanout.py): an
 # extension added to the list with a hook turns the sharing off until it is checked and
 # named here.
+# `Observe` (server/metrics.py) only reads: its operation and execute hooks time the operation,
+# count its errors and log it, and change nothing of it or of its events.
 SHARED_SAFE: frozenset[type[SchemaExtension]] = frozenset(
-    {MaskUnexpectedErrors, CachedDocuments, CleanInput, CostLimit, DisableIntrospection}
+    {MaskUnexpectedErrors, CachedDocuments, CleanInput, CostLimit, DisableIntrospection, Observe}
 )
 
 
@@ -294,7 +300,10 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     costs = CostAnalysis(size=settings.parser_cache_size)
     # One per schema: every operation's extensions share what it knows of each document.
     documents = Documents(settings)
+    names = OperationNames(settings.metrics_max_operation_names)
     factories: list[Callable[..., Any]] = [
+        # First: its operation hook ends last, when the errors are masked and counted.
+        functools.partial(Observe, names, count=metrics_on(settings)),
         MaskUnexpectedErrors,
         # Parse (token limit), validation (depth and alias limits): once per document text.
         functools.partial(CachedDocuments, documents),

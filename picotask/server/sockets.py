@@ -67,6 +67,9 @@ class Sockets:
         self._known: dict[int, Known] = {}  # by session id
         self._tasks: set[asyncio.Task[None]] = set()
 
+    def open_count(self) -> int:
+        return len(self._by_context)
+
     def admit(self, handler: SocketHandler) -> bool:
         if self._by_address[handler.address] >= self.settings.max_sockets_per_address:
             return False

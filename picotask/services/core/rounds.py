@@ -13,6 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import NoReturn
 
+from picotask.services.core.metrics import ROUNDS
+
 
 async def run_rounds(
     round_: Callable[[], Awaitable[object]],
@@ -22,11 +24,16 @@ async def run_rounds(
     failed: str,
     wake: asyncio.Event | None = None,
 ) -> NoReturn:
+    worker = log.name.rsplit(".", 1)[-1]  # its module: sweeper, payout_processor, ...
+    ok, failing = ROUNDS.labels(worker, "ok"), ROUNDS.labels(worker, "failed")
     while True:
         try:
             await round_()
         except Exception:  # keep the loop alive; the next round retries what failed
             log.exception(failed)
+            failing.inc()
+        else:
+            ok.inc()
         if wake is None:
             await asyncio.sleep(interval)
             continue
