@@ -27,6 +27,7 @@ from picotask.server.metrics import (
     Refresher,
     forget_process,
     multiprocess_dir,
+    time_queries,
 )
 from picotask.server.metrics import enabled as metrics_on
 from picotask.server.request_id import (
@@ -105,13 +106,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> Starlette:
         )
 
     refresher = Refresher(bus, view.sockets)
+    if metrics_on(settings):
+        time_queries()
     metrics = MetricsEndpoint(settings, refresher, services.clock.now)
     app = App(
         view,
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/metrics", metrics),
+            Route("/metrics", metrics.respond),
             Route(GRAPHQL_PATH, view, methods=["GET", "POST"]),
             WebSocketRoute(GRAPHQL_PATH, view),
             *Files(services).routes(),

@@ -14,11 +14,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import os
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError
@@ -330,7 +331,7 @@ class MetricsEndpoint:
         self.refresher = refresher
         self.now = clock_now
 
-    async def __call__(self, request: Request) -> Response:
+    async def respond(self, request: Request) -> Response:
         token = self.settings.metrics_token
         if not enabled(self.settings):
             return PlainTextResponse("Not Found", status_code=404)
@@ -370,3 +371,37 @@ def render(backlog: Backlog) -> bytes:
     extra = CollectorRegistry()
     extra.register(backlog)
     return own + generate_latest(extra)
+
+
+_QUERY_METHODS = ("execute_insert", "execute_many", "execute_query", "execute_query_dict")
+
+
+def time_queries() -> None:
+    """Every database query timed (`picotask_db_query_duration_seconds`): tortoise has no
+    hook for it, so its clients' query methods (tortoise-orm is bounded to patch releases) are
+    wrapped once per process, each in the classes that define it (a transaction's client
+    inherits the others)."""
+    from tortoise.backends.asyncpg.client import AsyncpgDBClient
+    from tortoise.backends.asyncpg.client import TransactionWrapper as PgTransaction
+    from tortoise.backends.sqlite.client import SqliteClient, SqliteTransactionWrapper
+
+    for kind in (AsyncpgDBClient, PgTransaction, SqliteClient, SqliteTransactionWrapper):
+        for name in _QUERY_METHODS:
+            method = kind.__dict__.get(name)
+            if method is not None and not getattr(method, "_picotask_timed", False):
+                setattr(kind, name, _timed(method))
+
+
+def _timed(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    observe = series.DB_QUERIES.observe
+
+    @functools.wraps(method)
+    async def timed(*args: Any, **kwargs: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await method(*args, **kwargs)
+        finally:
+            observe(time.perf_counter() - started)
+
+    timed._picotask_timed = True  # type: ignore[attr-defined]  # a marker: wrapped once
+    return timed
