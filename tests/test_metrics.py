@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -113,7 +114,7 @@ async def test_series_move_with_operations(database_url: str, backend: Backend) 
 async def test_operation_names_past_the_limit_count_as_other(
     database_url: str, backend: Backend
 ) -> None:
-    settings = {"metrics": True, "metrics_max_operation_names": 1}
+    settings: dict[str, Any] = {"metrics": True, "metrics_max_operation_names": 1}
     async with api_with(database_url, backend.broadcast, **settings) as api:
         await api.gql("query First { __typename }")
         await api.gql("query Second { __typename }")
@@ -130,16 +131,18 @@ async def test_processes_sharing_a_metrics_directory_add_up(
 ) -> None:
     directory = tmp_path / "metrics"
     settings = {"metrics": True, "metrics_dir": str(directory)}
-    async with spawned_instance(database_url, backend.broadcast, **settings) as first:
-        # Started after the first one migrated: no two migrations at once on SQLite.
-        async with spawned_instance(database_url, backend.broadcast, **settings) as second:
-            for instance in (first, second):
-                async with httpx.AsyncClient(base_url=instance.url, timeout=PATIENCE) as client:
-                    query = {"query": "query Front { __typename }"}
-                    response = await client.post("/graphql", json=query)
-                    assert response.status_code == 200, response.text
-            async with httpx.AsyncClient(base_url=first.url, timeout=PATIENCE) as client:
-                text = (await client.get("/metrics")).text
+    # The second started once the first is up (and migrated): no two migrations at once.
+    async with (
+        spawned_instance(database_url, backend.broadcast, **settings) as first,
+        spawned_instance(database_url, backend.broadcast, **settings) as second,
+    ):
+        for instance in (first, second):
+            async with httpx.AsyncClient(base_url=instance.url, timeout=PATIENCE) as client:
+                query = {"query": "query Front { __typename }"}
+                response = await client.post("/graphql", json=query)
+                assert response.status_code == 200, response.text
+        async with httpx.AsyncClient(base_url=first.url, timeout=PATIENCE) as client:
+            text = (await client.get("/metrics")).text
     found = samples(text)
     duration = "picotask_graphql_operation_duration_seconds_count"
     assert value(found, duration, type="query", name="Front") == 2
