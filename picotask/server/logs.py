@@ -3,9 +3,11 @@
 knows of its request (request id, user id, operation name) from context variables.
 
 Nothing secret is logged (tests/test_logs.py greps a whole run for them): uvicorn's access
-lines lose their query strings (an upload's token, a proof link's signature), tortoise's
+lines and httpx's request lines lose their query strings (an upload's token, a proof link's
+signature, whatever a webhook URL carries), tortoise's
 queries lose their values (a webhook's secret, a password hash, a session's token hash), and
-the libraries that log request headers at debug level (botocore) are kept at warnings.
+the libraries that log request headers or query values at debug level (botocore, aiosqlite)
+are kept at warnings.
 """
 
 from __future__ import annotations
@@ -22,8 +24,8 @@ USER_ID: ContextVar[int | None] = ContextVar("picotask_user_id", default=None)
 OPERATION: ContextVar[str | None] = ContextVar("picotask_operation", default=None)
 
 TEXT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
-# Loggers of libraries that write credentials or signed headers at debug level.
-QUIET = ("botocore", "boto3", "s3transfer", "urllib3", "aiobotocore")
+# Loggers of libraries that write credentials, signed headers or query values at debug level.
+QUIET = ("botocore", "boto3", "s3transfer", "urllib3", "aiosqlite")
 
 
 class RequestContext(logging.Filter):
@@ -40,13 +42,19 @@ class RequestContext(logging.Filter):
 
 
 class NoQueryStrings(logging.Filter):
-    """uvicorn's access line with the path only: a query string may carry a secret (the token
-    of `PUT /uploads/<id>?token=...`, the signature of a proof link)."""
+    """A request line with the path only: a query string may carry a secret (the token of
+    `PUT /uploads/<id>?token=...`, the signature of a proof link, a token in a webhook URL).
+    `at` is where the URL is among the record's arguments (uvicorn's access line: 2; httpx's
+    `HTTP Request: <method> <url> ...`: 1)."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__()
+        self.at = at
 
     def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args
-        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
-            record.args = (*args[:2], args[2].partition("?")[0], *args[3:])
+        args, at = record.args, self.at
+        if isinstance(args, tuple) and len(args) > at:
+            record.args = (*args[:at], str(args[at]).partition("?")[0], *args[at + 1 :])
         return True
 
 
@@ -95,7 +103,15 @@ def install(handler: logging.Handler) -> None:
     """The filters on a handler: the request's context, and the secrets out (every record that
     reaches the handler passes its filters, whichever logger it came from)."""
     handler.addFilter(RequestContext())
-    handler.addFilter(_ByLogger({"uvicorn.access": NoQueryStrings(), "tortoise": NoQueryValues()}))
+    handler.addFilter(
+        _ByLogger(
+            {
+                "uvicorn.access": NoQueryStrings(at=2),
+                "httpx": NoQueryStrings(at=1),
+                "tortoise": NoQueryValues(),
+            }
+        )
+    )
 
 
 class _ByLogger(logging.Filter):
