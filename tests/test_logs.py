@@ -134,7 +134,7 @@ async def test_no_secret_is_ever_logged(
     URL, a webhook with its secret delivered, a payout, errors; then every secret is looked
     for in everything logged."""
     signing = "signing-secret-" + "x" * 24
-    settings = {
+    settings: dict[str, Any] = {
         "storage_url": f"file://{tmp_path / 'uploads'}",
         "signing_secret": signing,
         "metrics_token": "metrics-token-secret-value",
