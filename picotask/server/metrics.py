@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hmac
 import logging
@@ -114,7 +115,9 @@ class Observe(SchemaExtension):
             yield
         finally:
             if token is not None:
-                logs.OPERATION.reset(token)
+                # A subscription's generator may end in another context than it started in.
+                with contextlib.suppress(ValueError):
+                    logs.OPERATION.reset(token)
         self._finish()
 
     def on_execute(self) -> Iterator[None]:
