@@ -6,6 +6,7 @@ back to back in the same run over the same database.
     python -m bench.http --backend sqlite --seconds 10 --rounds 3
     python -m bench.http --quick               # CI: a short run that checks both still agree
     python -m bench.http --tracing             # picotask traced (every request) vs untraced
+    python -m bench.http --metrics             # also picotask with PICOTASK_METRICS on
 
 Pages: `tasks(first: 20)` for a worker (100 open tasks), `me` with its wallet, and an employer's
 `myTasks(first: 10)` with five submissions each. Each server runs in its own process (uvicorn,
@@ -13,6 +14,8 @@ one worker, production settings, budgets lifted so nothing is throttled); the lo
 this process (`--load python`: keep-alive connections on raw sockets) or from wrk
 (`--load wrk`, when installed). Both sides get the same client, connections and duration.
 Before measuring, each page's answers are compared: the baseline must answer the same data.
+With `--metrics` a third server, picotask with its metrics on (PICOTASK_METRICS=true), takes
+its turn in every round, and the cost of the metrics is printed as on/off ratios.
 
 `--tracing` measures what traces cost instead: the baseline is picotask with tracing off, the
 other side picotask with tracing on, every request sampled (`--trace-ratio`, default 1.0),
@@ -433,6 +436,8 @@ class Measured:
     page: str
     picotask: list[Load]
     bare: list[Load]
+    # `--metrics`: picotask again, with PICOTASK_METRICS on (its series counted), same run.
+    metered: list[Load] = field(default_factory=list)
 
     def rate(self, loads: list[Load]) -> float:
         return statistics.median(load.rate for load in loads)
@@ -443,6 +448,16 @@ class Measured:
 
     def cpu_ms(self, loads: list[Load]) -> float:
         return statistics.median(load.cpu_ms for load in loads)
+
+    @property
+    def metered_ratio(self) -> float:
+        """req/s with metrics on over req/s with them off."""
+        return self.rate(self.metered) / max(self.rate(self.picotask), 1e-9)
+
+    @property
+    def metered_cpu_ratio(self) -> float:
+        """CPU per request with metrics on over CPU per request with them off."""
+        return self.cpu_ms(self.metered) / max(self.cpu_ms(self.picotask), 1e-9)
 
     @property
     def cpu_ratio(self) -> float:
@@ -509,7 +524,21 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Measured]:
                 base_url=f"http://127.0.0.1:{gql_port}", timeout=60
             ) as http:
                 tokens = await Seeder(http).seed(args.tasks, employers=5)
-            async with server(bare_argv, bare_port, bare_env) as bare_pid:
+            metered_port = free_port()
+            metered_env = {
+                **server_env(url, broadcast, metered_port),
+                "PICOTASK_METRICS": "true",
+                "PICOTASK_MIGRATE_ON_START": "false",
+            }
+            metered_argv = uvicorn_argv("bench.http:picotask_app", metered_port, "--factory")
+            async with contextlib.AsyncExitStack() as stack:
+                bare_pid = await stack.enter_async_context(server(bare_argv, bare_port, bare_env))
+                metered_pid = 0
+                if args.metrics:
+                    metered_pid = await stack.enter_async_context(
+                        server(metered_argv, metered_port, metered_env)
+                    )
+                    await check_answers(metered_port, bare_port, tokens, pages)
                 await check_answers(gql_port, bare_port, tokens, pages)
                 results = []
                 for page in pages:
@@ -525,9 +554,14 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[Measured]:
                             ("traced", bare_port, "/graphql", measured.picotask, bare_pid),
                             ("off", gql_port, "/graphql", measured.bare, gql_pid),
                         ]
+                    if args.metrics:
+                        metered = ("metrics", metered_port, "/graphql", measured.metered)
+                        sides.insert(1, (*metered, metered_pid))
                     for _ in range(args.rounds):
                         for side, port, path, loads, pid in sides:
-                            if args.side not in (None, side):
+                            if args.side not in (None, side) and not (
+                                side == "metrics" and args.side == "picotask"
+                            ):
                                 continue
                             with pid_file(pid):
                                 if args.load == "wrk":
@@ -582,6 +616,19 @@ def report(results: list[Measured], sides: tuple[str, str] = ("picotask", "bare"
             f"{m.ratio:>6.2f}x {m.cpu_ms(m.picotask):>16.2f} {m.cpu_ms(m.bare):>12.2f} "
             f"{m.cpu_ratio:>9.2f}x"
         )
+    metered = [m for m in results if m.metered and m.picotask]
+    if metered:
+        print()
+        print(
+            f"{'backend':10} {'page':8} {'metrics off req/s':>18} {'on req/s':>9} {'on/off':>7}"
+            f" {'off CPU ms':>11} {'on CPU ms':>10} {'CPU on/off':>11}"
+        )
+        for m in metered:
+            print(
+                f"{m.backend:10} {m.page:8} {m.rate(m.picotask):>18.1f} {m.rate(m.metered):>9.1f} "
+                f"{m.metered_ratio:>6.3f}x {m.cpu_ms(m.picotask):>11.2f} "
+                f"{m.cpu_ms(m.metered):>10.2f} {m.metered_cpu_ratio:>10.3f}x"
+            )
 
 
 def postgres_reachable() -> bool:
@@ -636,8 +683,15 @@ async def main() -> None:
     parser.add_argument(
         "--trace-ratio", type=float, default=1.0, help="with --tracing: of requests sampled"
     )
+    parser.add_argument(
+        "--metrics",
+        action="store_true",
+        help="also picotask with PICOTASK_METRICS on (a third server), for the on/off ratio",
+    )
     parser.add_argument("--min-ratio", type=float, help="exit 1 if tasks is below this ratio")
     args = parser.parse_args()
+    if args.tracing and args.metrics:
+        parser.error("--tracing and --metrics: one at a time (each compares picotask with itself)")
     if args.quick:
         args.seconds, args.warmup, args.rounds = 2.0, 0.5, 1
     if args.load == "wrk" and shutil.which("wrk") is None:

@@ -21,6 +21,15 @@ from tortoise.contrib.starlette import RegisterTortoise
 from picotask.server import db
 from picotask.server.files import Files
 from picotask.server.graphql_view import GraphQLView
+from picotask.server.metrics import (
+    HttpMetrics,
+    MetricsEndpoint,
+    Refresher,
+    forget_process,
+    multiprocess_dir,
+    time_queries,
+)
+from picotask.server.metrics import enabled as metrics_on
 from picotask.server.request_id import (
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
@@ -82,7 +91,11 @@ def create_app(
         async with traced, RegisterTortoise(app, config=config):
             await bus.connect()
             # Not a background worker: open sockets must end with their sessions in every process.
-            sessions = asyncio.create_task(view.sockets.run_forever())
+            # Loops with no round to finish: cancelled at the end, not waited for.
+            forever = [asyncio.create_task(view.sockets.run_forever())]
+            if metrics_on(settings) and multiprocess_dir() is not None:
+                # Each process's files current, whichever process answers the scrape.
+                forever.append(asyncio.create_task(refresher.run_forever()))
             workers = []
             if settings.background_workers:
                 # Each stops after the round it is in when the instance shuts down.
@@ -94,14 +107,16 @@ def create_app(
                 log.info("picotask ready (%s, bus %s)", settings.env, settings.broadcast_url)
                 yield
             finally:
-                sessions.cancel()
+                for loop in forever:
+                    loop.cancel()
                 await shutdown.wait_for(workers)
-                await asyncio.gather(sessions, return_exceptions=True)
+                await asyncio.gather(*forever, return_exceptions=True)
                 await services.webhook_dispatcher.close()
                 await bus.disconnect()
                 await services.storage.close()
                 await view.persisted.close()
                 await services.rate_store.close()
+                forget_process()  # its live gauges count no more
 
     async def healthz(request: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
@@ -114,11 +129,16 @@ def create_app(
             status_code=200 if ready else 503,
         )
 
+    refresher = Refresher(bus, view.sockets)
+    if metrics_on(settings):
+        time_queries()
+    metrics = MetricsEndpoint(settings, refresher, services.clock.now)
     app = App(
         view,
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics.respond),
             Route(GRAPHQL_PATH, view, methods=["GET", "POST"]),
             WebSocketRoute(GRAPHQL_PATH, view),
             *Files(services).routes(),
@@ -126,6 +146,7 @@ def create_app(
         ],
         # Not on the way of websockets to /graphql (`App`).
         middleware=[
+            *([Middleware(HttpMetrics)] if metrics_on(settings) else []),
             cors(settings),
             Middleware(RequestIdMiddleware),
             Middleware(

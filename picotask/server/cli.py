@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -57,16 +58,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "make-admin":
         return asyncio.run(_make_admin(settings, args.email))
 
+    if settings.metrics_dir:
+        # Read by prometheus-client when first imported (below): every series in files there.
+        Path(settings.metrics_dir).mkdir(parents=True, exist_ok=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = settings.metrics_dir
+
     import uvicorn
 
+    from picotask.server import logs
     from picotask.server.app import create_app
     from picotask.server.runtime import tune_gc
     from picotask.server.shutdown import Server
 
+    logs.configure(settings.log_format, settings.log_level)
     app = create_app(settings)
     tune_gc(settings.gc_threshold)  # after the imports and the app, which it sets aside
-    # uvicorn.run's server, with the restart that loses nothing on SIGTERM.
-    config = uvicorn.Config(app, host=settings.host, port=settings.port, **serving(settings))
+    # uvicorn.run's server, with the restart that loses nothing on SIGTERM. log_config=None:
+    # uvicorn's loggers go through the handler `logs.configure` set up.
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_config=None, **serving(settings)
+    )
     server = Server(config, app.state.shutdown)
     with contextlib.suppress(KeyboardInterrupt):  # Ctrl+C, raised again once it has stopped
         server.run()

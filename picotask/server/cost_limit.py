@@ -25,6 +25,7 @@ from strawberry.extensions import SchemaExtension
 from picotask.schema.context import Context
 from picotask.schema.errors import QueryTooComplex, RateLimited
 from picotask.server.cost import CostAnalysis, operation_of
+from picotask.server.series import COST, COST_REFUSALS
 from picotask.services.accounts.rate_limits import Taken
 from picotask.subscriptions.direct import outlet
 
@@ -56,7 +57,9 @@ class CostLimit(SchemaExtension):
         )
         self.requested = cost
         subscription = operation.operation == GraphQLOperationType.SUBSCRIPTION
+        COST.labels(operation.operation.value).observe(cost)
         if cost > self.max_cost:
+            COST_REFUSALS.labels("too_complex").inc()
             run.pre_execution_errors = [QueryTooComplex(cost, self.max_cost)]
         else:
             budget = context.services.cost_budget
@@ -67,6 +70,7 @@ class CostLimit(SchemaExtension):
                 address=context.client_address,
             )
             if not self.taken.allowed:
+                COST_REFUSALS.labels("budget").inc()
                 run.pre_execution_errors = [
                     RateLimited(
                         f"This operation costs {cost} points and {math.floor(self.taken.available)}"

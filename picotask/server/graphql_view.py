@@ -25,6 +25,7 @@ from strawberry.types.unset import UnsetType
 
 from picotask.schema.context import Context
 from picotask.server.direct import Cohorts
+from picotask.server.logs import USER_ID
 from picotask.server.persisted import PersistedQueries, PersistedQueryError
 from picotask.server.request_id import request_id_of
 from picotask.server.sockets import Sockets
@@ -147,6 +148,8 @@ class GraphQLView(GraphQL[Context, None]):
             context.bad_credentials = True
             return
         context.viewer, context.session = found
+        # In this request's task, and a websocket's operations started after it.
+        USER_ID.set(context.viewer.id)
 
     # GraphQL-over-HTTP: answer in `application/graphql-response+json` when the client accepts
     # it, and with 400 for request errors, so a malformed document is never a 200 or a 500.

@@ -10,6 +10,8 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from picotask.server.logs import REQUEST_ID
+
 _SAFE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 HEADER = "x-request-id"
 
@@ -27,6 +29,9 @@ def assign_request_id(scope: MutableMapping[str, Any]) -> dict[str, Any]:
     incoming = dict(scope["headers"]).get(HEADER.encode(), b"").decode("latin-1")
     state: dict[str, Any] = scope.setdefault("state", {})
     state["request_id"] = incoming if _SAFE.match(incoming) else secrets.token_hex(8)
+    # In this request's task (and the tasks it starts: a websocket's operations), every log
+    # line carries it (server/logs.py).
+    REQUEST_ID.set(state["request_id"])
     return state
 
 

@@ -36,6 +36,8 @@ from strawberry.types import ExecutionContext
 
 from picotask.server.cost import CostAnalysis
 from picotask.server.cost_limit import CostLimit
+from picotask.server.metrics import Observe, OperationNames
+from picotask.server.metrics import enabled as metrics_on
 from picotask.server.tracing import OperationSpans
 from picotask.services.core.text import json_problem, text_problem
 from picotask.settings import Settings
@@ -57,8 +59,9 @@ def request_id_of(execution_context: ExecutionContext | None) -> str | None:
 
 
 def log_errors(errors: list[GraphQLError], execution_context: ExecutionContext | None) -> None:
-    """Each bug once, bounded, with the request id; a refused input only at debug level and
-    without a traceback."""
+    """Each bug once, bounded, with the request id; a refused input only at debug level,
+    without a traceback and without its message (which may quote an input: a password sent
+    as the wrong type)."""
     request_id = request_id_of(execution_context)
     for error in errors:
         if is_unexpected(error):
@@ -67,7 +70,8 @@ def log_errors(errors: list[GraphQLError], execution_context: ExecutionContext |
             trace = bounded_traceback(original)
             log.error("unexpected error in request %s at %s\n%s", request_id, error.path, trace)
         else:
-            log.debug("request %s: %s", request_id, error.message[:300])
+            code = (error.extensions or {}).get("code", "GRAPHQL_ERROR")
+            log.debug("request %s: %s at %s", request_id, code, error.path)
 
 
 SUGGESTION = re.compile(r"\s*Did you mean .*$", re.S)
@@ -287,6 +291,8 @@ class CleanInput(SchemaExtension):
 # named here. Tracing's `OperationSpans` (added to the list only when tracing is on) has an
 # operation hook alone, which opens and closes a span around each subscriber's own run and
 # changes nothing of its results: a shared execution, outside every operation, is not traced.
+# `Observe` (server/metrics.py) only reads: its operation and execute hooks time the operation,
+# count its errors and log it, and change nothing of it or of its events.
 SHARED_SAFE: frozenset[type[SchemaExtension]] = frozenset(
     {
         MaskUnexpectedErrors,
@@ -295,6 +301,7 @@ SHARED_SAFE: frozenset[type[SchemaExtension]] = frozenset(
         CostLimit,
         DisableIntrospection,
         OperationSpans,
+        Observe,
     }
 )
 
@@ -304,7 +311,10 @@ def extensions(settings: Settings) -> list[Callable[[], SchemaExtension]]:
     costs = CostAnalysis(size=settings.parser_cache_size)
     # One per schema: every operation's extensions share what it knows of each document.
     documents = Documents(settings)
+    names = OperationNames(settings.metrics_max_operation_names)
     factories: list[Callable[..., Any]] = [
+        # First: its operation hook ends last, when the errors are masked and counted.
+        functools.partial(Observe, names, count=metrics_on(settings)),
         MaskUnexpectedErrors,
         # Parse (token limit), validation (depth and alias limits): once per document text.
         functools.partial(CachedDocuments, documents),

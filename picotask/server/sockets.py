@@ -75,6 +75,9 @@ class Sockets:
         self._tasks: set[asyncio.Task[None]] = set()
         self.draining = False  # shutting down: no new socket, no new operation
 
+    def open_count(self) -> int:
+        return len(self._by_context)
+
     def admit(self, handler: SocketHandler) -> bool:
         if self._by_address[handler.address] >= self.settings.max_sockets_per_address:
             return False

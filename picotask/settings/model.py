@@ -89,6 +89,18 @@ class Settings(BaseSettings):
     # On SIGTERM: how long in-flight requests, the websockets' last frames and the background
     # rounds under way may take to finish before what is left is cancelled (server/shutdown.py).
     shutdown_grace_seconds: NonNegativeFloat = Field(20.0, le=3_600)
+    # Logs (server/logs.py): text lines, or JSON lines for a log collector; the root level.
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # /metrics (server/metrics.py): 404 unless `metrics` is on (open to whoever reaches the
+    # port: for a port only the scraper reaches) or a token is set (then a bearer token).
+    metrics: Flag = False
+    metrics_token: Secret = ""
+    # Processes that share a host and a scraper write their series here (prometheus-client's
+    # multiprocess mode); empty: each process answers for itself.
+    metrics_dir: str = ""
+    # Distinct operation names counted by name; later ones are counted as `other`.
+    metrics_max_operation_names: PositiveInt = 200
 
     # Marketplace defaults (API.md "Defaults"); money in integer cents.
     currency: str = "USD"

@@ -25,6 +25,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
 
@@ -32,6 +33,7 @@ from broadcaster import Broadcast
 
 from picotask.models.events import Event
 from picotask.services.accounts.sessions import Revocation
+from picotask.services.core.metrics import LIVE_LAG
 from picotask.subscriptions.direct import Direct
 from picotask.subscriptions.failures import bounded_traceback
 from picotask.subscriptions.groups import Groups
@@ -164,11 +166,16 @@ class EventBus:
         raises (its filter, or its render on the direct path: an event this instance cannot
         render, written by a newer one) ends alone, with its cursor; the others, and the
         sequencer's position, go on."""
+        if not self._subscribers:
+            return
         for subscriber in list(self._subscribers):
             try:
                 subscriber.offer(message)
             except Exception as error:
                 self._failed(subscriber, message, error)
+        with contextlib.suppress(ValueError):  # a created_at this instance cannot read
+            lag = time.time() - datetime.fromisoformat(message.created_at).timestamp()
+            LIVE_LAG.observe(max(lag, 0.0))
 
     def _failed(self, subscriber: Subscriber, message: Message, error: Exception) -> None:
         try:

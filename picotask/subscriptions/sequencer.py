@@ -42,6 +42,8 @@ class Sequencer:
         self.log_reads = 0  # queries on the log
         self.from_log = 0  # events delivered from the log because the bus had not brought them
         self.unknown = 0  # bus messages the log did not hold when read after they came
+        self.gap_waits = 0  # times a message came ahead of a missing id and waited for it
+        self.delivered = 0  # events handed to the subscribers
         self._ahead: dict[int, tuple[float, Message]] = {}  # id: (arrival time, message)
         self._poll_at = float("inf")  # loop time of the next poll of the log
         self._gap_at: float | None = None  # ... and of the read that settles a gap, if any
@@ -72,6 +74,7 @@ class Sequencer:
             return
         self._ahead[message.id] = (_now(), message)
         if self._gap_at is None:
+            self.gap_waits += 1
             self._gap_at = _now() + self.grace_seconds
             self._wake.set()
 
@@ -108,6 +111,7 @@ class Sequencer:
 
     def _pass(self, message: Message) -> None:
         self.position = message.id
+        self.delivered += 1
         self.deliver(message)
 
     def _release(self) -> None:

@@ -18,6 +18,7 @@ from picotask.services.accounts.rate_limits import (
 from picotask.services.accounts.rate_limits_redis import RedisRateStore
 from picotask.services.core.clock import Clock
 from picotask.services.core.errors import Throttled
+from picotask.services.core.metrics import THROTTLE_REFUSALS
 from picotask.settings import Settings
 
 
@@ -84,7 +85,7 @@ class AuthThrottle:
         keys = [(_account_key(email), self.per_account)]
         if address is not None:
             keys.append((self._address_key("log-in", address), self.log_in_per_address))
-        await self._attempt(keys, "Too many failed attempts to sign in")
+        await self._attempt(keys, "Too many failed attempts to sign in", "log_in")
 
     async def password_accepted(self, email: str, address: str | None) -> None:
         await self.store.reset(_account_key(email))
@@ -95,14 +96,16 @@ class AuthThrottle:
         await self._attempt(
             [(self._address_key("sign-up", address), self.sign_up_per_address)],
             "Too many sign-ups from your network",
+            "sign_up",
         )
 
     def _address_key(self, action: str, address: str) -> str:
         return f"{action}:address:{address_key(address)}"
 
-    async def _attempt(self, keys: list[tuple[str, Backoff]], message: str) -> None:
+    async def _attempt(self, keys: list[tuple[str, Backoff]], message: str, action: str) -> None:
         wait = await self.store.attempt(keys, self.clock.now().timestamp())
         if wait > 0:
+            THROTTLE_REFUSALS.labels(action).inc()
             raise Throttled(f"{message}; try again in {seconds(wait)} s.", wait)
 
 

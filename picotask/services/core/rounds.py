@@ -13,6 +13,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from picotask.services.core.metrics import ROUNDS
+
 
 async def run_rounds(
     round_: Callable[[], Awaitable[object]],
@@ -23,12 +25,17 @@ async def run_rounds(
     wake: asyncio.Event | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
+    worker = log.name.rsplit(".", 1)[-1]  # its module: sweeper, payout_processor, ...
+    ok, failing = ROUNDS.labels(worker, "ok"), ROUNDS.labels(worker, "failed")
     stop = stop or asyncio.Event()
     while not stop.is_set():
         try:
             await round_()
         except Exception:  # keep the loop alive; the next round retries what failed
             log.exception(failed)
+            failing.inc()
+        else:
+            ok.inc()
         await _pause(interval, stop, *([] if wake is None else [wake]))
         if wake is not None:
             wake.clear()
