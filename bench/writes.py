@@ -42,6 +42,7 @@ from bench.http import (
     REDIS_URL,
     SIGN_UP,
     SUBMIT,
+    Seeder,
     database,
     free_port,
     postgres_reachable,
@@ -66,7 +67,9 @@ class Phase:
     all_jobs: int = 0  # completed at all (warm-up included): what the money check counts
     failures: int = 0
     seconds: float = 0.0
-    latencies_ms: dict[str, list[float]] = field(default_factory=lambda: {m: [] for m in MUTATIONS})
+    latencies_ms: dict[str, list[float]] = field(
+        default_factory=lambda: {m: [] for m in (*MUTATIONS, "job")}
+    )
 
     @property
     def rate(self) -> float:
@@ -77,8 +80,7 @@ class Phase:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
     def job_p99(self) -> float:
-        ordered = sorted(self.latencies_ms["job"]) if "job" in self.latencies_ms else [0.0]
-        return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+        return self.p("job", 0.99)
 
 
 @dataclass
@@ -95,26 +97,13 @@ class World:
 # Seeding, over the API.
 
 
-async def gql(http: httpx.AsyncClient, query: str, variables: dict[str, Any], token: str) -> Any:
-    headers = {"authorization": f"Bearer {token}"} if token else {}
-    body = (
-        await http.post("/graphql", json={"query": query, "variables": variables}, headers=headers)
-    ).json()
-    if body.get("errors"):
-        raise RuntimeError(f"seeding failed: {body['errors']}")
-    payload = next(iter(body["data"].values()))
-    if payload.get("userErrors"):
-        raise RuntimeError(f"seeding refused: {payload['userErrors']}")
-    return payload
-
-
 async def seed(port: int, employers: int, workers: int, tasks: int, tag: str) -> World:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+        gql = Seeder(http).gql
 
         async def account(name: str) -> tuple[str, str]:
             email = f"{name}-{tag}@bench.example"
             signed = await gql(
-                http,
                 SIGN_UP,
                 {
                     "i": {
@@ -124,7 +113,6 @@ async def seed(port: int, employers: int, workers: int, tasks: int, tag: str) ->
                         "country": "US",
                     }
                 },
-                "",
             )
             return email, str(signed["token"])
 
@@ -132,14 +120,13 @@ async def seed(port: int, employers: int, workers: int, tasks: int, tag: str) ->
         # Every slot of every task is escrowed up front: reward and fee, with room to spare.
         per_boss = (REWARD * 2 * workers * tasks / employers).quantize(Decimal("0.01")) + 10
         for _, token in bosses:
-            await gql(http, DEPOSIT, {"i": {"amount": str(per_boss)}}, token)
+            await gql(DEPOSIT, {"i": {"amount": str(per_boss)}}, token)
         created: list[tuple[str, int]] = []
         titles = []
         for n in range(tasks):
             boss = n % employers
             title = f"Write bench {tag} task {n}: sign up and tell us your username"
             task = await gql(
-                http,
                 CREATE,
                 {
                     "i": {
@@ -170,10 +157,9 @@ async def run_phase(
     seconds: float,
     warmup: float,
     mutator: Callable[[int], Mutate],
-    ids: Callable[[str, Any], Any],
 ) -> None:
     """`in_flight` loops, loop i with the workers w ≡ i (mod in_flight) and `mutator(i)`.
-    `ids(kind, value)` turns what a mutation answered into what the next one takes."""
+    Each mutator answers as the API does: a claim's submission is `{"submission": {"id"}}`."""
     start = time.perf_counter() + warmup
     stop = start + seconds
 
@@ -196,7 +182,7 @@ async def run_phase(
                 t = time.perf_counter()
                 claimed = await mutate("claim", {"taskId": task_id}, worker_token)
                 times.append(time.perf_counter() - t)
-                sid = ids("submission", claimed)
+                sid = claimed["submission"]["id"]
                 t = time.perf_counter()
                 answers = [{"label": "Username", "value": f"worker{w}"}]
                 await mutate("submit", {"submissionId": sid, "answers": answers}, worker_token)
@@ -213,9 +199,7 @@ async def run_phase(
                 phase.jobs += 1
                 for name, took in zip(MUTATIONS, times, strict=True):
                     phase.latencies_ms[name].append(took * 1000)
-                phase.latencies_ms.setdefault("job", []).append(
-                    (time.perf_counter() - began) * 1000
-                )
+                phase.latencies_ms["job"].append((time.perf_counter() - began) * 1000)
 
     await asyncio.gather(*(loop(i) for i in range(in_flight)))
     phase.seconds = seconds
@@ -262,10 +246,6 @@ def http_mutator(port: int) -> Mutate:
     return mutate
 
 
-def http_ids(kind: str, value: Any) -> Any:
-    return value["submission"]["id"]
-
-
 # In-process: the services, without HTTP or GraphQL (the floor).
 
 
@@ -305,7 +285,7 @@ async def floor_phase(url: str, world: World, env: dict[str, str], **run: Any) -
             try:
                 if name == "claim":
                     claimed = await services.submissions.claim(user, int(variables["taskId"]))
-                    return {"submission": claimed.id}
+                    return {"submission": {"id": claimed.id}}
                 if name == "submit":
                     answers = [Answer(a["label"], a["value"]) for a in variables["answers"]]
                     await services.submissions.submit(user, variables["submissionId"], answers)
@@ -320,7 +300,6 @@ async def floor_phase(url: str, world: World, env: dict[str, str], **run: Any) -
             phase,
             floor_world,
             mutator=lambda i: mutate,
-            ids=lambda kind, value: value["submission"],
             **run,
         )
         return phase
@@ -335,8 +314,9 @@ async def check_money(url: str, world: World, ports: list[int], jobs: int) -> st
     """The audit is clean, each worker holds exactly the rewards of their approved jobs, and
     the approved submissions are the jobs the loops completed (warm-ups included)."""
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{ports[0]}", timeout=60) as http:
+        gql = Seeder(http).gql
         held = [
-            Decimal((await gql(http, WALLET, {}, token))["wallet"]["available"]["amount"])
+            Decimal((await gql(WALLET, {}, token))["wallet"]["available"]["amount"])
             for _, token in world.workers
         ]
     audit = await asyncio.create_subprocess_exec(
@@ -393,7 +373,7 @@ async def run_backend(backend: str, args: argparse.Namespace) -> list[tuple[int,
                     def mutator(i: int, serving: list[int] = serving) -> Mutate:
                         return http_mutator(serving[i % len(serving)])
 
-                    await run_phase(phase, world, in_flight, mutator=mutator, ids=http_ids, **run)
+                    await run_phase(phase, world, in_flight, mutator=mutator, **run)
                     jobs += phase.all_jobs
                     results.append((in_flight, phase))
                     show(backend, in_flight, phase, floor)
