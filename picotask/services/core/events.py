@@ -2,9 +2,10 @@
 on the bus only after it commits.
 
 `EventLog.transaction()` replaces `in_transaction()` wherever something watched changes; inside
-it, `emit_*` collect events. At the end of the transaction they are inserted (on PostgreSQL under
-a transaction-scoped advisory lock, so event ids are assigned in commit order and a reader
-resuming "after id N" can never miss a lower id that commits later), then published.
+it, `emit_*` collect events. At the end of the transaction they are inserted (on PostgreSQL in
+one statement that first takes a transaction-scoped advisory lock, so event ids are assigned in
+commit order and a reader resuming "after id N" can never miss a lower id that commits later;
+the lock is held for that statement and the COMMIT only), then published.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.fields import DatetimeField
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
@@ -59,6 +61,43 @@ def submission_from_snapshot(values: dict[str, Any]) -> Submission:
     return Submission(**restore(Submission, values))
 
 
+async def _insert(connection: BaseDBAsyncClient, events: list[Event]) -> None:
+    """Write the transaction's events, last before COMMIT. On PostgreSQL one statement takes the
+    order lock and inserts them all, so the lock is held for that statement and the COMMIT
+    only: the lock's one-row subquery is joined to every inserted row, so it is taken before
+    the first row draws its id. SQLite has one writer at a time: ids are in commit order."""
+    if connection.capabilities.dialect != "postgres":
+        for event in events:
+            await event.save(using_db=connection)
+        return
+    fields = Event._meta.fields_map
+    columns = [[fields[name].to_db_value(getattr(e, name), e) for e in events] for name in _COLUMNS]
+    rows = await connection.execute_query_dict(_INSERT_EVENTS, [*columns, _EVENT_ORDER_LOCK])
+    for event, row in zip(events, sorted(int(r["id"]) for r in rows), strict=True):
+        event.id = row  # ids are drawn in the rows' order
+        event._saved_in_db = True
+
+
+_COLUMNS = (
+    "stream",
+    "type",
+    "audience_id",
+    "task_id",
+    "submission_id",
+    "payout_id",
+    "message",
+    "payload",
+    "created_at",
+)
+_TYPES = ("text", "text", "bigint", "bigint", "bigint", "bigint", "text", "jsonb", "timestamptz")
+_INSERT_EVENTS = (
+    f"INSERT INTO events ({', '.join(_COLUMNS)}) "
+    f"SELECT e.* FROM (SELECT pg_advisory_xact_lock(${len(_COLUMNS) + 1})) AS order_lock, "
+    f"unnest({', '.join(f'${n}::{t}[]' for n, t in enumerate(_TYPES, 1))}) "
+    f"AS e({', '.join(_COLUMNS)}) RETURNING id"
+)
+
+
 class EventLog:
     def __init__(self, clock: Clock, publish: Publisher | None = None) -> None:
         self.clock = clock
@@ -78,12 +117,7 @@ class EventLog:
             async with in_transaction() as connection:
                 yield
                 if events:
-                    if connection.capabilities.dialect == "postgres":
-                        await connection.execute_query(
-                            "SELECT pg_advisory_xact_lock($1)", [_EVENT_ORDER_LOCK]
-                        )
-                    for event in events:
-                        await event.save(using_db=connection)
+                    await _insert(connection, events)
         finally:
             _pending.reset(token)
         if events and self.publish is not None:

@@ -21,13 +21,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tortoise import connections
-from tortoise.expressions import F
 
 from picotask.models.ledger import Account, AccountKind, LedgerEntry, LedgerTransaction
 from picotask.models.ledger import TransactionKind as Kind
 from picotask.services.core.clock import Clock
 from picotask.services.core.errors import DomainError, ErrorCode
 from picotask.services.core.events import EventLog
+from picotask.services.core.updates import update_returning
 from picotask.services.money.statement_rows import (
     StatementRow,
     on_statement,
@@ -38,8 +38,42 @@ from picotask.services.money.statement_rows import (
 
 # Accounts that may go below zero: they mirror money outside the user balances.
 _UNBOUNDED = frozenset({AccountKind.PLATFORM_FEES, AccountKind.EXTERNAL})
+# Accounts many concurrent postings touch: updated last in a posting, locked last.
+_SHARED = frozenset({AccountKind.ESCROW, AccountKind.PLATFORM_FEES, AccountKind.EXTERNAL})
 PLATFORM_FEES_REF = "platform:fees"
 EXTERNAL_REF = "external:world"
+# The platform's fees and the outside world are each SLOTS accounts of their kind (slot 0 keeps
+# the historical ref): every approval credits a fee, and one row for all of them would make
+# every approval of the deployment wait for the previous one's COMMIT. A posting picks its slot
+# from its submission, deposit or payout id; the kind's balance is the sum of its slots.
+SLOTS = 16
+
+
+def slot_ref(base: str, key: int) -> str:
+    slot = key % SLOTS
+    return base if slot == 0 else f"{base}:{slot}"
+
+
+@dataclass(frozen=True, slots=True)
+class Want:
+    """An account by its natural key, created on first use unless `create` is False."""
+
+    kind: AccountKind
+    ref: str
+    owner_id: int | None = None
+    create: bool = True
+
+
+def _fees(key: int) -> Want:
+    return Want(AccountKind.PLATFORM_FEES, slot_ref(PLATFORM_FEES_REF, key))
+
+
+def _external(key: int) -> Want:
+    return Want(AccountKind.EXTERNAL, slot_ref(EXTERNAL_REF, key))
+
+
+def _lock_order(leg: tuple[Account, int]) -> tuple[bool, int]:
+    return leg[0].kind in _SHARED, leg[0].id
 
 
 def user_ref(user_id: int) -> str:
@@ -82,13 +116,30 @@ class Ledger:
         self.events = events
 
     async def account(self, kind: AccountKind, ref: str, owner_id: int | None = None) -> Account:
-        """The account with this natural key, created if missing; safe under concurrency
-        (`ON CONFLICT DO NOTHING` never aborts the surrounding PostgreSQL transaction)."""
-        await Account.bulk_create(
-            [Account(kind=kind, ref=ref, owner_id=owner_id, created_at=self.clock.now())],
-            ignore_conflicts=True,
-        )
-        return await Account.get(ref=ref)
+        """The account with this natural key, created if missing."""
+        return (await self.accounts([Want(kind, ref, owner_id)]))[0]
+
+    async def accounts(self, wanted: Sequence[Want]) -> list[Account]:
+        """The accounts with these natural keys, in that order, read in one query; the missing
+        ones are created first where `Want.create` says so, safely under concurrency (`ON
+        CONFLICT DO NOTHING` never aborts the surrounding PostgreSQL transaction). An existing
+        account is only read: no insert queues on a shared account's row."""
+        found = {a.ref: a for a in await Account.filter(ref__in=[w.ref for w in wanted])}
+        missing = [w for w in wanted if w.ref not in found]
+        if missing:
+            if absent := [w.ref for w in missing if not w.create]:
+                raise LookupError(f"no ledger account {absent}")
+            await Account.bulk_create(
+                [
+                    Account(
+                        kind=w.kind, ref=w.ref, owner_id=w.owner_id, created_at=self.clock.now()
+                    )
+                    for w in missing
+                ],
+                ignore_conflicts=True,
+            )
+            found.update({a.ref: a for a in await Account.filter(ref__in=[w.ref for w in missing])})
+        return [found[w.ref] for w in wanted]
 
     async def user_account(self, user_id: int) -> Account:
         return await self.account(AccountKind.USER, user_ref(user_id), user_id)
@@ -102,17 +153,21 @@ class Ledger:
         refs: Refs = NO_REFS,
         shortfall_field: Sequence[str] | None = None,
     ) -> LedgerTransaction:
-        """Write one balanced posting. Must run inside the caller's `EventLog.transaction()`."""
+        """Write one balanced posting. Must run inside the caller's `EventLog.transaction()`.
+
+        Each balance is one conditional `UPDATE … RETURNING` (the statement row's balance comes
+        from it). The accounts many transactions share (escrow, the fee and outside-world slots)
+        are updated last, after the transaction and its entries are written, so their rows stay
+        locked for as few statements as possible before COMMIT. Every posting locks its accounts
+        in one order (`_lock_order`), so two postings never deadlock on each other's accounts."""
         if sum(amount for _, amount in legs) != 0:
             raise ValueError(f"unbalanced posting {kind}: {legs}")
         legs = [(account, amount) for account, amount in legs if amount != 0]
-        # A fixed lock order (by account id) keeps concurrent postings from deadlocking.
-        for account, amount in sorted(legs, key=lambda leg: leg[0].id):
-            rows = Account.filter(id=account.id)
-            if amount < 0 and account.kind not in _UNBOUNDED:
-                rows = rows.filter(balance__gte=-amount)
-            if await rows.update(balance=F("balance") + amount) != 1:
-                raise InsufficientFunds(shortfall_field)
+        ordered = sorted(legs, key=_lock_order)
+        balances: dict[int, int] = {}
+        for account, amount in ordered:
+            if account.kind not in _SHARED:
+                balances[account.id] = await self._apply(account, amount, shortfall_field)
         transaction = await LedgerTransaction.create(
             kind=kind,
             memo=memo[:200],
@@ -130,18 +185,46 @@ class Ledger:
                 for account, amount in legs
             ]
         )
+        for account, amount in ordered:
+            if account.kind in _SHARED:
+                balances[account.id] = await self._apply(account, amount, shortfall_field)
         for account, amount in legs:
             if on_statement(account.kind, kind):
-                await self._push_row(transaction, account, amount)
+                await self._push_row(transaction, account, amount, legs, balances)
         return transaction
 
-    async def _push_row(self, transaction: LedgerTransaction, account: Account, leg: int) -> None:
-        """The row this posting adds to the account owner's statement, on their myEvents. The
-        balance is read after this transaction's own update (which holds the row's lock)."""
+    async def _apply(
+        self, account: Account, amount: int, shortfall_field: Sequence[str] | None
+    ) -> int:
+        """Add `amount` to the balance (a debit only while it stays covered); the new balance."""
+        where: dict[str, object] = {"id": account.id}
+        if amount < 0 and account.kind not in _UNBOUNDED:
+            where["balance__gte"] = -amount
+        updated = await update_returning(Account, where, add={"balance": amount})
+        if updated is None:
+            raise InsufficientFunds(shortfall_field)
+        return int(updated.balance)
+
+    async def _push_row(
+        self,
+        transaction: LedgerTransaction,
+        account: Account,
+        leg: int,
+        legs: Sequence[tuple[Account, int]],
+        balances: dict[int, int],
+    ) -> None:
+        """The row this posting adds to the account owner's statement, on their myEvents, with
+        the owner's balance after this posting: from the posting's own update when it moved
+        that balance, else read (a payout's settlement)."""
         owner_id = account.owner_id
         assert owner_id is not None  # user and payout accounts always have their owner
         balance_ref = account.ref if account.kind == AccountKind.USER else user_ref(owner_id)
-        holder = await Account.get_or_none(ref=balance_ref)
+        moved = [balances[a.id] for a, _ in legs if a.ref == balance_ref]
+        if moved:
+            balance_after = moved[0]
+        else:
+            holder = await Account.get_or_none(ref=balance_ref)
+            balance_after = holder.balance if holder is not None else 0
         rule = rule_for(transaction.kind, leg, transaction.dispute_outcome)
         amount = row_amount(account.kind, leg)
         row = StatementRow(
@@ -149,7 +232,7 @@ class Ledger:
             kind=rule.kind,
             amount=amount,
             fee=row_fee(rule, amount, transaction.fee),
-            balance_after=holder.balance if holder is not None else 0,
+            balance_after=balance_after,
             created_at=transaction.created_at,
             task_id=transaction.task_id,
             submission_id=transaction.submission_id,
@@ -163,8 +246,9 @@ class Ledger:
     async def deposit(
         self, user_id: int, cents: int, memo: str, *, deposit_id: int
     ) -> LedgerTransaction:
-        external = await self.account(AccountKind.EXTERNAL, EXTERNAL_REF)
-        user = await self.user_account(user_id)
+        external, user = await self.accounts(
+            [_external(deposit_id), Want(AccountKind.USER, user_ref(user_id), user_id)]
+        )
         return await self.post(
             Kind.DEPOSIT,
             [(external, -cents), (user, cents)],
@@ -176,8 +260,12 @@ class Ledger:
         self, employer_id: int, task_id: int, cents: int, memo: str, *, fee: int
     ) -> LedgerTransaction:
         """`cents` is slots x (reward + fee); `fee` the slots' fees within it."""
-        user = await self.user_account(employer_id)
-        escrow = await self.account(AccountKind.ESCROW, escrow_ref(task_id), employer_id)
+        user, escrow = await self.accounts(
+            [
+                Want(AccountKind.USER, user_ref(employer_id), employer_id),
+                Want(AccountKind.ESCROW, escrow_ref(task_id), employer_id),
+            ]
+        )
         return await self.post(
             Kind.ESCROW_FUND,
             [(user, -cents), (escrow, cents)],
@@ -198,9 +286,13 @@ class Ledger:
         dispute_outcome: bool = False,
     ) -> LedgerTransaction:
         """Approved work: the reward to the worker, the fee to the platform."""
-        escrow = await Account.get(ref=escrow_ref(task_id))
-        worker = await self.user_account(worker_id)
-        fees = await self.account(AccountKind.PLATFORM_FEES, PLATFORM_FEES_REF)
+        escrow, worker, fees = await self.accounts(
+            [
+                Want(AccountKind.ESCROW, escrow_ref(task_id), create=False),
+                Want(AccountKind.USER, user_ref(worker_id), worker_id),
+                _fees(submission_id if submission_id is not None else task_id),
+            ]
+        )
         return await self.post(
             Kind.ESCROW_RELEASE,
             [(escrow, -(reward + fee)), (worker, reward), (fees, fee)],
@@ -225,8 +317,12 @@ class Ledger:
         dispute_outcome: bool = False,
     ) -> LedgerTransaction:
         """`cents` is slots x (reward + fee); `fee` the slots' fees within it."""
-        escrow = await Account.get(ref=escrow_ref(task_id))
-        user = await self.user_account(employer_id)
+        escrow, user = await self.accounts(
+            [
+                Want(AccountKind.ESCROW, escrow_ref(task_id), create=False),
+                Want(AccountKind.USER, user_ref(employer_id), employer_id),
+            ]
+        )
         return await self.post(
             Kind.ESCROW_REFUND,
             [(escrow, -cents), (user, cents)],
@@ -249,8 +345,12 @@ class Ledger:
         task_id: int | None = None,
         submission_id: int | None = None,
     ) -> LedgerTransaction:
-        employer = await self.user_account(employer_id)
-        worker = await self.user_account(worker_id)
+        employer, worker = await self.accounts(
+            [
+                Want(AccountKind.USER, user_ref(employer_id), employer_id),
+                Want(AccountKind.USER, user_ref(worker_id), worker_id),
+            ]
+        )
         return await self.post(
             Kind.BONUS,
             [(employer, -cents), (worker, cents)],
@@ -262,8 +362,12 @@ class Ledger:
     async def hold_payout(
         self, user_id: int, payout_id: int, cents: int, memo: str
     ) -> LedgerTransaction:
-        user = await self.user_account(user_id)
-        held = await self.account(AccountKind.PAYOUT, payout_ref(payout_id), user_id)
+        user, held = await self.accounts(
+            [
+                Want(AccountKind.USER, user_ref(user_id), user_id),
+                Want(AccountKind.PAYOUT, payout_ref(payout_id), user_id),
+            ]
+        )
         return await self.post(
             Kind.PAYOUT_HOLD,
             [(user, -cents), (held, cents)],
@@ -273,8 +377,9 @@ class Ledger:
         )
 
     async def settle_payout(self, payout_id: int, cents: int, memo: str) -> LedgerTransaction:
-        held = await Account.get(ref=payout_ref(payout_id))
-        external = await self.account(AccountKind.EXTERNAL, EXTERNAL_REF)
+        held, external = await self.accounts(
+            [Want(AccountKind.PAYOUT, payout_ref(payout_id), create=False), _external(payout_id)]
+        )
         return await self.post(
             Kind.PAYOUT_SETTLE,
             [(held, -cents), (external, cents)],
@@ -285,8 +390,12 @@ class Ledger:
     async def fail_payout(
         self, user_id: int, payout_id: int, cents: int, memo: str
     ) -> LedgerTransaction:
-        held = await Account.get(ref=payout_ref(payout_id))
-        user = await self.user_account(user_id)
+        held, user = await self.accounts(
+            [
+                Want(AccountKind.PAYOUT, payout_ref(payout_id), create=False),
+                Want(AccountKind.USER, user_ref(user_id), user_id),
+            ]
+        )
         return await self.post(
             Kind.PAYOUT_FAIL,
             [(held, -cents), (user, cents)],

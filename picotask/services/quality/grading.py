@@ -197,7 +197,8 @@ class QualityService:
     # At submit time, inside the submit's transaction.
 
     async def grade(self, submission: Submission, task: Task) -> ReviewPolicy | None:
-        """Grade a gold item and flag a too-fast submission; the task's policy, if any."""
+        """Grade a gold item and flag a too-fast submission (on `submission` too); the task's
+        policy, if any."""
         policy = await ReviewPolicy.get_or_none(task_id=task.id)
         flags: dict[str, Any] = {"answer_key": answer_key(task, submission.answers)}
         if submission.gold_correct is None:  # a resubmission is not graded again
@@ -209,6 +210,8 @@ class QualityService:
             taken = (submission.submitted_at - submission.claimed_at).total_seconds()
             flags["too_fast"] = taken < policy.min_seconds
         await Submission.filter(id=submission.id).update(**flags)
+        for name, value in flags.items():
+            setattr(submission, name, value)
         return policy
 
     async def decide(self, submission: Submission, task: Task, policy: ReviewPolicy) -> None:
@@ -251,12 +254,13 @@ class QualityService:
             )
             return rejected is not None
         if policy.auto_approve_at is not None and rate >= policy.auto_approve_at:
-            return await self.settlement.approve(
+            approved = await self.settlement.approve(
                 submission,
                 task,
                 "Approved automatically: your accuracy on checked answers is high enough.",
                 DecidedBy.GOLD_ACCURACY,
             )
+            return approved is not None
         return False
 
     async def _block(self, submission: Submission, task: Task) -> None:

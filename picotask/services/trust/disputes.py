@@ -98,7 +98,7 @@ class DisputeService:
             resolved = await move(submission.id, SubmissionStatus.DISPUTED, "resolved", **changes)
             task = await Task.get(id=submission.task_id)
             if overturned:
-                await self.settlement.settle_approved(submission, task, dispute_outcome=True)
+                await self.settlement.settle_approved(resolved, task, dispute_outcome=True)
             else:
                 await self.settlement.settle_rejected(submission, task, dispute_outcome=True)
                 self.events.submission(

@@ -56,15 +56,28 @@ class ProofImages:
             raise DomainError.of(problems)
 
     async def attach(
-        self, submission: Submission, task: Task, image_ids: list[int], now: datetime
+        self,
+        submission: Submission,
+        task: Task,
+        image_ids: list[int],
+        now: datetime,
+        *,
+        first: bool,
     ) -> None:
         """Inside the transaction storing the proof: the images become the submission's
         (images its previous version had and this one dropped go to the sweeper), then the
         near-duplicates of each are recorded. A lost race (an upload used or expired since
-        `check`) is DUPLICATE, and the transaction rolls back."""
-        rows = await Upload.filter(
-            id__in=image_ids, submission_id=submission.id, status=UploadStatus.ATTACHED
-        ).values("id")
+        `check`) is DUPLICATE, and the transaction rolls back. `first`: the submission had no
+        proof before, so no image of its own to keep, drop or compare again."""
+        if first and not image_ids:
+            return
+        rows = (
+            await Upload.filter(
+                id__in=image_ids, submission_id=submission.id, status=UploadStatus.ATTACHED
+            ).values("id")
+            if not first
+            else []
+        )
         kept = {int(row["id"]) for row in rows}
         new = [pk for pk in image_ids if pk not in kept]
         if new and await Upload.filter(
@@ -82,17 +95,19 @@ class ProofImages:
                 "An upload was used or expired meanwhile; submit again.",
                 ["input", "answers"],
             )
-        await (
-            Upload.filter(submission_id=submission.id, status=UploadStatus.ATTACHED)
-            .exclude(id__in=image_ids or [0])
-            .update(status=UploadStatus.DELETING)
-        )
-        await self._record_matches(submission, task, image_ids)
+        if not first:
+            await (
+                Upload.filter(submission_id=submission.id, status=UploadStatus.ATTACHED)
+                .exclude(id__in=image_ids or [0])
+                .update(status=UploadStatus.DELETING)
+            )
+        await self._record_matches(submission, task, image_ids, first=first)
 
     async def _record_matches(
-        self, submission: Submission, task: Task, image_ids: list[int]
+        self, submission: Submission, task: Task, image_ids: list[int], *, first: bool
     ) -> None:
-        await ImageMatch.filter(submission_id=submission.id).delete()
+        if not first:
+            await ImageMatch.filter(submission_id=submission.id).delete()
         if not image_ids:
             return
         mine = await Upload.filter(id__in=image_ids).values("id", "fingerprints")

@@ -104,10 +104,13 @@ def proof_digest(value: str) -> str:
     return hashlib.sha256(value.strip().casefold().encode()).hexdigest()
 
 
-async def record_proof(submission: Submission, answers: list[dict[str, Any]]) -> None:
+async def record_proof(
+    submission: Submission, answers: list[dict[str, Any]], *, first: bool
+) -> None:
     """Hash each answer with a value; flag the labels another account already submitted on
-    this task. Images are compared by their look instead (`proof_images.py`). Inside the
-    transaction that stored the answers."""
+    this task (on `submission` too). Images are compared by their look instead
+    (`proof_images.py`). Inside the transaction that stored the answers; `first`: the
+    submission had no proof before (nothing of an earlier version to replace)."""
     digests = {a["label"]: proof_digest(a["value"]) for a in answers if a["value"]}
     reused = (
         await ProofHash.filter(task_id=submission.task_id, digest__in=list(digests.values()))
@@ -115,7 +118,8 @@ async def record_proof(submission: Submission, answers: list[dict[str, Any]]) ->
         .values("digest")
     )
     taken = {row["digest"] for row in reused}
-    await ProofHash.filter(submission_id=submission.id).delete()
+    if not first:
+        await ProofHash.filter(submission_id=submission.id).delete()
     await ProofHash.bulk_create(
         [
             ProofHash(
@@ -128,6 +132,7 @@ async def record_proof(submission: Submission, answers: list[dict[str, Any]]) ->
             for label, digest in digests.items()
         ]
     )
-    await Submission.filter(id=submission.id).update(
-        reused_labels=[label for label, digest in digests.items() if digest in taken]
-    )
+    labels = [label for label, digest in digests.items() if digest in taken]
+    if labels != submission.reused_labels:
+        await Submission.filter(id=submission.id).update(reused_labels=labels)
+        submission.reused_labels = labels

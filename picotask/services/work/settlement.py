@@ -16,6 +16,7 @@ from picotask.models.users import User
 from picotask.services.core.amounts import format_cents
 from picotask.services.core.clock import Clock
 from picotask.services.core.events import EventLog
+from picotask.services.core.updates import update_returning
 from picotask.services.money.ledger import Ledger
 from picotask.services.work.batch_items import release_item
 from picotask.services.work.tasks import LIVE, TaskService
@@ -35,12 +36,13 @@ class Settlement:
 
     async def approve(
         self, submission: Submission, task: Task, feedback: str | None, decided_by: DecidedBy
-    ) -> bool:
+    ) -> Submission | None:
         """SUBMITTED → APPROVED and paid: by the employer, by a review policy, or by the review
-        window only once it has passed."""
+        window only once it has passed. The approved submission; None when another transition
+        won."""
         now = self.clock.now()
         by_window = decided_by == DecidedBy.REVIEW_WINDOW
-        if not await try_move(
+        approved = await try_move(
             submission.id,
             SubmissionStatus.SUBMITTED,
             guard={"review_deadline__lte": now} if by_window else None,
@@ -51,10 +53,10 @@ class Settlement:
             decided_by=decided_by,
             review_deadline=None,
             status=SubmissionStatus.APPROVED,
-        ):
-            return False
-        await self.settle_approved(submission, task)
-        return True
+        )
+        if approved is not None:
+            await self.settle_approved(approved, task)
+        return approved
 
     async def reject(
         self,
@@ -83,35 +85,37 @@ class Settlement:
         return rejected
 
     async def settle_approved(
-        self, submission: Submission, task: Task, *, dispute_outcome: bool = False
+        self, approved: Submission, task: Task, *, dispute_outcome: bool = False
     ) -> None:
-        """The money and reputation of an approval, after the update that won it."""
+        """The money and reputation of an approval, after the update that won it (`approved`
+        is the submission as that update left it). The rows other approvals share come last,
+        just before COMMIT: the task's escrow and a fee slot (the ledger orders them last), the
+        task's counters, the employer's counters; then the events, under the order lock."""
+        await update_returning(
+            User, {"id": approved.worker_id}, add={"approved_count": 1, "earned": task.reward}
+        )
         await self.ledger.release_escrow(
             task.id,
-            submission.worker_id,
+            approved.worker_id,
             task.reward,
             task.fee,
-            f"submission {submission.id} approved",
-            submission_id=submission.id,
+            f"submission {approved.id} approved",
+            submission_id=approved.id,
             dispute_outcome=dispute_outcome,
         )
-        await Task.filter(id=task.id).update(slots_resolved=F("slots_resolved") + 1)
-        await User.filter(id=submission.worker_id).update(
-            approved_count=F("approved_count") + 1, earned=F("earned") + task.reward
+        resolved = await update_returning(Task, {"id": task.id}, add={"slots_resolved": 1})
+        await update_returning(
+            User, {"id": task.employer_id}, add={"approvals_given": 1, "paid_out": task.reward}
         )
-        await User.filter(id=task.employer_id).update(
-            approvals_given=F("approvals_given") + 1, paid_out=F("paid_out") + task.reward
-        )
-        approved = await Submission.get(id=submission.id)
         self.events.submission("APPROVED", approved, task, f"Approved: {task.title}")
         self.events.notify(
-            submission.worker_id,
+            approved.worker_id,
             "submission.approved",
             f"Your work on {task.title} was approved: +{format_cents(task.reward)}",
             task_id=task.id,
-            submission_id=submission.id,
+            submission_id=approved.id,
         )
-        await self.tasks.complete_if_done(task.id)
+        await self.tasks.complete_if_done(task.id, resolved)
 
     def rejected(self, submission: Submission, task: Task, comment: str) -> None:
         """Tell the employer's stream and the worker; the money stays held (dispute window)."""

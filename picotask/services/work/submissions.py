@@ -17,7 +17,6 @@ from datetime import timedelta
 from typing import Protocol
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
 
 from picotask.models.quality import ReviewPolicy
 from picotask.models.submissions import (
@@ -32,6 +31,7 @@ from picotask.services.core.clock import Clock
 from picotask.services.core.errors import DomainError, ErrorCode, checked_text
 from picotask.services.core.events import EventLog
 from picotask.services.core.standing import ensure_active
+from picotask.services.core.updates import update_returning
 from picotask.services.targeting.discovery import access_of, access_problem, eligibility_problem
 from picotask.services.targeting.qualifications import grant_from_test
 from picotask.services.work.batch_items import take_item
@@ -109,9 +109,13 @@ class SubmissionService:
         try:
             async with self.events.transaction():
                 # A claim creates the submission; the slot counter is the conditional update.
-                if not await Task.filter(
-                    id=task.id, status=TaskStatus.OPEN, slots_used__lt=F("slots")
-                ).update(slots_used=F("slots_used") + 1):
+                fresh = await update_returning(
+                    Task,
+                    {"id": task.id, "status": TaskStatus.OPEN},
+                    add={"slots_used": 1},
+                    condition='"slots_used" < "slots"',
+                )
+                if fresh is None:
                     raise DomainError(ErrorCode.NO_SLOTS_LEFT, "Every slot is taken.", TASK_FIELD)
                 submission = await Submission.create(
                     task_id=task.id,
@@ -122,7 +126,6 @@ class SubmissionService:
                 )
                 if task.batch_columns is not None:
                     submission.item_id = await take_item(task.id, submission.id)
-                fresh = await Task.get(id=task.id)
                 self.events.submission(
                     "CLAIMED", submission, fresh, f"{worker.display_name} claimed a slot"
                 )
@@ -166,20 +169,18 @@ class SubmissionService:
                 updated_at=now,
                 **{deadline: None},
             )
-            await record_proof(submitted, stored)
+            # Each step below sets what it stores on `submitted` too: no re-read.
+            first = submission.status == SubmissionStatus.CLAIMED
+            await record_proof(submitted, stored, first=first)
             await grant_from_test(self.events, submitted)
-            await self.images.attach(submitted, task, image_ids(stored), now)
+            await self.images.attach(submitted, task, image_ids(stored), now, first=first)
             policy = await self.quality.grade(submitted, task)
-            fresh = await Submission.get(id=submission.id)
-            kind = (
-                "RESUBMITTED"
-                if submission.status == SubmissionStatus.REVISION_REQUESTED
-                else "SUBMITTED"
-            )
-            self.events.submission(kind, fresh, task, f"Proof {kind.lower()} for {task.title}")
-            if policy is not None:
-                await self.quality.decide(fresh, task, policy)
-        return await Submission.get(id=submission.id)
+            kind = "SUBMITTED" if first else "RESUBMITTED"
+            self.events.submission(kind, submitted, task, f"Proof {kind.lower()} for {task.title}")
+            if policy is None:
+                return submitted
+            await self.quality.decide(submitted, task, policy)
+        return await Submission.get(id=submission.id)  # the policy may have decided it
 
     # The employer's side.
 
@@ -190,9 +191,10 @@ class SubmissionService:
         submission, task = await for_review(employer.id, submission_id)
         note = checked_text("feedback", feedback, required=False)
         async with self.events.transaction():
-            if not await self.settlement.approve(submission, task, note, DecidedBy.MANUAL):
+            approved = await self.settlement.approve(submission, task, note, DecidedBy.MANUAL)
+            if approved is None:
                 raise wrong_status(await Submission.get(id=submission.id), "approved")
-        return await Submission.get(id=submission.id)
+        return approved
 
     async def reject(
         self,

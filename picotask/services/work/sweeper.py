@@ -91,9 +91,8 @@ class Sweeper:
         for submission in due:
             task = tasks[submission.task_id]
             async with self.events.transaction():
-                done += await self.settlement.approve(
-                    submission, task, None, DecidedBy.REVIEW_WINDOW
-                )
+                if await self.settlement.approve(submission, task, None, DecidedBy.REVIEW_WINDOW):
+                    done += 1
         return done
 
     async def expire_revisions(self) -> int:

@@ -261,8 +261,14 @@ class TaskService:
         self.events.task("CLOSED", task, f"Task {status.value.lower()}: {task.title}")
         return 1
 
-    async def complete_if_done(self, task_id: int) -> None:
-        """Every funded slot resolved: a live task is COMPLETED. Inside a transaction."""
+    async def complete_if_done(self, task_id: int, current: Task | None = None) -> None:
+        """Every funded slot resolved: a live task is COMPLETED. Inside a transaction.
+        `current`: the task's row as this transaction's own update left it (it holds the row's
+        lock, so nothing changes it before COMMIT): no statement while slots remain."""
+        if current is not None and not (
+            current.status in LIVE and current.slots_resolved == current.slots == current.slots_used
+        ):
+            return
         if await Task.filter(
             id=task_id, status__in=LIVE, slots_resolved=F("slots"), slots_used=F("slots")
         ).update(status=TaskStatus.COMPLETED, closed_at=self.clock.now()):

@@ -15,6 +15,7 @@ from picotask.models.submissions import Submission, SubmissionStatus
 from picotask.models.tasks import Task
 from picotask.models.users import User
 from picotask.services.core.errors import DomainError, ErrorCode, NotPermitted
+from picotask.services.core.updates import update_returning
 
 FIELD = ["input", "submissionId"]
 
@@ -27,11 +28,10 @@ async def try_move(
     **changes: Any,
 ) -> Submission | None:
     """Apply `changes` only while the submission is still `expected` and matches `guard`
-    (a deadline, a flag). The one winner gets the updated submission; a loser gets None."""
-    rows = Submission.filter(id=submission_id, status=expected, **(guard or {}))
-    if not await rows.update(**changes):
-        return None
-    return await Submission.get(id=submission_id)
+    (a deadline, a flag). The one winner gets the updated submission (from the update's own
+    RETURNING: one statement); a loser gets None."""
+    where = {"id": submission_id, "status": expected, **(guard or {})}
+    return await update_returning(Submission, where, changes)
 
 
 async def move(
