@@ -298,6 +298,7 @@ async def test_a_replay_the_sweeper_overtakes_ends_with_cursor_expired(
     api.clock.advance(31 * DAY)
     await scene.write("new")
     audience = pk_of(scene.boss.id, "User")
+    assert audience is not None
     replayed = follow(
         api.server.app.state.bus,
         audience_accepts(Stream.NOTIFICATIONS, audience),
