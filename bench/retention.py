@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -179,23 +180,31 @@ def report(results: list[Result]) -> None:
         )
 
 
-async def main() -> None:
+def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgres", "all"], default="all")
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=10.0, help="of baseline writes")
     parser.add_argument("--write-every", type=float, default=0.005)
+    parser.add_argument("--batch", type=int, help="events per transaction (default: the app's)")
     parser.add_argument("--quick", action="store_true", help="a short run (CI)")
     args = parser.parse_args()
+    if args.batch:
+        retention.BATCH = args.batch
     if args.quick:
         args.events, args.seconds = 20_000, 1.0
     backends = ["sqlite", "postgres"] if args.backend == "all" else [args.backend]
     if args.backend == "all" and not postgres_reachable():
         print("PostgreSQL does not answer: SQLite only", file=sys.stderr)
         backends = ["sqlite"]
-    results = [await run(backend, args) for backend in backends]
-    report(results)
+    if len(backends) > 1:
+        # One process per backend: tortoise keeps each model's SQL for the first dialect.
+        for backend in backends:
+            argv = [sys.executable, "-m", "bench.retention", *sys.argv[1:], "--backend", backend]
+            subprocess.run(argv, check=True)  # noqa: S603  # our own interpreter and module
+        return
+    report([asyncio.run(run(backends[0], args))])
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

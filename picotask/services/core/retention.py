@@ -36,8 +36,8 @@ from picotask.settings import Settings
 
 FAN_OUT = 1  # the webhook fan-out's row of `webhook_cursor` (services/integrations)
 HORIZON = 2  # the retention's row: the highest event id removed
-BATCH = 5_000  # events removed per transaction
-BATCHES_PER_ROUND = 20  # at most, per sweeper round: the other rules' rounds wait for it
+BATCH = 2_000  # events removed per transaction (bench/retention.py: shorter bursts for the writers)
+BATCHES_PER_ROUND = 50  # at most, per sweeper round: the other rules' rounds wait for it
 
 
 class _Taken(Exception):
