@@ -110,6 +110,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.http
 	$(BIN)/python -m bench.batches
 	$(BIN)/python -m bench.writes
+	$(BIN)/python -m bench.retention
 
 # CI: a short run of each benchmark, so none of them rots (the HTTP one also checks that
 # picotask and its baseline answer the same data).
@@ -118,6 +119,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python -m bench.fanout --quick
 	$(BIN)/python -m bench.batches --quick
 	$(BIN)/python -m bench.writes --quick
+	$(BIN)/python -m bench.retention --quick
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .mypy_cache .ruff_cache .pytest_cache

@@ -69,6 +69,8 @@ class WebhookDelivery(Model):
         indexes = (("status", "next_attempt_at"),)
 
 
+# Row 1 is the webhook fan-out's; row 2 is the event log retention's horizon, the highest event
+# id it removed (services/core/retention.py): both positions on the log, moved the same way.
 class WebhookCursor(Model):
     """How far the event log has been turned into deliveries: one row, advanced with a
     conditional update, so among several instances each stretch of the log is taken once."""

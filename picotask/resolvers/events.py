@@ -16,7 +16,7 @@ from picotask.models.events import Event, Stream
 from picotask.resolvers.tasks import own_task, task_filter
 from picotask.schema.analytics import TaskAnalyticsEvent
 from picotask.schema.context import Info
-from picotask.schema.errors import refusals_as_errors
+from picotask.schema.errors import refusals_as_errors, refused
 from picotask.schema.events import EventType, SubmissionEvent, TaskFeedEvent
 from picotask.schema.feeds import event_cursor
 from picotask.schema.loaders import Loaders
@@ -24,7 +24,9 @@ from picotask.schema.pages import connection
 from picotask.schema.relay import Connection
 from picotask.schema.tasks import TaskFilterInput
 from picotask.services.accounts.moderation import blocked_by
+from picotask.services.core.errors import DomainError
 from picotask.services.core.pagination import ID_ORDER, decode_cursor
+from picotask.services.core.retention import still_kept
 from picotask.services.targeting.discovery import access_of
 from picotask.subscriptions.bus import EventBus
 from picotask.subscriptions.direct import outlet
@@ -168,6 +170,8 @@ async def _live(
                     report(message, error, "rendered by its generator")
                     raise Undeliverable(message.id - 1) from None
                 yield value
+    except DomainError as e:  # `after` from before what the log keeps (CURSOR_EXPIRED)
+        raise refused(e) from None
     except FellBehind as e:
         raise SlowConsumer(event_cursor(e.last_id) if e.last_id else None) from None
     except Undeliverable as e:
@@ -194,7 +198,11 @@ class EventsQuery:
     ) -> Connection[EventType]:
         viewer = info.context.require_viewer()
         query = Event.filter(stream__in=_streams(include_statement), audience_id=viewer.id)
-        return await connection(query, EventType.of, first, after, ID_ORDER)
+        page = await connection(query, EventType.of, first, after, ID_ORDER)
+        start = _after(after)
+        if start is not None:
+            await still_kept(start)  # after the page was read: see `still_kept`
+        return page
 
 
 @strawberry.type

@@ -86,6 +86,25 @@ class QueryTooComplex(CodedError):
         self.extensions.update(cost=cost, maxCost=limit)
 
 
+class CursorExpired(CodedError):
+    """A cursor from before what the event log keeps (services/core/retention.py): the client
+    starts again without it. Its own code, so that a client can tell it from a bad cursor."""
+
+    code = "CURSOR_EXPIRED"
+
+    def __init__(self, error: DomainError) -> None:
+        super().__init__(str(error))
+        assert self.extensions is not None
+        self.extensions.update(field=error.problems[0].field)
+
+
+def refused(error: DomainError) -> CodedError:
+    """A broken rule outside a mutation: the client's bad input."""
+    if error.problems[0].code is ErrorCode.CURSOR_EXPIRED:
+        return CursorExpired(error)
+    return BadUserInput.from_domain(error)
+
+
 @contextlib.contextmanager
 def refusals_as_errors() -> Iterator[None]:
     """Outside mutations (queries, subscriptions, nested fields), a broken rule is the
@@ -97,17 +116,19 @@ def refusals_as_errors() -> Iterator[None]:
     except Throttled as e:
         raise RateLimited.from_throttled(e) from None
     except DomainError as e:
-        raise BadUserInput.from_domain(e) from None
+        raise refused(e) from None
 
 
 __all__: Sequence[str] = [
     "BadUserInput",
     "CodedError",
+    "CursorExpired",
     "Forbidden",
     "QueryTooComplex",
     "RateLimited",
     "Unauthenticated",
     "UserError",
     "refusals_as_errors",
+    "refused",
     "user_errors",
 ]

@@ -11,6 +11,7 @@ from tortoise.queryset import QuerySet
 
 from picotask.models.events import Event, Stream
 from picotask.models.users import User
+from picotask.services.core.retention import still_kept
 from picotask.services.targeting.discovery import (
     Access,
     TaskFilter,
@@ -89,7 +90,8 @@ async def follow(
 ) -> AsyncGenerator[Message, None]:
     """Every accepted event after `after` (or from now), oldest first, then live: in strictly
     increasing id order, each once. After each event, every event up to it that this
-    subscriber may see has been delivered, so resuming after its cursor is exact. While it
+    subscriber may see has been delivered, so resuming after its cursor is exact; a cursor
+    from before what the log keeps raises `DomainError` (CURSOR_EXPIRED). While it
     waits for the next live event, `direct` may write events to its socket in its place
     (subscriptions/direct.py); they count as delivered (`subscriber.last`)."""
     async with bus.subscribe(accepts, direct) as subscriber:
@@ -97,8 +99,12 @@ async def follow(
         # all of them up to it.
         live = subscriber.position
         last = live if after is None else after
+        if after is not None and after >= live:
+            await still_kept(after)
         while last < live:
             rows = await replay(last).filter(id__lte=live).order_by("id").limit(REPLAY_BATCH)
+            # Read after the batch: nothing after `last` had gone when it was read.
+            await still_kept(last)
             for row in rows:
                 last = row.id
                 message = Message.of(row)

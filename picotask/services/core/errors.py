@@ -35,6 +35,8 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_IMAGE = "UNSUPPORTED_IMAGE"
     TOO_LARGE = "TOO_LARGE"
     LIMIT_REACHED = "LIMIT_REACHED"
+    # A cursor from before what the event log keeps (services/core/retention.py).
+    CURSOR_EXPIRED = "CURSOR_EXPIRED"
 
 
 class DomainError(Exception):

@@ -1,7 +1,8 @@
 """Time rules, run in every server process: claim timeouts, review windows, revision
-deadlines, dispute windows, task expiry, and the removal of unused uploads and of proof
-images past their retention. Each rule is the same conditional update a request
-would make (`transitions.try_move`), so sweepers in several processes never act twice."""
+deadlines, dispute windows, task expiry, the removal of unused uploads and of proof
+images past their retention, and of events past theirs (services/core/retention.py). Each
+rule is the same conditional update a request would make (`transitions.try_move`), so
+sweepers in several processes never act twice."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from picotask.models.submissions import DecidedBy, RejectionReason, Submission, 
 from picotask.models.tasks import Task
 from picotask.services.core.clock import Clock
 from picotask.services.core.events import EventLog
+from picotask.services.core.retention import EventRetention
 from picotask.services.core.rounds import run_rounds
 from picotask.services.media.uploads import UploadService
 from picotask.services.work.settlement import Settlement
@@ -33,6 +35,7 @@ class SweepResult:
     rejections_final: int
     tasks_expired: int
     uploads_removed: int
+    events_removed: int
 
 
 class Sweeper:
@@ -51,6 +54,7 @@ class Sweeper:
         self.settlement = settlement
         self.events = events
         self.uploads = uploads
+        self.retention = EventRetention(settings, clock)
 
     async def sweep(self) -> SweepResult:
         return SweepResult(
@@ -61,6 +65,8 @@ class Sweeper:
             # Last: a task expiring now refunds what the rules above just freed.
             tasks_expired=await self.tasks.expire_due(),
             uploads_removed=await self.uploads.sweep(),
+            # Last: bounded batches, and nothing above waits for it.
+            events_removed=await self.retention.sweep(),
         )
 
     async def run_forever(self, stop: asyncio.Event | None = None) -> None:
