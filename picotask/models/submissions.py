@@ -89,6 +89,7 @@ class Submission(Model):
             ("status", "claim_expires_at"),
             ("status", "review_deadline"),
             ("task_id", "answer_key"),
+            ("worker_id", "id"),  # a worker's own submissions, newest first
         )
         constraints = (
             UniqueConstraint(fields=("task_id", "worker_id"), name="submissions_one_per_worker"),

@@ -81,5 +81,12 @@ class Task(Model):
 
     class Meta:
         table = "tasks"
-        # The feed; an employer's own tasks (their list, their dashboard).
-        indexes = (("status", "published_at"), ("employer_id", "id"))
+        # Each order a worker may ask of the open tasks (NEWEST, HIGHEST_REWARD,
+        # BEST_PAY_PER_MINUTE: keyset pages read along one of these); an employer's own tasks
+        # (their list, their dashboard). Search has its own index (migration 0009).
+        indexes = (
+            ("status", "published_at", "id"),
+            ("status", "reward", "id"),
+            ("status", "pay_per_minute", "id"),
+            ("employer_id", "id"),
+        )

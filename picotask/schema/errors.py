@@ -55,7 +55,13 @@ class BadUserInput(CodedError):
 
     @classmethod
     def from_domain(cls, error: DomainError) -> BadUserInput:
-        return cls(" ".join(p.message for p in error.problems))
+        """The problems' messages; `field` and `reason` of the first (as a mutation's
+        `userErrors` has them), so a client can point at the input."""
+        refusal = cls(" ".join(p.message for p in error.problems))
+        assert refusal.extensions is not None
+        first = error.problems[0]
+        refusal.extensions.update(field=first.field, reason=first.code.value)
+        return refusal
 
 
 class RateLimited(CodedError):

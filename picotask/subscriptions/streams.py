@@ -74,7 +74,9 @@ def audience_accepts(stream: Stream, user_id: int, task_id: int | None = None) -
 
 
 def feed_replay() -> Replay:
-    return lambda after: Event.filter(stream=Stream.FEED, id__gt=after)
+    # The feed's events have no audience (`EventLog.task`): saying so lets the log's index
+    # (stream, audience_id, id) hand them over in id order from `after`.
+    return lambda after: Event.filter(stream=Stream.FEED, audience_id__isnull=True, id__gt=after)
 
 
 def audience_replay(stream: Stream, user_id: int, task_id: int | None = None) -> Replay:

@@ -103,6 +103,11 @@ def _after(keys: Sequence[SortKey], values: Sequence[Any]) -> Q:
     result = clauses[0]
     for clause in clauses[1:]:
         result |= clause
+    if len(keys) > 1:
+        # The same rows, with the first key's bound on its own: an index on the keys can then
+        # start at the cursor instead of reading every row before it (OR hides the bound).
+        first = keys[0]
+        result &= Q(**{f"{first.field}__{'lte' if first.descending else 'gte'}": values[0]})
     return result
 
 

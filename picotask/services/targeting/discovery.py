@@ -24,6 +24,7 @@ from picotask.services.core.amounts import parse_amount
 from picotask.services.core.errors import DomainError, ErrorCode
 from picotask.services.targeting.groups import groups_of
 from picotask.services.targeting.qualifications import grants_of
+from picotask.services.targeting.search import MIN_SEARCH, TaskSearch
 from picotask.settings import Settings
 
 
@@ -53,6 +54,12 @@ def check_filter(
             maximum_cents=settings.max_reward_cents,
         )
     text = (search or "").strip()
+    if 0 < len(text) < MIN_SEARCH:
+        raise DomainError(
+            ErrorCode.TOO_SHORT,
+            f"filter.search must be at least {MIN_SEARCH} characters (or left out).",
+            ["filter", "search"],
+        )
     if len(text) > MAX_SEARCH:
         raise DomainError(
             ErrorCode.TOO_LONG,
@@ -150,9 +157,7 @@ def claimable_by(worker: User, query: TaskFilter | None = None) -> QuerySet[Task
         if query.min_reward_cents is not None:
             tasks = tasks.filter(reward__gte=query.min_reward_cents)
         if query.search:
-            tasks = tasks.filter(
-                Q(title__icontains=query.search) | Q(instructions__icontains=query.search)
-            )
+            tasks = tasks.filter(TaskSearch(query.search))
     return tasks
 
 
