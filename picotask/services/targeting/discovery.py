@@ -16,15 +16,15 @@ from tortoise.queryset import QuerySet, ValuesQuery
 
 from picotask.models.groups import HireGroupMember, TaskHireGroup
 from picotask.models.qualifications import TaskQualification
-from picotask.models.submissions import Submission
 from picotask.models.tasks import Task, TaskCategory, TaskStatus
 from picotask.models.users import Block, User
 from picotask.services.accounts.users import approval_rate
 from picotask.services.core.amounts import parse_amount
+from picotask.services.core.criteria import NoRowIn, Where
 from picotask.services.core.errors import DomainError, ErrorCode
 from picotask.services.targeting.groups import groups_of
 from picotask.services.targeting.qualifications import grants_of
-from picotask.services.targeting.search import MIN_SEARCH, TaskSearch
+from picotask.services.targeting.search import MIN_SEARCH, task_search
 from picotask.settings import Settings
 
 
@@ -136,6 +136,7 @@ def claimable_by(worker: User, query: TaskFilter | None = None) -> QuerySet[Task
 
     One query, however many tasks match; used by `tasks` and by the live feed's catch-up."""
     rate = approval_rate(worker.approved_count, worker.rejected_count)
+    me = worker.id  # not taken before: an anti-join, as cheap for a long history as a short one
     tasks = (
         Task.filter(
             Q(target_countries="") | Q(target_countries__contains=f",{worker.country},"),
@@ -146,7 +147,7 @@ def claimable_by(worker: User, query: TaskFilter | None = None) -> QuerySet[Task
             slots_used__lt=F("slots"),
         )
         .exclude(employer_id=worker.id)
-        .exclude(id__in=Subquery(Submission.filter(worker_id=worker.id).values("task_id")))
+        .filter(Where(lambda table, _: NoRowIn(table, "submissions", "task_id", "worker_id", me)))
         .exclude(employer_id__in=Subquery(Block.filter(worker_id=worker.id).values("employer_id")))
         .filter(Q(target_groups="") | Q(id__in=Subquery(_group_tasks(worker.id))))
         .exclude(id__in=Subquery(_unmet_requirements(worker.id)))
@@ -157,7 +158,7 @@ def claimable_by(worker: User, query: TaskFilter | None = None) -> QuerySet[Task
         if query.min_reward_cents is not None:
             tasks = tasks.filter(reward__gte=query.min_reward_cents)
         if query.search:
-            tasks = tasks.filter(TaskSearch(query.search))
+            tasks = tasks.filter(task_search(query.search))
     return tasks
 
 

@@ -12,14 +12,12 @@ shorter searches, so no search falls back to reading every open task.
 
 from __future__ import annotations
 
-from typing import Any
-
 from pypika_tortoise.enums import Comparator
 from pypika_tortoise.queries import Query, Table
 from pypika_tortoise.terms import BasicCriterion, Criterion, Field, ValueWrapper
-from tortoise.expressions import Q, ResolveContext
 from tortoise.filters import escape_like
-from tortoise.query_utils import QueryModifier
+
+from picotask.services.core.criteria import Where
 
 MIN_SEARCH = 3
 SQLITE_INDEX = Table("task_search")
@@ -55,24 +53,7 @@ def contains(table: Table, dialect: str, text: str) -> Criterion:
     )
 
 
-class TaskSearch(Q):
-    """`Task.filter(TaskSearch(text))`: a Q that resolves to `contains` for the query's
-    backend, so it combines with every other filter, the keyset page and its count."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__()
-        self.text = text
-
-    def __bool__(self) -> bool:
-        return True
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, TaskSearch) and other.text == self.text and super().__eq__(other)
-
-    def __hash__(self) -> int:
-        return hash(self.text)
-
-    def resolve(self, resolve_context: ResolveContext, *_: Any) -> QueryModifier:
-        dialect = resolve_context.model._meta.db.capabilities.dialect
-        condition = contains(resolve_context.table, dialect, self.text)
-        return QueryModifier(where_criterion=condition.negate() if self._is_negated else condition)
+def task_search(text: str) -> Where:
+    """`Task.filter(task_search(text))`: `contains` for the query's backend, combined with every
+    other filter, the keyset page and its count."""
+    return Where(lambda table, dialect: contains(table, dialect, text))
