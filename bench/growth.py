@@ -6,6 +6,7 @@ over HTTP against one picotask server; their p50 compared (large / small, flagge
     python -m bench.growth --backend postgres            # 1,000 -> 1,000,000 tasks
     python -m bench.growth --backend postgres --tasks 300000 --requests 30
     python -m bench.growth --quick                       # CI: 200 -> 5,000 tasks, both backends
+    python -m bench.growth --backend postgres --explain-ms 20   # plans in the server log
 
 A new migrated database per backend (`bench.http.database`) and one picotask server (uvicorn,
 production settings, as bench/http.py runs it) for the whole run. The world is made over the
@@ -16,8 +17,10 @@ statement and mySubmissions have rows); three crowd workers, and a second worker
 
 Then the database is grown in SQL, one INSERT ... SELECT per table (PostgreSQL's
 generate_series, SQLite's recursive CTE), first to `--small` tasks ("small"), measured, then
-in place to `--tasks` ("large"), measured again with the same requests on the same server (not
-restarted: picotask keeps no cache of these pages; each request gets warm-ups first).
+in place to `--tasks` ("large"), measured again with the same requests. The server is stopped
+while the database grows and a new one started for each measurement: a server running through
+the growth would read every copied event from the log (subscriptions/sequencer.py reads past
+its position, 500 at a time) while it is measured. Each request gets warm-ups first.
 - tasks: copies of a real OPEN task, alternately of either employer, with the copy's number
   appended to the title, reward, pay per minute and published_at varied (copies are older
   than the real tasks, each a second older than the one before), all OPEN with free slots.
@@ -104,8 +107,8 @@ FEED = "subscription($a: String) { taskFeed(after: $a) { cursor kind task { id t
 # Seeding in SQL. `{cols}` / `{exprs}` are filled from the table's own columns (names read
 # from the database); every number goes as a parameter. `g` runs from 1 to $1.
 SERIES = {
-    "postgres": "{insert} SELECT {exprs} FROM {table} t, generate_series(1, $1) AS g "
-    "WHERE t.id = $2",
+    "postgres": "{insert} SELECT {exprs} FROM {table} t, "
+    "generate_series(1, CAST($1 AS BIGINT)) AS g WHERE t.id = $2",
     "sqlite": "WITH RECURSIVE s(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM s WHERE g < ?1) "
     "{insert} SELECT {exprs} FROM {table} t, s WHERE t.id = ?2",
 }
@@ -555,11 +558,43 @@ async def measure(
     return found, timings
 
 
+async def auto_explain(url: str, ms: int) -> None:
+    """The server's own statements slower than `ms` with their EXPLAIN ANALYZE, in the
+    PostgreSQL server's log, for this database only (set before the server connects)."""
+    import asyncpg
+
+    name = url.rsplit("/", 1)[1]
+    conn = await asyncpg.connect(url)
+    try:
+        for setting, value in (
+            ("session_preload_libraries", "auto_explain"),
+            ("auto_explain.log_min_duration", f"{ms}ms"),
+            ("auto_explain.log_analyze", "on"),
+            ("auto_explain.log_buffers", "on"),
+        ):
+            await conn.execute(f"ALTER DATABASE \"{name}\" SET {setting} = '{value}'")
+    finally:
+        await conn.close()
+    print(f"  auto_explain over {ms} ms: database {name} in the PostgreSQL log", flush=True)
+
+
 def show_sizes(label: str, s: Sizes) -> str:
     return (
         f"{label}: {s.tasks:,} tasks, {s.submissions:,} submissions ({s.mine:,} me's), "
         f"{s.events:,} events"
     )
+
+
+@contextlib.asynccontextmanager
+async def serving(url: str, broadcast: str) -> AsyncIterator[tuple[httpx.AsyncClient, int]]:
+    """One picotask server (its own process) and a keep-alive client of it."""
+    port = free_port()
+    argv = uvicorn_argv("bench.http:picotask_app", port, "--factory")
+    async with (
+        server(argv, port, server_env(url, broadcast, port)),
+        httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http,
+    ):
+        yield http, port
 
 
 async def run(backend: str, args: argparse.Namespace) -> bool:
@@ -568,15 +603,12 @@ async def run(backend: str, args: argparse.Namespace) -> bool:
     broadcast = REDIS_URL if backend == "postgres" else "memory://"
     with tempfile.TemporaryDirectory() as folder:
         async with database(backend, folder) as url:
-            port = free_port()
-            argv = uvicorn_argv("bench.http:picotask_app", port, "--factory")
-            async with (
-                server(argv, port, server_env(url, broadcast, port)),
-                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=120) as http,
-                Db(backend, url) as db,
-            ):
+            if backend == "postgres" and args.explain_ms is not None:
+                await auto_explain(url, args.explain_ms)
+            async with Db(backend, url) as db:
                 started = time.perf_counter()
-                world = await make_world(http)
+                async with serving(url, broadcast) as (http, _):
+                    world = await make_world(http)
                 await locate(world, db)
                 print(f"  the world over the API: {time.perf_counter() - started:.1f} s")
                 results: list[tuple[Sizes, list[Timing]]] = []
@@ -590,7 +622,11 @@ async def run(backend: str, args: argparse.Namespace) -> bool:
                     took = time.perf_counter() - started
                     parts = ", ".join(f"{k} {v:.1f} s" for k, v in seconds.items())
                     print(f"  seeding {label} in SQL: {took:.1f} s ({parts})", flush=True)
-                    found, timings = await measure(http, port, db, world, args.requests)
+                    # A server started after the growth: one running through it would read
+                    # every copied event from the log (subscriptions/sequencer.py) while
+                    # measured.
+                    async with serving(url, broadcast) as (http, port):
+                        found, timings = await measure(http, port, db, world, args.requests)
                     print("  " + show_sizes(label, found), flush=True)
                     results.append((found, timings))
     (small, small_t), (large, large_t) = results
@@ -624,6 +660,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, help="in the large one (default: 10 x --tasks)")
     parser.add_argument("--requests", type=int, default=50, help="measured, per request")
     parser.add_argument("--quick", action="store_true", help="CI: 200 -> 5,000 tasks")
+    parser.add_argument(
+        "--explain-ms",
+        type=int,
+        help="PostgreSQL: log EXPLAIN ANALYZE of the server's statements slower than this",
+    )
     args = parser.parse_args()
     if args.quick:
         args.small, args.tasks, args.requests = 200, 5000, 10
