@@ -111,6 +111,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.batches
 	$(BIN)/python -m bench.writes
 	$(BIN)/python -m bench.retention
+	$(BIN)/python -m bench.growth
 
 # CI: a short run of each benchmark, so none of them rots (the HTTP one also checks that
 # picotask and its baseline answer the same data).
@@ -120,6 +121,7 @@ bench-quick: $(STAMP)
 	$(BIN)/python -m bench.batches --quick
 	$(BIN)/python -m bench.writes --quick
 	$(BIN)/python -m bench.retention --quick
+	$(BIN)/python -m bench.growth --quick
 
 clean:
 	rm -rf $(VENV) $(TOOLS) var .mypy_cache .ruff_cache .pytest_cache

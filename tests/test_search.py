@@ -13,6 +13,7 @@ from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from picotask.models.tasks import Task
+from picotask.services.core.statistics import PlannerStatistics
 from tests.support import Api, next_data
 from tests.test_marketplace_api import CLAIM, TASKS, create, employer
 from tests.test_subscriptions import FEED
@@ -244,3 +245,30 @@ async def test_a_workers_submissions_page_reads_its_index(api: Api) -> None:
     else:
         assert "idx_submissions_worker_" in plan, plan
         assert "Sort" not in plan, plan
+
+
+async def test_sqlite_gathers_planner_statistics_at_the_first_sweep_then_hourly(api: Api) -> None:
+    await posted(api)
+    statistics = PlannerStatistics(api.clock)
+    if not is_sqlite():
+        assert await statistics.refresh() is False  # PostgreSQL's autovacuum keeps its own
+        return
+    conn = connections.get("default")
+    await conn.execute_script("DROP TABLE IF EXISTS sqlite_stat1")
+    assert await statistics.refresh() is True
+    rows = await conn.execute_query_dict("SELECT tbl, idx FROM sqlite_stat1 WHERE tbl = 'tasks'")
+    assert {row["idx"] for row in rows} >= {
+        name for name in await task_indexes() if "status" in name
+    }
+    assert await statistics.refresh() is False
+    api.clock.advance(59 * 60)
+    assert await statistics.refresh() is False
+    api.clock.advance(60)
+    assert await statistics.refresh() is True
+
+
+async def task_indexes() -> set[str]:
+    rows = await connections.get("default").execute_query_dict(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'tasks'"
+    )
+    return {str(row["name"]) for row in rows}

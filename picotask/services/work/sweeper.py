@@ -1,6 +1,7 @@
 """Time rules, run in every server process: claim timeouts, review windows, revision
 deadlines, dispute windows, task expiry, the removal of unused uploads and of proof
-images past their retention, and of events past theirs (services/core/retention.py). Each
+images past their retention, and of events past theirs (services/core/retention.py); on
+SQLite, the planner's statistics (services/core/statistics.py). Each
 rule is the same conditional update a request would make (`transitions.try_move`), so
 sweepers in several processes never act twice."""
 
@@ -17,6 +18,7 @@ from picotask.services.core.clock import Clock
 from picotask.services.core.events import EventLog
 from picotask.services.core.retention import EventRetention
 from picotask.services.core.rounds import run_rounds
+from picotask.services.core.statistics import PlannerStatistics
 from picotask.services.media.uploads import UploadService
 from picotask.services.work.settlement import Settlement
 from picotask.services.work.tasks import TaskService
@@ -55,8 +57,10 @@ class Sweeper:
         self.events = events
         self.uploads = uploads
         self.retention = EventRetention(settings, clock)
+        self.statistics = PlannerStatistics(clock)
 
     async def sweep(self) -> SweepResult:
+        await self.statistics.refresh()
         return SweepResult(
             claims_expired=await self.expire_claims(),
             auto_approved=await self.auto_approve(),
