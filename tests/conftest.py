@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
@@ -10,6 +10,7 @@ import pytest
 from picotask.server.app import create_app
 from picotask.services.core.clock import ManualClock
 from picotask.services.registry import Services
+from tests.mail_server import MailServer
 from tests.support import (
     Api,
     Backend,
@@ -44,6 +45,17 @@ def pytest_report_header() -> str:
 async def database_url(backend: Backend, tmp_path: Path) -> AsyncIterator[str]:
     async with fresh_database(backend, str(tmp_path)) as url:
         yield url
+
+
+@pytest.fixture
+def mail_server() -> Iterator[MailServer]:
+    """An SMTP server on loopback; point `mail_url` at `mail_server.url`."""
+    server = MailServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -160,6 +160,9 @@ def settings_for(database_url: str, broadcast_url: str, **overrides: Any) -> Set
         "webhook_allow_loopback": True,
         # API tests answer the same whether or not the web app was built (test_web_app.py).
         "web_dir": "",
+        # Mail that a test does not read goes to files out of the working tree; the tests
+        # that read mail point this at their SMTP server (tests/mail_server.py).
+        "mail_url": f"file://{tempfile.gettempdir()}/picotask-test-mail",
     }
     values.update(overrides)
     return Settings(**values)

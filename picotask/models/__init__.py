@@ -14,4 +14,5 @@ MODEL_MODULES = [
     "picotask.models.uploads",
     "picotask.models.webhooks",
     "picotask.models.quality",
+    "picotask.models.mail",
 ]

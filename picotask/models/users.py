@@ -29,6 +29,8 @@ class User(Model):
     bio = fields.TextField(null=True)
     is_admin = fields.BooleanField(default=False)
     status = fields.CharEnumField(UserStatus, max_length=16, default=UserStatus.ACTIVE)
+    # When the address was confirmed by the link mailed to it; null until then.
+    email_confirmed_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
     # Reputation counters, changed in the same transaction as the review that causes them.

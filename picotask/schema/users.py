@@ -134,6 +134,17 @@ class Viewer:
     is_admin: bool
     _user: strawberry.Private[User]
 
+    @strawberry.field(
+        description="Whether the address was confirmed by the link mailed to it. Until it is, "
+        "claiming, posting and withdrawing may be refused (EMAIL_NOT_CONFIRMED)."
+    )
+    def email_confirmed(self) -> bool:
+        return self._user.email_confirmed_at is not None
+
+    @strawberry.field(description="A new address asked for by changeEmail, not yet confirmed.")
+    async def pending_email(self, info: Info) -> str | None:
+        return await info.context.services.recovery.pending_email(self._user.id)
+
     @strawberry.field(description="The viewer's public profile.")
     def user(self) -> UserType:
         return UserType.from_model(self._user)

@@ -103,6 +103,7 @@ def create_app(
                 workers.append(asyncio.create_task(services.payout_processor.run_forever(stop)))
                 workers.append(asyncio.create_task(services.sweeper.run_forever(stop)))
                 workers.append(asyncio.create_task(services.webhook_dispatcher.run_forever(stop)))
+                workers.append(asyncio.create_task(services.mail_sender.run_forever(stop)))
             try:
                 log.info("picotask ready (%s, bus %s)", settings.env, settings.broadcast_url)
                 yield

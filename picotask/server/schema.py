@@ -25,6 +25,7 @@ from picotask.resolvers.moderation import ModerationMutation
 from picotask.resolvers.node import NodeQuery
 from picotask.resolvers.payouts import PayoutsMutation, PayoutsQuery
 from picotask.resolvers.quality import QualityMutation, QualityQuery
+from picotask.resolvers.recovery import RecoveryMutation
 from picotask.resolvers.statement import StatementQuery
 from picotask.resolvers.submissions import SubmissionsMutation, SubmissionsQuery
 from picotask.resolvers.tasks import TasksMutation, TasksQuery
@@ -61,6 +62,7 @@ class Query(
 @strawberry.type
 class Mutation(
     UsersMutation,
+    RecoveryMutation,
     TasksMutation,
     BatchesMutation,
     GroupsMutation,

@@ -6,10 +6,13 @@ from dataclasses import dataclass, replace
 
 from opentelemetry.trace import Tracer
 
+from picotask.services.accounts.confirmations import Confirmations
 from picotask.services.accounts.moderation import ModerationService
 from picotask.services.accounts.rate_limits import RateStore
+from picotask.services.accounts.recovery import AccountRecovery, MailLimits
 from picotask.services.accounts.sessions import Revocations
 from picotask.services.accounts.throttle import AuthThrottle, CostBudget, rate_store
+from picotask.services.accounts.tokens import EmailTokens
 from picotask.services.accounts.users import PasswordService, UserService
 from picotask.services.campaigns.analytics import AnalyticsService
 from picotask.services.campaigns.analytics_live import LiveAnalytics
@@ -18,6 +21,9 @@ from picotask.services.core.clock import Clock
 from picotask.services.core.events import EventLog, Publisher
 from picotask.services.integrations.webhook_sender import WebhookDispatcher
 from picotask.services.integrations.webhooks import WebhookService
+from picotask.services.mail.outbox import Mailbox
+from picotask.services.mail.sender import MailSender
+from picotask.services.mail.transports import Transport, open_transport
 from picotask.services.media.image_links import LinkSigner
 from picotask.services.media.storage import Storage, open_storage
 from picotask.services.media.storage_traced import TracedStorage
@@ -54,12 +60,15 @@ class Providers:
 
     payments: PaymentProvider
     payouts: PayoutProvider
+    # Where mail goes: files (development) or SMTP, from PICOTASK_MAIL_URL.
+    mail: Transport
 
     @classmethod
     def sandbox(cls, settings: Settings) -> Providers:
         return cls(
             payments=SandboxPaymentProvider(),
             payouts=SandboxPayoutProvider(fail=settings.payout_provider_fails),
+            mail=open_transport(settings),
         )
 
     def traced(self, tracer: Tracer) -> Providers:
@@ -83,6 +92,12 @@ class Services:
     rate_store: RateStore
     cost_budget: CostBudget
     users: UserService
+    # Mail: the outbox (written in the transactions of the changes that cause it), its sender,
+    # the tokens of mailed links, and the account steps that go through the user's mailbox.
+    mail: Mailbox
+    mail_sender: MailSender
+    tokens: EmailTokens
+    recovery: AccountRecovery
     payouts: PayoutService
     payout_processor: PayoutProcessor
     tasks: TaskService
@@ -143,6 +158,20 @@ class Services:
             production=settings.is_production,
         )
         uploads = UploadService(settings, clock, storage, links)
+        mail = Mailbox(settings, clock)
+        tokens = EmailTokens(clock)
+        confirmations = Confirmations(settings, mail, tokens)
+        throttle = AuthThrottle(limits, clock, settings)
+        users = UserService(
+            passwords,
+            clock,
+            ledger,
+            settings.session_ttl_seconds,
+            revocations,
+            throttle=throttle,
+            min_password_score=settings.min_password_score,
+            confirmations=confirmations,
+        )
         return cls(
             settings=settings,
             clock=clock,
@@ -152,14 +181,12 @@ class Services:
             ledger=ledger,
             rate_store=limits,
             cost_budget=CostBudget(limits, clock, settings),
-            users=UserService(
-                passwords,
-                clock,
-                ledger,
-                settings.session_ttl_seconds,
-                revocations,
-                throttle=AuthThrottle(limits, clock, settings),
-                min_password_score=settings.min_password_score,
+            users=users,
+            mail=mail,
+            mail_sender=MailSender(settings, clock, mail, providers.mail),
+            tokens=tokens,
+            recovery=AccountRecovery(
+                settings, users, confirmations, MailLimits(limits, clock, settings)
             ),
             payouts=payouts,
             payout_processor=PayoutProcessor(

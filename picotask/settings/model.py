@@ -28,6 +28,7 @@ from picotask.settings.values import (
     DatabaseUrl,
     Flag,
     GcThreshold,
+    MailUrl,
     Networks,
     Origins,
     PublicUrl,
@@ -122,6 +123,35 @@ class Settings(BaseSettings):
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65_536
     argon2_parallelism: int = 4
+    # Claiming, posting and withdrawing need a confirmed email address; unset: required in
+    # production only, so `make run` stays one step (the confirmation mail is still sent).
+    require_confirmed_email: Flag | None = None
+    # Lifetimes of the links mailed: confirming an address, resetting a password.
+    confirm_email_seconds: int = Field(259_200, ge=300, le=2_592_000)
+    password_reset_seconds: int = Field(3_600, ge=300, le=86_400)
+    # Mails asking to confirm or reset, per address and per account: this many at once, one
+    # more each `account_mail_every_seconds`.
+    account_mail_burst: int = Field(3, ge=1, le=100)
+    account_mail_every_seconds: float = Field(600.0, gt=0, le=86_400)
+
+    # Mail (services/mail/): `file://DIR` writes each mail as DIR/<id>.eml (development);
+    # `smtp://HOST:PORT` (STARTTLS when the server offers it) or `smtps://HOST:PORT` (TLS from
+    # the start) sends it, signed in with the username and password when they are set.
+    mail_url: MailUrl = "file://var/mail"
+    mail_username: str = ""
+    mail_password: Secret = ""
+    mail_from: str = "picotask <no-reply@picotask.localhost>"
+    # The product's name in mails, and the web app's address their links point into; empty:
+    # PICOTASK_PUBLIC_URL, else http://HOST:PORT.
+    product_name: str = Field("picotask", min_length=1, max_length=60)
+    web_url: PublicUrl = ""
+    mail_poll_seconds: float = Field(1.0, gt=0, le=60)
+    mail_timeout_seconds: float = Field(30.0, gt=0, le=300)  # one attempt: connect to the end
+    # A failed attempt is retried after base * 2^(attempt - 1) seconds (at most an hour apart),
+    # for this long after the mail was written; then it is given up.
+    mail_retry_base_seconds: float = Field(30.0, gt=0, le=3_600)
+    mail_retry_window_seconds: int = Field(172_800, ge=60, le=1_209_600)
+    mail_max_concurrency: int = Field(4, ge=1, le=100)  # attempts in flight per instance
 
     # Money movement.
     max_deposit_cents: Cents = 1_000_000
@@ -278,6 +308,18 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def confirmation_required(self) -> bool:
+        """Whether claiming, posting and withdrawing wait for a confirmed email address."""
+        if self.require_confirmed_email is None:
+            return self.is_production
+        return self.require_confirmed_email
+
+    @property
+    def link_base(self) -> str:
+        """Where the links of mails point: the web app."""
+        return self.web_url or self.public_url or f"http://{self.host}:{self.port}"
 
     @model_validator(mode="after")
     def _rules_between_fields(self) -> Self:

@@ -93,6 +93,19 @@ def _public_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def _mail_url(url: str) -> str:
+    parsed = urlparse(url)
+    if parsed.scheme == "file" and (parsed.netloc or parsed.path):
+        return url
+    if parsed.scheme in {"smtp", "smtps"} and parsed.hostname:
+        try:
+            parsed.port  # noqa: B018 - read for its check: a port that is not a number raises
+        except ValueError:
+            raise ValueError("the port must be a number") from None
+        return url
+    raise ValueError("expected file://DIRECTORY, smtp://HOST[:PORT] or smtps://HOST[:PORT]")
+
+
 def _gc_threshold(threshold: int) -> int:
     if 0 < threshold < 100:
         raise ValueError("must be 0 (Python's default) or 100..10000000")
@@ -108,6 +121,7 @@ DatabaseUrl = Annotated[str, AfterValidator(_database_url)]
 BroadcastUrl = Annotated[str, AfterValidator(_broadcast_url)]
 StorageUrl = Annotated[str, AfterValidator(_storage_url)]
 PublicUrl = Annotated[str, AfterValidator(_public_url)]
+MailUrl = Annotated[str, AfterValidator(_mail_url)]
 GcThreshold = Annotated[int, Field(ge=0, le=10_000_000), AfterValidator(_gc_threshold)]
 # Never shown: neither in a repr nor in a message about a bad value.
 Secret = Annotated[str, Field(repr=False)]

@@ -21,6 +21,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from picotask.models.users import Session, User
+from picotask.services.accounts.confirmations import Confirmations
 from picotask.services.accounts.countries import COUNTRY_CODES
 from picotask.services.accounts.passwords import is_guessable
 from picotask.services.accounts.sessions import Revocation, Revocations
@@ -111,18 +112,23 @@ def normalize_email(email: str) -> str:
     return normalize(email, TextKind.NAME).lower()
 
 
-def _check_email(v: Validator, email: str) -> str:
+def check_email(v: Validator, email: str, field: list[str] | None = None) -> str:
+    """The address normalized; problems named `field` (["input", "email"] by default)."""
+    path = field or ["input", "email"]
+    name = path[-1]
     normalized = normalize_email(email)
     if len(normalized) > MAX_EMAIL:
-        v.add("email", ErrorCode.TOO_LONG, f"email must be at most {MAX_EMAIL} characters.")
+        v.add(
+            name, ErrorCode.TOO_LONG, f"{name} must be at most {MAX_EMAIL} characters.", path[:-1]
+        )
     elif not _EMAIL.match(normalized):
-        v.add("email", ErrorCode.INVALID, "email is not a valid email address.")
+        v.add(name, ErrorCode.INVALID, f"{name} is not a valid email address.", path[:-1])
     elif (refused := first_refused(normalized, TextKind.NAME)) is not None:
-        v.add("email", ErrorCode.INVALID, refused_message("email", refused))
+        v.add(name, ErrorCode.INVALID, refused_message(name, refused), path[:-1])
     return normalized
 
 
-def _check_password(v: Validator, field: str, password: str) -> None:
+def check_password(v: Validator, field: str, password: str) -> None:
     if len(password) < MIN_PASSWORD:
         v.add(field, ErrorCode.TOO_SHORT, f"{field} must be at least {MIN_PASSWORD} characters.")
     elif len(password) > MAX_PASSWORD:
@@ -174,6 +180,7 @@ class UserService:
         *,
         throttle: AuthThrottle,
         min_password_score: int,
+        confirmations: Confirmations,
     ) -> None:
         self.passwords = passwords
         self.clock = clock
@@ -182,14 +189,15 @@ class UserService:
         self.revocations = revocations
         self.throttle = throttle
         self.min_password_score = min_password_score
+        self.confirmations = confirmations
 
     async def sign_up(
         self, *, email: str, password: str, display_name: str, country: str, client_address: str
     ) -> AuthResult:
         """`client_address` is where the request came from: sign-ups are throttled by it."""
         v = Validator()
-        normalized = _check_email(v, email)
-        _check_password(v, "password", password)
+        normalized = check_email(v, email)
+        check_password(v, "password", password)
         name = v.text(
             "displayName",
             display_name,
@@ -200,9 +208,9 @@ class UserService:
         code = _check_country(v, country)
         v.check()
         await self.throttle.sign_up_attempt(client_address)
-        await self._refuse_guessable("password", password, [normalized, name])
+        await self.refuse_guessable("password", password, [normalized, name])
         if await User.filter(email=normalized).exists():
-            raise _email_taken()
+            raise email_taken()
         password_hash = await self.passwords.hash(password)
         now = self.clock.now()
         try:
@@ -216,10 +224,11 @@ class UserService:
                     updated_at=now,
                 )
                 await self.ledger.user_account(user.id)
-                token, _ = await self._open_session(user)
+                token, _ = await self.open_session(user)
+                await self.confirmations.send(user)
         except IntegrityError:
             # Lost a race with a concurrent sign-up for the same email.
-            raise _email_taken() from None
+            raise email_taken() from None
         return AuthResult(user, token)
 
     async def log_in(self, *, email: str, password: str, client_address: str) -> AuthResult:
@@ -233,7 +242,7 @@ class UserService:
         if user is None or not ok:
             raise DomainError(ErrorCode.INVALID_CREDENTIALS, _WRONG_LOGIN, ["input"])
         await self.throttle.password_accepted(address, client_address)
-        token, _ = await self._open_session(user)
+        token, _ = await self.open_session(user)
         return AuthResult(user, token)
 
     async def log_out(self, session: Session, *, everywhere: bool) -> None:
@@ -295,7 +304,7 @@ class UserService:
         if skills is not None:
             changes["skills"] = _check_skills(v, skills)
         if new_password is not None:
-            _check_password(v, "newPassword", new_password)
+            check_password(v, "newPassword", new_password)
             if current_password is None:
                 v.add("currentPassword", ErrorCode.INVALID, "currentPassword is required.")
         v.check()
@@ -303,16 +312,8 @@ class UserService:
         if avatar_upload_id is not None:
             avatar = await checked_avatar(user.id, avatar_upload_id, self.clock.now())
         if new_password is not None:
-            # A stolen session must not make guessing the password any cheaper than log-in.
-            await self.throttle.password_attempt(user.email, None)
-            if not await self.passwords.verify(user.password_hash, current_password or ""):
-                raise DomainError(
-                    ErrorCode.INVALID_CREDENTIALS,
-                    "currentPassword is wrong.",
-                    ["input", "currentPassword"],
-                )
-            await self.throttle.password_accepted(user.email, None)
-            await self._refuse_guessable(
+            await self.check_password_of(user, current_password or "")
+            await self.refuse_guessable(
                 "newPassword",
                 new_password,
                 [user.email, str(changes.get("display_name") or user.display_name)],
@@ -332,7 +333,8 @@ class UserService:
                 await Session.filter(user_id=user.id, revoked_at=None).update(
                     revoked_at=self.clock.now()
                 )
-                token, kept = await self._open_session(user)
+                token, kept = await self.open_session(user)
+                await self.confirmations.password_changed(user, "changed in its settings")
         if token is not None:
             await self.revocations.announce(
                 Revocation(user.id, None, "The password was changed.", keep=kept)
@@ -340,7 +342,19 @@ class UserService:
         await user.refresh_from_db()
         return user, token
 
-    async def _refuse_guessable(self, field: str, password: str, context: list[str]) -> None:
+    async def check_password_of(self, user: User, password: str) -> None:
+        """The signed-in user's own password, as a change of something sensitive needs it. A
+        stolen session must not make guessing it any cheaper than log-in: throttled the same."""
+        await self.throttle.password_attempt(user.email, None)
+        if not await self.passwords.verify(user.password_hash, password):
+            raise DomainError(
+                ErrorCode.INVALID_CREDENTIALS,
+                "currentPassword is wrong.",
+                ["input", "currentPassword"],
+            )
+        await self.throttle.password_accepted(user.email, None)
+
+    async def refuse_guessable(self, field: str, password: str, context: list[str]) -> None:
         if await is_guessable(password, context, self.min_password_score):
             raise DomainError(
                 ErrorCode.COMMON_PASSWORD,
@@ -349,7 +363,7 @@ class UserService:
                 ["input", field],
             )
 
-    async def _open_session(self, user: User) -> tuple[str, int]:
+    async def open_session(self, user: User) -> tuple[str, int]:
         """A new session's token and id."""
         token = secrets.token_urlsafe(32)
         now = self.clock.now()
@@ -362,5 +376,6 @@ class UserService:
         return token, session.id
 
 
-def _email_taken() -> DomainError:
-    return DomainError(ErrorCode.EMAIL_TAKEN, "email is already registered.", ["input", "email"])
+def email_taken(field: list[str] | None = None) -> DomainError:
+    path = field or ["input", "email"]
+    return DomainError(ErrorCode.EMAIL_TAKEN, f"{path[-1]} is already registered.", path)

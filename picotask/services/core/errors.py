@@ -37,6 +37,10 @@ class ErrorCode(StrEnum):
     LIMIT_REACHED = "LIMIT_REACHED"
     # A cursor from before what the event log keeps (services/core/retention.py).
     CURSOR_EXPIRED = "CURSOR_EXPIRED"
+    # A mailed link's token that is forged, used or expired.
+    INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105 - an error code, not a token
+    # Claiming, posting and withdrawing wait for a confirmed email address.
+    EMAIL_NOT_CONFIRMED = "EMAIL_NOT_CONFIRMED"
 
 
 class DomainError(Exception):

@@ -11,3 +11,15 @@ def ensure_active(user: User) -> None:
     """A suspended user keeps their account but cannot act."""
     if user.status != UserStatus.ACTIVE:
         raise DomainError(ErrorCode.SUSPENDED, "This account is suspended.")
+
+
+def ensure_confirmed(user: User, required: bool) -> None:
+    """Claiming, posting and withdrawing need a confirmed address where the deployment asks for
+    one (`Settings.confirmation_required`): an address nobody confirmed costs nothing to make up,
+    so one person could otherwise be any number of workers."""
+    if required and user.email_confirmed_at is None:
+        raise DomainError(
+            ErrorCode.EMAIL_NOT_CONFIRMED,
+            "Confirm your email address first: follow the link mailed to you "
+            "(resendConfirmation sends another).",
+        )

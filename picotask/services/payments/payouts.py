@@ -19,7 +19,7 @@ from picotask.services.core.amounts import parse_amount
 from picotask.services.core.clock import Clock
 from picotask.services.core.errors import DomainError, ErrorCode
 from picotask.services.core.events import EventLog
-from picotask.services.core.standing import ensure_active
+from picotask.services.core.standing import ensure_active, ensure_confirmed
 from picotask.services.money.ledger import Ledger, user_ref
 from picotask.services.payments.providers import PaymentProvider
 from picotask.settings import Settings
@@ -182,6 +182,7 @@ class PayoutService:
         """Move the amount from available into the payout's own account; the processor pays it.
 
         Suspended users may still withdraw what they already earned."""
+        ensure_confirmed(user, self.settings.confirmation_required)
         cents = parse_amount(
             amount,
             ["input", "amount"],

@@ -30,7 +30,7 @@ from picotask.models.users import Block, User
 from picotask.services.core.clock import Clock
 from picotask.services.core.errors import DomainError, ErrorCode, checked_text
 from picotask.services.core.events import EventLog
-from picotask.services.core.standing import ensure_active
+from picotask.services.core.standing import ensure_active, ensure_confirmed
 from picotask.services.core.updates import update_returning
 from picotask.services.targeting.discovery import access_of, access_problem, eligibility_problem
 from picotask.services.targeting.qualifications import grant_from_test
@@ -81,6 +81,7 @@ class SubmissionService:
 
     async def claim(self, worker: User, task_id: int | None) -> Submission:
         ensure_active(worker)
+        ensure_confirmed(worker, self.settings.confirmation_required)
         task = await Task.get_or_none(id=task_id) if task_id else None
         if task is None or not can_see(task, None):  # claims are on published tasks only
             raise DomainError(ErrorCode.NOT_FOUND, "No such task.", TASK_FIELD)

@@ -17,7 +17,7 @@ from picotask.models.users import User
 from picotask.services.core.clock import Clock
 from picotask.services.core.errors import DomainError, ErrorCode, NotPermitted
 from picotask.services.core.events import EventLog
-from picotask.services.core.standing import ensure_active
+from picotask.services.core.standing import ensure_active, ensure_confirmed
 from picotask.services.money.ledger import Ledger
 from picotask.services.targeting.groups import group_ids, own_groups
 from picotask.services.targeting.qualifications import own_requirements, own_test
@@ -73,6 +73,8 @@ class TaskService:
     ) -> Task:
         """A task; with `items`, a batch of them (one slot each, `spec.slots` ignored)."""
         ensure_active(employer)
+        if publish:
+            ensure_confirmed(employer, self.settings.confirmation_required)
         if items is not None:
             spec = replace(spec, slots=len(items.rows))
         checked = check_task(spec, self.settings, self.clock.now())
@@ -127,6 +129,7 @@ class TaskService:
 
     async def publish(self, employer: User, task_id: int | None) -> Task:
         ensure_active(employer)
+        ensure_confirmed(employer, self.settings.confirmation_required)
         task = await self.own_task(employer, task_id)
         if task.expires_at is not None and task.expires_at <= self.clock.now():
             raise DomainError(
