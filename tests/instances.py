@@ -12,6 +12,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,6 +153,8 @@ async def spawned_instance(
     (persisted queries, cost budgets, the sign-up and log-in counters of 127.0.0.1) are its own
     unless `redis_key_prefix` is given: instances that must share them pass the same one."""
     settings.setdefault("redis_key_prefix", f"picotask-test-{secrets.token_hex(6)}")
+    # Mail a test does not read goes to files out of the working tree.
+    settings.setdefault("mail_url", f"file://{tempfile.gettempdir()}/picotask-test-mail")
     port = free_port()
     env = {
         **os.environ,

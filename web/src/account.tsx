@@ -9,6 +9,8 @@ import { Field, FormErrors, formValues, label, money, Status, when } from "./ui"
 export interface Me {
   id: string;
   email: string;
+  emailConfirmed: boolean;
+  pendingEmail: string | null;
   displayName: string;
   country: string;
   balance: { amount: string; currency: string };

@@ -63,7 +63,8 @@ export function Auth(props: { mode: "login" | "signup"; onToken: (token: string)
           </>
         ) : (
           <>
-            New here? <Link href="/signup">Create an account</Link>
+            New here? <Link href="/signup">Create an account</Link> ·{" "}
+            <Link href="/forgot-password">Forgot your password?</Link>
           </>
         )}
       </p>

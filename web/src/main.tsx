@@ -8,6 +8,7 @@ import { MyTasks, NewTask, TaskReview } from "./employer";
 import { MyUserId, publishMyEvent, type MyEvent } from "./hooks";
 import { LOG_OUT, ME, MY_EVENTS } from "./operations";
 import "./style.css";
+import { ChangeEmail, ConfirmBanner, ConfirmEmail, ForgotPassword, ResetPassword } from "./recovery";
 import { Link, money, navigate, usePath } from "./ui";
 import { Feed, MySubmissions, TaskDetail, Work } from "./worker";
 
@@ -19,17 +20,27 @@ function App() {
     setBearer(value);
     navigate(value ? "/" : "/login");
   };
+  const path = usePath();
   const api = useMemo(() => createApi(bearer, () => signIn(null)), [bearer]);
   useEffect(() => () => void api.ws.dispose(), [api]);
+  // A mailed confirmation link works signed in or out.
   return (
     <Provider value={api.client}>
-      {bearer ? <Shell onSignOut={() => signIn(null)} /> : <SignedOut onToken={signIn} />}
+      {path === "/confirm-email" ? (
+        <ConfirmEmail />
+      ) : bearer ? (
+        <Shell onSignOut={() => signIn(null)} />
+      ) : (
+        <SignedOut onToken={signIn} />
+      )}
     </Provider>
   );
 }
 
 function SignedOut(props: { onToken: (token: string) => void }) {
   const path = usePath();
+  if (path === "/forgot-password") return <ForgotPassword />;
+  if (path === "/reset-password") return <ResetPassword onToken={props.onToken} />;
   return <Auth mode={path === "/signup" ? "signup" : "login"} onToken={props.onToken} />;
 }
 
@@ -94,6 +105,7 @@ function Shell(props: { onSignOut: () => void }) {
           </button>
         </div>
       </header>
+      {!me.emailConfirmed && <ConfirmBanner email={me.email} />}
       <p class="notice-bar" role="status" aria-live="polite">
         {notice}
       </p>
@@ -112,7 +124,16 @@ function Screen(props: { path: string; me: Me }) {
   if (section === "work" && id) return <Work id={id} />;
   if (section === "submissions") return <MySubmissions />;
   if (section === "wallet") return <Wallet balance={props.me.balance.amount} />;
-  if (section === "profile") return <Profile me={props.me} />;
+  if (section === "profile") {
+    return (
+      <>
+        <Profile me={props.me} />
+        <main class="narrow">
+          <ChangeEmail pending={props.me.pendingEmail} />
+        </main>
+      </>
+    );
+  }
   if (section === "employer" && id === "new") return <NewTask />;
   if (section === "employer" && id === "tasks" && more) return <TaskReview id={more} />;
   if (section === "employer") return <MyTasks />;

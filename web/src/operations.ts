@@ -12,14 +12,25 @@ const SUBMISSION = `id status claimedAt claimExpiresAt submittedAt reviewDeadlin
   answers { label value images { ${IMAGE} } }
   task { id title reward { amount } proofFields { label kind required } employer { id displayName } }`;
 
-export const ME = gql`query Me { me { id email displayName country isAdmin balance { amount currency }
-  user { id avatarUrl bio } } }`;
+export const ME = gql`query Me { me { id email emailConfirmed pendingEmail displayName country isAdmin
+  balance { amount currency } user { id avatarUrl bio } } }`;
 
 export const SIGN_UP = gql`mutation SignUp($input: SignUpInput!) { signUp(input: $input) {
   token viewer { id } ${ERRORS} } }`;
 export const LOG_IN = gql`mutation LogIn($input: LogInInput!) { logIn(input: $input) {
   token viewer { id } ${ERRORS} } }`;
 export const LOG_OUT = gql`mutation LogOut($input: LogOutInput!) { logOut(input: $input) { ${ERRORS} } }`;
+
+// The account steps that go through the user's mailbox (recovery.tsx).
+export const CONFIRM_EMAIL = gql`mutation ConfirmEmail($input: ConfirmEmailInput!) {
+  confirmEmail(input: $input) { email ${ERRORS} } }`;
+export const RESEND_CONFIRMATION = gql`mutation ResendConfirmation { resendConfirmation { sent ${ERRORS} } }`;
+export const REQUEST_PASSWORD_RESET = gql`mutation RequestPasswordReset($input: RequestPasswordResetInput!) {
+  requestPasswordReset(input: $input) { accepted ${ERRORS} } }`;
+export const RESET_PASSWORD = gql`mutation ResetPassword($input: ResetPasswordInput!) {
+  resetPassword(input: $input) { token viewer { id } ${ERRORS} } }`;
+export const CHANGE_EMAIL = gql`mutation ChangeEmail($input: ChangeEmailInput!) {
+  changeEmail(input: $input) { pendingEmail ${ERRORS} } }`;
 
 export const TASKS = gql`query Tasks($first: Int, $after: String, $filter: TaskFilter) {
   tasks(first: $first, after: $after, filter: $filter, orderBy: NEWEST) {
