@@ -123,6 +123,8 @@ def server_env(database_url: str, broadcast_url: str, port: int) -> dict[str, st
         "PICOTASK_BROADCAST_URL": broadcast_url,
         "PICOTASK_PORT": str(port),
         "PICOTASK_ENV": "production",
+        # Bench users claim, post and withdraw at once: no confirmation mail is followed.
+        "PICOTASK_REQUIRE_CONFIRMED_EMAIL": "false",
         "PICOTASK_BACKGROUND_WORKERS": "false",
         "PICOTASK_ARGON2_MEMORY_KIB": "8",
         "PICOTASK_ARGON2_TIME_COST": "1",
