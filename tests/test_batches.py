@@ -242,6 +242,24 @@ BAD_FILES: list[tuple[dict[str, Any], ErrorCode, list[str], str]] = [
         "Row 2: age is not a column of row 1",
     ),
     ({"json": "[1, 2"}, ErrorCode.INVALID, ["json"], "not valid JSON"),
+    # Nesting is bounded as in every JSON the server reads (MAX_JSON_DEPTH), however deep.
+    ({"json": "[" * 1500 + "]" * 1500}, ErrorCode.INVALID, ["json"], "nested deeper than 32"),
+    (
+        {"json": '[{"url": "u", "name": ' + "[" * 40 + "]" * 40 + "}]"},
+        ErrorCode.INVALID,
+        ["json"],
+        "nested deeper than 32",
+    ),
+    # Not JSON (Python's json reads them), nor a number any float holds.
+    ({"json": '[{"url": "u", "name": NaN}]'}, ErrorCode.INVALID, ["json"], "NaN is not a JSON"),
+    ({"json": '[{"url": "u", "name": -Infinity}]'}, ErrorCode.INVALID, ["json"], "Infinity"),
+    ({"json": '[{"url": "u", "name": 1e999}]'}, ErrorCode.INVALID, ["json"], "1e999 is not a fin"),
+    (
+        {"json": '[{"url": "u", "name": true}]'},
+        ErrorCode.INVALID,
+        ["json", "1", "name"],
+        "a string or a number",
+    ),
     ({"csv": "url,name\nhttps://a,Ann\n", "json": "[]"}, ErrorCode.INVALID, [], "exactly one"),
 ]
 
@@ -260,6 +278,17 @@ async def test_bad_files_are_refused_whole_and_write_nothing(
     assert await Task.all().count() == 0
     assert await TaskItem.all().count() == 0
     assert await balance(api, boss) == "10.00"
+
+
+async def test_json_numbers_are_kept_as_the_client_wrote_them(api: Api) -> None:
+    boss = await employer(api, "10.00")
+    items = '[{"url": 1.50, "name": 1e5}, {"url": -0, "name": 12345678901234567890123}]'
+    task = (await create_batch(api, boss, csv=None, json=items))["task"]
+    rows = await TaskItem.filter(task_id=pk_of(task["id"])).order_by("position")
+    assert [i.data for i in rows] == [
+        {"url": "1.50", "name": "1e5"},
+        {"url": "-0", "name": "12345678901234567890123"},
+    ]
 
 
 async def test_an_unfundable_batch_is_refused_whole(api: Api) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from picotask.models.webhooks import WebhookEndpoint
 from picotask.services.integrations.webhook_sender import WebhookDispatcher
 from picotask.services.integrations.webhook_targets import TargetRefused, resolve
 from tests.support import Api, User, count_queries
@@ -259,6 +260,10 @@ async def test_test_event_and_redelivery(api: Api, receivers: list[Receiver]) ->
         ("http://[fd00::1]/hook", ["submission.claimed"], ["input", "url"], "private"),
         ("http://127.0.0.1:1/hook", ["task.exploded"], ["input", "eventTypes", "0"], "Unknown"),
         ("http://127.0.0.1:1/hook", [], ["input", "eventTypes"], "at least one"),
+        ("http://127.0.0.1:1/ho\r\nX-Evil: 1", ["submission.claimed"], ["input", "url"], "U+000D"),
+        ("http://127.0.0.1:1/a\tb", ["submission.claimed"], ["input", "url"], "control characters"),
+        ("http://127.0.0.1:1/a b", ["submission.claimed"], ["input", "url"], "spaces"),
+        ("http://127.0.0.1:1/\u202ehook", ["submission.claimed"], ["input", "url"], "U+202E"),
     ],
 )
 async def test_bad_endpoints_are_refused_and_nothing_is_written(
@@ -307,6 +312,23 @@ async def test_the_address_is_checked_again_at_each_delivery(
     [refused] = await deliveries(api, boss)
     assert refused["status"] == "PENDING"
     assert "loopback" in refused["lastError"]
+
+
+async def test_a_stored_url_the_client_cannot_send_is_logged_as_such(
+    api: Api, receivers: list[Receiver], caplog: pytest.LogCaptureFixture
+) -> None:
+    """An endpoint registered before URLs were checked this closely: each attempt says why it
+    failed, with no traceback of ours in the log."""
+    boss, worker = await employer(api), await api.sign_up()
+    await register(api, boss, receivers[0], ["submission.claimed"])
+    await WebhookEndpoint.all().update(url=receivers[0].url + "\r\nX-Evil: 1")
+    await claim(api, worker, await post_task(api, boss))
+    assert await api.services.webhook_dispatcher.run_once() == 1
+    [failed] = await deliveries(api, boss)
+    assert failed["status"] == "PENDING"
+    assert "control characters (found U+000D" in failed["lastError"]
+    assert receivers[0].received == []
+    assert not [r for r in caplog.records if r.exc_info]
 
 
 async def test_a_completed_batch_is_delivered(api: Api, receivers: list[Receiver]) -> None:

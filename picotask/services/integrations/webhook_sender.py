@@ -240,9 +240,11 @@ class WebhookDispatcher:
             error = "The receiver did not answer in time."
         except httpx.HTTPError as exc:
             error = f"Could not deliver: {type(exc).__name__}."
-        except Exception:  # a bug of ours: logged, and the delivery retried like a failure
+        except httpx.InvalidURL as exc:  # not an HTTPError; registration refuses such URLs
+            error = f"The URL cannot be sent: {str(exc)[:200]}."
+        except Exception as exc:  # a bug of ours: logged, and the delivery retried like a failure
             log.exception("webhook delivery %s failed", delivery.id)
-            error = "Internal error while delivering."
+            error = f"Internal error while delivering ({type(exc).__name__})."
         finally:
             self._per_endpoint[delivery.endpoint_id] -= 1
         duration_ms = round((time.perf_counter() - started) * 1000)

@@ -8,8 +8,13 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import unicodedata
 from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
+
+import httpx
+
+from picotask.services.core.user_text import describe
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -26,11 +31,18 @@ class Target:
 
 
 def parse_url(url: str, *, https_only: bool) -> SplitResult:
-    """The URL's parts, or `TargetRefused` for one that is not http(s) with a host."""
+    """The URL's parts, or `TargetRefused` for one that is not http(s) with a host, or that
+    the HTTP client would refuse to send (urlsplit quietly drops a tab or line break)."""
+    for ch in url:
+        if ch.isspace() or unicodedata.category(ch).startswith("C"):
+            raise TargetRefused(
+                f"url must not contain spaces or control characters (found {describe(ch)})."
+            )
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError for a port that is not a number or too big
-    except ValueError:
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
         raise TargetRefused("url is not a valid URL.") from None
     allowed = {"https"} if https_only else {"http", "https"}
     if parts.scheme not in allowed:

@@ -16,11 +16,13 @@ import binascii
 import csv
 import io
 import json
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from picotask.services.core.errors import DomainError, ErrorCode, Problem
+from picotask.services.core.text import json_problem
 from picotask.services.core.user_text import TextKind, describe, first_refused
 from picotask.settings import Settings
 
@@ -114,7 +116,11 @@ def read_items(
     value = value.removeprefix("\ufeff")
     if not value.strip():
         raise DomainError(ErrorCode.REQUIRED, f"{field} is empty.", ["input", field])
-    items = _from_json(value, problems) if field == "json" else _from_csv(value, problems)
+    items = (
+        _from_json(value, settings.max_json_depth, problems)
+        if field == "json"
+        else _from_csv(value, problems)
+    )
     problems.check()
     if not items.rows:
         raise DomainError(ErrorCode.REQUIRED, f"{field} has no items.", ["input", field])
@@ -229,11 +235,33 @@ def _header(header: list[str], problems: _Problems) -> list[str]:
     return columns
 
 
-def _from_json(text: str, problems: _Problems) -> Items:
+def _number(text: str) -> str:
+    """A JSON number kept as the client wrote it (`1.50` stays `1.50`); one no float can hold
+    (`1e999`) is refused like NaN and Infinity, which are not JSON at all."""
+    if not math.isfinite(float(text)):
+        raise _NotJson(f"{text[:20]} is not a finite number")
+    return text
+
+
+def _not_json(name: str) -> object:
+    raise _NotJson(f"{name} is not a JSON value")
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _from_json(text: str, max_depth: int, problems: _Problems) -> Items:
     try:
-        parsed = json.loads(text)
-    except ValueError as e:
+        parsed = json.loads(text, parse_float=_number, parse_int=str, parse_constant=_not_json)
+    except RecursionError:
+        problems.add(ErrorCode.INVALID, f"json is nested deeper than {max_depth} levels.")
+        return Items([], [])
+    except ValueError as e:  # JSONDecodeError, _NotJson
         problems.add(ErrorCode.INVALID, f"json is not valid JSON: {e}.")
+        return Items([], [])
+    if (problem := json_problem(parsed, "json", max_depth)) is not None:
+        problems.add(ErrorCode.INVALID, problem)
         return Items([], [])
     if not isinstance(parsed, list) or not parsed:
         problems.add(ErrorCode.INVALID, "json must be a non-empty list of objects.")
@@ -264,7 +292,7 @@ def _from_json(text: str, problems: _Problems) -> Items:
         data: dict[str, str] = {}
         for name in columns:
             value = item.get(name, "")
-            if isinstance(value, bool) or not isinstance(value, str | int | float):
+            if not isinstance(value, str):  # numbers are kept as their text (_number)
                 problems.add(
                     ErrorCode.INVALID,
                     f"Row {row}, column {name}: a value must be a string or a number.",
@@ -272,7 +300,7 @@ def _from_json(text: str, problems: _Problems) -> Items:
                     name,
                 )
                 continue
-            data[name] = _cell(str(value), row, name, problems)
+            data[name] = _cell(value, row, name, problems)
         rows.append(data)
     return Items(columns, rows)
 
