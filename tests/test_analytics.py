@@ -360,7 +360,7 @@ async def test_bad_ranges_are_refused(api: Api) -> None:
         ({"from": DAY3, "to": DAY1}, "from must be before to."),
         (
             {"from": "2024-01-01T00:00:00Z", "to": DAY3},
-            "A range covers at most 366 days; ask for a shorter one.",
+            "from and to are at most 366 days apart; ask for a shorter range.",
         ),
     ):
         errors = await api.errors(EMPLOYER, variables, user.token)

@@ -20,6 +20,7 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     StringValueNode,
+    VariableDefinitionNode,
     Visitor,
     parse,
     visit,
@@ -72,6 +73,27 @@ def log_errors(errors: list[GraphQLError], execution_context: ExecutionContext |
         else:
             code = (error.extensions or {}).get("code", "GRAPHQL_ERROR")
             log.debug("request %s: %s at %s", request_id, code, error.path)
+
+
+# graphql-core's words for a value it could not coerce (not a validation error about the
+# document, such as an unused variable, which names the definition too).
+BAD_VARIABLE = re.compile(r"Variable '\$\w+' ((has|got) invalid value|of (required|non-null) type)")
+
+
+def code_bad_variables(errors: list[GraphQLError]) -> None:
+    """A variable graphql-core could not coerce (an unknown enum value, a string for an Int, a
+    missing required one) is the client's bad input, as the README says: `BAD_USER_INPUT`
+    with the variable as `field`, like every other refusal a client can act on."""
+    for error in errors:
+        if error.extensions or error.path is not None:
+            continue
+        node = error.nodes[0] if error.nodes else None
+        if isinstance(node, VariableDefinitionNode) and BAD_VARIABLE.match(error.message):
+            error.extensions = {
+                "code": "BAD_USER_INPUT",
+                "field": [node.variable.name.value],
+                "reason": "INVALID",
+            }
 
 
 SUGGESTION = re.compile(r"\s*Did you mean .*$", re.S)

@@ -36,7 +36,7 @@ from picotask.resolvers.webhooks import WebhooksMutation, WebhooksQuery
 from picotask.schema.scalars import SCALAR_MAP
 from picotask.server.execution import PlainFieldsExecutor, lean_resolvers
 from picotask.server.fanout import GroupedExecutor
-from picotask.server.safety import extensions, hide_suggestions, log_errors
+from picotask.server.safety import code_bad_variables, extensions, hide_suggestions, log_errors
 from picotask.settings import Settings
 
 
@@ -104,6 +104,7 @@ class PicotaskSchema(Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
+        code_bad_variables(errors)
         if self.hides_suggestions:
             hide_suggestions(errors)
         log_errors(errors, execution_context)

@@ -40,7 +40,7 @@ def checked_range(
         if until - since > timedelta(days=max_days):
             raise DomainError(
                 ErrorCode.OUT_OF_RANGE,
-                f"A range covers at most {max_days} days; ask for a shorter one.",
+                f"from and to are at most {max_days} days apart; ask for a shorter range.",
                 [*prefix, "to"],
             )
     return DateRange(since, until)
