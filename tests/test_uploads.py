@@ -19,6 +19,7 @@ from moto.server import ThreadedMotoServer
 from picotask.models.users import User as UserModel
 from picotask.server.app import create_app
 from picotask.services.core.clock import ManualClock
+from picotask.services.work.proofs import MAX_TEXT_ANSWER
 from tests.images import (
     GPS_IFD,
     cropped_copy,
@@ -475,6 +476,12 @@ async def test_more_bytes_than_the_slot_or_the_limit(api: Api, store: Store) -> 
     slot = await open_slot(api, worker, 2_000_000)
     response = await api.client.put(slot["uploadUrl"], content=big)
     assert response.status_code == 413
+    assert response.json() == {
+        "upload": None,
+        "userErrors": [
+            {"field": ["body"], "message": "At most 2000000 bytes.", "code": "TOO_LARGE"}
+        ],
+    }
     assert store.keys() == set()
 
 
@@ -564,7 +571,7 @@ async def test_uploads_used_wrongly_in_a_proof(api: Api) -> None:
     mine = await upload(api, worker, data)
     assert await refused([mine, mine]) == [("DUPLICATE", ["input", "answers", "1"])]
     many = [await upload(api, worker, data) for _ in range(4)]
-    assert [c for c, _ in await refused(many)] == ["INVALID"]
+    assert await refused(many) == [("LIMIT_REACHED", ["input", "answers", "1"])]  # 3 at most
     assert await refused([]) == [("REQUIRED", ["input", "answers", "Screenshot"])]
     value = {"label": "Screenshot", "value": "https://elsewhere.example/shot.png"}
     by_link = await api.gql(SUBMIT, {"id": sid, "answers": [value]}, worker.token)
@@ -575,6 +582,9 @@ async def test_uploads_used_wrongly_in_a_proof(api: Api) -> None:
         ("INVALID", ["input", "answers", "0"]),
         ("REQUIRED", ["input", "answers", "Screenshot"]),
     ]
+    long_note = [{"label": "Note", "value": "n" * (MAX_TEXT_ANSWER + 1)}, {**value, "value": ""}]
+    too_long = await api.gql(SUBMIT, {"id": sid, "answers": long_note}, worker.token)
+    assert too_long["submitProof"]["userErrors"][0]["code"] == "TOO_LONG"
 
     assert (await submit(api, worker, sid, [mine]))["userErrors"] == []
     # Used once: not again, on another task.
@@ -657,11 +667,17 @@ async def test_unused_uploads_and_old_proof_images_are_removed(api: Api, store: 
     settings = api.services.settings
 
     assert (await api.services.sweeper.sweep()).uploads_removed == 0
-    api.clock.advance(settings.upload_slot_seconds)
-    assert (await api.services.sweeper.sweep()).uploads_removed == 1  # the slot never used
     api.clock.advance(settings.upload_unused_seconds)
     assert (await api.services.sweeper.sweep()).uploads_removed == 1  # the image never used
     assert len(store.keys()) == 2
+    # The slot never sent is kept a day past its expiry, so a late PUT hears that it expired.
+    late = await api.client.put(never_sent["uploadUrl"], content=b"late")
+    assert (late.status_code, late.json()["userErrors"][0]["code"]) == (410, "DEADLINE_PASSED")
+    assert "expired" in late.json()["userErrors"][0]["message"]
+    api.clock.advance(86_400 - settings.upload_unused_seconds + settings.upload_slot_seconds - 1)
+    assert (await api.services.sweeper.sweep()).uploads_removed == 0
+    api.clock.advance(1)
+    assert (await api.services.sweeper.sweep()).uploads_removed == 1  # the slot never used
     node = "query($id: ID!) { node(id: $id) { ... on Upload { status } } }"
     for gone in (unused, never_sent["upload"]["id"]):
         assert (await api.gql(node, {"id": gone}, copier.token))["node"] is None

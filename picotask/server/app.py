@@ -19,7 +19,7 @@ from tortoise import connections
 from tortoise.contrib.starlette import RegisterTortoise
 
 from picotask.server import db
-from picotask.server.files import Files
+from picotask.server.files import Files, upload_refusal
 from picotask.server.graphql_view import GraphQLView
 from picotask.server.metrics import (
     HttpMetrics,
@@ -34,6 +34,7 @@ from picotask.server.request_id import (
     BodySizeLimitMiddleware,
     RequestIdMiddleware,
     assign_request_id,
+    plain_refusal,
 )
 from picotask.server.schema import build_schema
 from picotask.server.shutdown import Shutdown
@@ -154,6 +155,11 @@ def create_app(
                 BodySizeLimitMiddleware,
                 max_bytes=MAX_BODY_BYTES,
                 larger={"/uploads/": settings.max_image_bytes},
+                refusal=lambda path, limit: (
+                    upload_refusal(path, limit)
+                    if path.startswith("/uploads/")
+                    else plain_refusal(path, limit)
+                ),
             ),
         ],
         lifespan=lifespan,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -107,6 +108,13 @@ async def _body(request: Request, limit: int) -> bytes:
     if not received:
         raise DomainError(ErrorCode.UNSUPPORTED_IMAGE, "The body is empty.", ["body"])
     return b"".join(chunks)
+
+
+def upload_refusal(path: str, limit: int) -> tuple[bytes, bytes]:
+    """The 413 of a body over the uploads route's absolute limit (server/request_id.py): the
+    JSON with userErrors that every other refused PUT answers."""
+    problem = {"field": ["body"], "message": f"At most {limit} bytes.", "code": "TOO_LARGE"}
+    return b"application/json", orjson.dumps({"upload": None, "userErrors": [problem]})
 
 
 def _described(upload: Upload) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any
 
 from starlette.datastructures import MutableHeaders
@@ -61,11 +61,16 @@ class BodySizeLimitMiddleware:
     starting with a prefix in `larger` (image uploads) have that limit instead."""
 
     def __init__(
-        self, app: ASGIApp, max_bytes: int, larger: Mapping[str, int] | None = None
+        self,
+        app: ASGIApp,
+        max_bytes: int,
+        larger: Mapping[str, int] | None = None,
+        refusal: Refusal | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.larger = dict(larger or {})
+        self.refusal = refusal or plain_refusal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -77,7 +82,7 @@ class BodySizeLimitMiddleware:
         )
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
-            await _too_large(send)
+            await _too_large(send, *self.refusal(path, limit))
             return
         received = 0
 
@@ -93,20 +98,28 @@ class BodySizeLimitMiddleware:
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await _too_large(send)
+            await _too_large(send, *self.refusal(path, limit))
 
 
 class _TooLarge(Exception):
     pass
 
 
-async def _too_large(send: Send) -> None:
-    body = b"Request body too large"
+# (content type, body) of the 413 for a path and its limit: routes that promise JSON say it
+# in JSON (server/files.py).
+Refusal = Callable[[str, int], tuple[bytes, bytes]]
+
+
+def plain_refusal(path: str, limit: int) -> tuple[bytes, bytes]:
+    return b"text/plain", b"Request body too large"
+
+
+async def _too_large(send: Send, media_type: bytes, body: bytes) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": 413,
-            "headers": [(b"content-type", b"text/plain"), (b"content-length", b"%d" % len(body))],
+            "headers": [(b"content-type", media_type), (b"content-length", b"%d" % len(body))],
         }
     )
     await send({"type": "http.response.body", "body": body})

@@ -36,6 +36,7 @@ from picotask.settings import Settings
 _SWEEP_BATCH = 500
 _PREFIX = {UploadPurpose.PROOF_IMAGE: "proofs", UploadPurpose.AVATAR: "avatars"}
 UNUSED = (UploadStatus.PENDING, UploadStatus.READY)
+SLOT_REMEMBERED = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,9 +178,12 @@ class UploadService:
         returns how many. Safe in several processes: a row is claimed (DELETING) by a
         conditional update before its objects go, and attaching needs READY."""
         now = self.clock.now()
-        await Upload.filter(status__in=UNUSED, expires_at__lte=now).update(
-            status=UploadStatus.DELETING
-        )
+        # A slot never sent holds no bytes: it is kept a while after it expires, so a PUT that
+        # comes late hears that it expired rather than that there is no such slot.
+        await Upload.filter(
+            Q(status=UploadStatus.READY, expires_at__lte=now)
+            | Q(status=UploadStatus.PENDING, expires_at__lte=now - SLOT_REMEMBERED)
+        ).update(status=UploadStatus.DELETING)
         closed = Task.filter(
             closed_at__lte=now - timedelta(seconds=self.settings.image_retention_seconds)
         ).values("id")

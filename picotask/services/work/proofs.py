@@ -52,9 +52,13 @@ def check_answers(
             if len(set(images)) < len(images):
                 v.add(str(i), ErrorCode.DUPLICATE, f"{field['label']}: an upload is given twice.")
         else:
-            problem = "only IMAGE fields take uploads." if images else _answer_problem(kind, value)
+            problem = (
+                (ErrorCode.INVALID, "only IMAGE fields take uploads.")
+                if images
+                else _answer_problem(kind, value)
+            )
         if problem:
-            v.add(str(i), ErrorCode.INVALID, f"{field['label']}: {problem}")
+            v.add(str(i), problem[0], f"{field['label']}: {problem[1]}")
         given[key] = (value, images)
     for key, field in by_label.items():
         value, images = given.get(key, ("", []))
@@ -76,26 +80,31 @@ def image_ids(answers: list[dict[str, Any]]) -> list[int]:
     return [i for a in answers for i in a.get("images", ())]
 
 
-def _images_problem(value: str, images: list[int | None], max_images: int) -> str | None:
+Problem = tuple[ErrorCode, str]
+
+
+def _images_problem(value: str, images: list[int | None], max_images: int) -> Problem | None:
     if value:
-        return "upload the image (createUpload) and give its id in uploadIds, not a value."
+        return (
+            ErrorCode.INVALID,
+            "upload the image (createUpload) and give its id in uploadIds, not a value.",
+        )
     if len(images) > max_images:
-        return f"at most {max_images} images."
+        return ErrorCode.LIMIT_REACHED, f"at most {max_images} images."
     return None
 
 
-def _answer_problem(kind: ProofKind, value: str) -> str | None:
-    if kind == ProofKind.TEXT:
-        return f"at most {MAX_TEXT_ANSWER} characters." if len(value) > MAX_TEXT_ANSWER else None
-    if len(value) > MAX_ANSWER:
-        return f"at most {MAX_ANSWER} characters."
-    if not value:
+def _answer_problem(kind: ProofKind, value: str) -> Problem | None:
+    limit = MAX_TEXT_ANSWER if kind == ProofKind.TEXT else MAX_ANSWER
+    if len(value) > limit:
+        return ErrorCode.TOO_LONG, f"at most {limit} characters."
+    if not value or kind == ProofKind.TEXT:
         return None
     if kind == ProofKind.NUMBER:
-        return None if _NUMBER.match(value) else "must be a number."
+        return None if _NUMBER.match(value) else (ErrorCode.INVALID, "must be a number.")
     parsed = urlparse(value)
     if parsed.scheme not in {"http", "https"} or not parsed.netloc:
-        return "must be an http(s) URL."
+        return ErrorCode.INVALID, "must be an http(s) URL."
     return None
 
 
