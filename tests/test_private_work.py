@@ -7,10 +7,15 @@ from typing import Any
 
 from picotask.models.groups import HireGroup
 from picotask.models.qualifications import Qualification
+from picotask.models.quality import GoldItem
 from picotask.models.tasks import Task
+from picotask.models.trust import Message, TaskReport
+from picotask.schema.relay import to_global_id
 from tests.support import Api, User, assert_ledger_balanced, count_queries, next_data, nothing_more
-from tests.test_batches import create_batch
+from tests.test_batches import EXPORT, create_batch
 from tests.test_marketplace_api import CLAIM, SUBMIT, create, employer
+from tests.test_quality import SET_GOLD
+from tests.test_trust import REPORT, SEND, THREAD
 
 GROUP = """mutation($name: String!) { createHireGroup(input: {name: $name}) {
   hireGroup { id name } userErrors { field code message } } }"""
@@ -91,8 +96,10 @@ async def test_private_work_is_invisible_outside_its_groups(api: Api) -> None:
     assert mine["myHireGroups"]["edges"] == [
         {"node": {"name": "Trusted", "employer": {"id": boss.id}}}
     ]
-    errors = await api.errors(MEMBERS, {"id": group}, member.token)
-    assert errors[0]["extensions"]["code"] == "FORBIDDEN"
+    # null for anyone but its employer, so one fragment serves both screens
+    assert await api.gql(MEMBERS, {"id": group}, member.token) == {
+        "node": {"name": "Trusted", "members": None}
+    }
     listed = await api.gql(MEMBERS, {"id": group}, boss.token)
     assert listed["node"]["members"]["edges"] == [{"node": {"id": member.id}}]
     assert (await api.gql(NODE, {"id": group}, outsider.token))["node"] is None
@@ -102,6 +109,51 @@ async def test_private_work_is_invisible_outside_its_groups(api: Api) -> None:
     assert (await api.gql(NODE, {"id": private["id"]}, member.token))["node"] is None
     assert ids(await api.gql(TASKS, token=member.token)) == []
     await assert_ledger_balanced()
+
+
+async def test_private_work_answers_outsiders_as_an_id_never_used(api: Api) -> None:
+    """Task ids are sequential: whatever an outsider sends about a private task answers
+    exactly as for a made-up id, and nothing is written nor anyone told."""
+    boss, rival = await employer(api), await employer(api)
+    member, sid = await past_worker(api, boss)
+    group = await new_group(api, boss)
+    await api.gql(ADD, {"g": group, "s": sid}, boss.token)
+    private = (await create_batch(api, boss, targeting={"hireGroupIds": [group]}))["task"]["id"]
+    made_up = to_global_id("Task", 10_000_000)
+    exact = {"label": "Verdict", "match": "EXACT", "value": "yes"}
+    asks: list[tuple[str, dict[str, Any]]] = [
+        (SEND, {"body": "Hello?"}),
+        (THREAD, {}),
+        (REPORT, {"reason": "SCAM"}),
+        (EXPORT, {}),
+        (SET_GOLD, {"input": {"items": [{"position": 1, "answers": [exact]}]}}),
+    ]
+    for outsider in (await api.sign_up(), rival):
+        for query, variables in asks:
+
+            async def ask(
+                task_id: str, query: str = query, variables: Any = variables, who: User = outsider
+            ) -> Any:
+                given = dict(variables)
+                if "input" in given:
+                    given["input"] = {**given["input"], "taskId": task_id}
+                else:
+                    given["task"] = given["id"] = task_id
+                used = {k: v for k, v in given.items() if f"${k}" in query}
+                response = await api.post(query, used, who.token)
+                body = response.json()
+                body.pop("extensions", None)  # the request's cost budget, which moves on
+                return response.status_code, body
+
+            assert await ask(private) == await ask(made_up), query
+    assert await Message.all().count() == 0
+    assert await TaskReport.all().count() == 0
+    assert await GoldItem.all().count() == 0
+    # Its members and its employer still write about it.
+    sent = await api.gql(SEND, {"task": private, "body": "A question"}, member.token)
+    assert sent["sendMessage"]["userErrors"] == []
+    thread = await api.gql(THREAD, {"task": private, "worker": member.id}, boss.token)
+    assert thread["messages"]["totalCount"] == 1
 
 
 async def test_groups_refuse_bad_input_and_other_employers(api: Api) -> None:

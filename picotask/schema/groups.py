@@ -43,12 +43,15 @@ class HireGroupType(Node):
     async def employer(self, info: Info) -> UserType:
         return await _user(info, self.model.employer_id)
 
-    @strawberry.field(description="The group's employer only.")
+    @strawberry.field(
+        description="Who is in the group: for its employer; null for anyone else (a member "
+        "sees the group, never who else is in it), so one fragment serves both screens."
+    )
     async def members(
         self, info: Info, first: int | None = None, after: str | None = None
-    ) -> Connection[UserType]:
+    ) -> Connection[UserType] | None:
         if not _owner(info, self.model.employer_id):
-            raise Forbidden("Only the group's employer sees its members.")
+            return None
         query = User.filter(memberships__group_id=self.model.id)
         return await connection(query, UserType.from_model, first, after, ID_ORDER)
 

@@ -13,16 +13,27 @@ from picotask.services.core.clock import Clock
 from picotask.services.core.errors import DomainError, ErrorCode, NotPermitted, checked_text
 from picotask.services.core.events import EventLog
 from picotask.services.core.standing import ensure_active
-from picotask.services.work.tasks import LIVE, TaskService, can_see, not_found, wrong_status
+from picotask.services.work.tasks import (
+    LIVE,
+    TaskService,
+    can_see,
+    may_know,
+    not_found,
+    wrong_status,
+)
 
 MAX_MESSAGE = 2_000
 MAX_DETAILS = 1_000
 
 
-async def _published_task(task_id: int | None) -> Task:
-    """Threads and reports are about published tasks: a draft has neither."""
+async def _published_task(task_id: int | None, viewer_id: int | None) -> Task:
+    """Threads and reports are about published tasks (a draft has neither) that the viewer may
+    know of: private work only for its hire groups and its employer, and for anyone else
+    the same answer as an id never used. `viewer_id` None: a moderator, who knows them all."""
     task = await Task.get_or_none(id=task_id) if task_id else None
     if task is None or not can_see(task, None):
+        raise not_found()
+    if viewer_id is not None and not await may_know(task, viewer_id):
         raise not_found()
     return task
 
@@ -37,7 +48,7 @@ class TrustService:
         self, viewer: User, task_id: int | None, worker_id: int | None
     ) -> QuerySet[Message]:
         """A thread's messages; only its worker and the task's employer may read it."""
-        task = await _published_task(task_id)
+        task = await _published_task(task_id, viewer.id)
         worker = worker_id if worker_id is not None else viewer.id
         if viewer.id not in (worker, task.employer_id):
             raise NotPermitted("Only the two parties read a thread.")
@@ -50,7 +61,7 @@ class TrustService:
         worker who has already written or worked on the task."""
         ensure_active(sender)
         body = checked_text("body", text, required=True, limit=MAX_MESSAGE) or ""
-        task = await _published_task(task_id)
+        task = await _published_task(task_id, sender.id)
         if sender.id == task.employer_id:
             if worker_id is None or worker_id == sender.id:
                 raise DomainError(
@@ -92,7 +103,7 @@ class TrustService:
     async def report(
         self, reporter: User, task_id: int | None, reason: ReportReason, details: str | None
     ) -> TaskReport:
-        task = await _published_task(task_id)
+        task = await _published_task(task_id, reporter.id)
         if task.employer_id == reporter.id:
             raise DomainError(
                 ErrorCode.OWN_TASK, "You cannot report your own task.", ["input", "taskId"]
@@ -120,7 +131,7 @@ class TrustService:
         still reviewed, paid or refunded under the normal rules."""
         if not admin.is_admin:
             raise NotPermitted("Only moderators take tasks down.")
-        task = await _published_task(task_id)
+        task = await _published_task(task_id, None)
         text = checked_text("note", note, required=False, limit=MAX_DETAILS)
         now = self.clock.now()
         async with self.events.transaction():

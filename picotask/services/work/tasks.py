@@ -19,7 +19,7 @@ from picotask.services.core.errors import DomainError, ErrorCode, NotPermitted
 from picotask.services.core.events import EventLog
 from picotask.services.core.standing import ensure_active, ensure_confirmed
 from picotask.services.money.ledger import Ledger
-from picotask.services.targeting.groups import group_ids, own_groups
+from picotask.services.targeting.groups import group_ids, groups_of, own_groups
 from picotask.services.targeting.qualifications import own_requirements, own_test
 from picotask.services.work.batch_files import Items
 from picotask.services.work.batch_items import insert_items
@@ -48,6 +48,18 @@ def can_see(task: Task | None, viewer_id: int | None) -> bool:
     return task.status != TaskStatus.DRAFT or task.employer_id == viewer_id
 
 
+async def may_know(task: Task | None, viewer_id: int | None) -> bool:
+    """Whether the task exists as far as this viewer is told: published (a draft only for its
+    employer), and private work only for its hire groups' members and its employer. An id
+    they may not know answers exactly as one that was never used (ids are sequential)."""
+    if task is None or not can_see(task, viewer_id):
+        return False
+    if not task.target_groups or viewer_id == task.employer_id:
+        return True
+    groups = await groups_of(viewer_id) if viewer_id is not None else frozenset()
+    return any(f",{g}," in task.target_groups for g in groups)
+
+
 def slots_remaining(task: Task) -> int:
     """Slots a worker could still claim; none once the task is no longer live."""
     return task.slots - task.slots_used if task.status in LIVE else 0
@@ -62,8 +74,9 @@ class TaskService:
 
     async def own_task(self, employer: User, task_id: int | None) -> Task:
         task = await Task.get_or_none(id=task_id) if task_id else None
-        if task is None or not can_see(task, employer.id):
+        if not await may_know(task, employer.id):
             raise not_found()
+        assert task is not None  # may_know says no to no task
         if task.employer_id != employer.id:
             raise NotPermitted("Only the task's employer may do this.")
         return task
