@@ -254,7 +254,7 @@ async def test_a_qualification_test_grants_by_expected_answers_it_never_shows(ap
         ],
     }
     fields = [{"label": "Bird", "kind": "TEXT"}, {"label": "Colour", "kind": "TEXT"}]
-    payload = await create(api, boss, proofFields=fields, qualificationTest=test, slots=2)
+    payload = await create(api, boss, proofFields=fields, qualificationTest=test, slots=3)
     assert payload["userErrors"] == []
     task_id = payload["task"]["id"]
     # Nothing a worker can read of the task holds the expected answers.
@@ -274,10 +274,19 @@ async def test_a_qualification_test_grants_by_expected_answers_it_never_shows(ap
         )
     )["task"]
 
-    ace, half = await api.sign_up(), await api.sign_up()
+    anyone = (
+        await create(
+            api,
+            boss,
+            targeting={"requiredQualifications": [{"qualificationId": qid, "minScore": 0}]},
+        )
+    )["task"]
+    ace, half, miss = await api.sign_up(), await api.sign_up(), await api.sign_up()
+    await api.gql(GRANT, {"q": qid, "w": miss.id, "s": 90}, boss.token)  # by hand, then tested
     for worker, answers in (
         (ace, [{"label": "Bird", "value": " robin "}, {"label": "Colour", "value": "Red"}]),
         (half, [{"label": "Bird", "value": "Robin"}, {"label": "Colour", "value": "blue"}]),
+        (miss, [{"label": "Bird", "value": "Crow"}, {"label": "Colour", "value": "blue"}]),
     ):
         sid = (await api.gql(CLAIM, {"id": task_id}, worker.token))["claimTask"]["submission"]["id"]
         sent = (await api.gql(SUBMIT, {"id": sid, "answers": answers}, worker.token))["submitProof"]
@@ -286,10 +295,14 @@ async def test_a_qualification_test_grants_by_expected_answers_it_never_shows(ap
         w.id: (await api.gql(MY_QUALS, token=w.token))["myQualifications"]["edges"][0]["node"][
             "score"
         ]
-        for w in (ace, half)
+        for w in (ace, half, miss)
     }
-    assert scores == {ace.id: 100, half.id: 50}
-    assert ids(await api.gql(TASKS, token=half.token)) == [gated["id"]]
+    # Every scored test records its score, 0 too: it replaces the 90 given by hand.
+    assert scores == {ace.id: 100, half.id: 50, miss.id: 0}
+    assert set(ids(await api.gql(TASKS, token=half.token))) == {gated["id"], anyone["id"]}
+    assert ids(await api.gql(TASKS, token=miss.token)) == [anyone["id"]]
+    untested = await api.sign_up()
+    assert ids(await api.gql(TASKS, token=untested.token)) == []  # the test task is full
     await assert_ledger_balanced()
 
 

@@ -199,12 +199,12 @@ async def set_grant(
 
 
 async def grant_from_test(events: EventLog, submission: Submission) -> None:
-    """Proof on a qualification test: its score grants the qualification (when at least one
-    expected answer matched). Inside the submit's transaction."""
+    """Proof on a qualification test: its score is recorded as the worker's score for the
+    qualification, 0 included (a `minScore: 0` requirement asks for a test taken, and a
+    re-test replaces a score given by hand). Inside the submit's transaction."""
     test = await QualificationTest.get_or_none(task_id=submission.task_id)
     if test is None:
         return
     score = score_answers(test.expected, submission.answers)
-    if score > 0:
-        qualification = await Qualification.get(id=test.qualification_id)
-        await set_grant(events, qualification, submission.worker_id, score)
+    qualification = await Qualification.get(id=test.qualification_id)
+    await set_grant(events, qualification, submission.worker_id, score)
