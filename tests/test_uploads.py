@@ -8,6 +8,7 @@ import asyncio
 import secrets
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +51,7 @@ SUBMIT = """mutation($id: ID!, $answers: [ProofAnswerInput!]!) {
     size contentType } } }
   userErrors { field code message } } }"""
 SUBMISSION = """query($id: ID!) { node(id: $id) { ... on Submission { id status
-  answers { label value images { id url thumbnailUrl width height size contentType } }
+  answers { label value images { id url thumbnailUrl width height size contentType expiresAt } }
   imageMatches { distance sameTask image { id } otherImage { id }
     otherSubmission { id worker { id } } } } } }"""
 REVISE = """mutation($id: ID!) { requestRevision(input: {submissionId: $id, comment: "Crop less"})
@@ -309,9 +310,19 @@ async def test_nobody_else_can_fetch_a_proof_image(api: Api) -> None:
         assert not response.content.startswith(b"\xff\xd8")
     traversal = await fetch(api, f"{api.server.http_url}/proofs/..%2F..%2Fetc%2Fpasswd")
     assert traversal.status_code in {403, 404}
-    # A link stops working once it expires; asking again gives a fresh one.
-    api.clock.advance(api.services.settings.image_link_seconds + 61)
+    # A link lives at most IMAGE_LINK_SECONDS, until the expiresAt it comes with, and stops
+    # working then; asking again gives a fresh one.
+    expires = datetime.fromisoformat(image["expiresAt"])
+    left = (expires - api.clock.now()).total_seconds()
+    ttl = api.services.settings.image_link_seconds
+    assert ttl - max(1, min(60, ttl // 10)) < left <= ttl
+    assert url.params["expires"] == str(int(expires.timestamp()))
+    api.clock.advance(left - 1)
+    assert (await fetch(api, image["url"])).status_code == 200
+    assert (await fetch(api, image["thumbnailUrl"])).status_code == 200
+    api.clock.advance(1)
     assert (await fetch(api, image["url"])).status_code == 403
+    assert (await fetch(api, image["thumbnailUrl"])).status_code == 403
     again = await seen_by(api, sid, boss)
     assert again is not None
     assert (await fetch(api, images_of(again)[0]["url"])).status_code == 200

@@ -31,11 +31,12 @@ def base_url(info: Info) -> str:
     return str(url.replace(scheme=scheme)).rstrip("/")
 
 
-def file_url(base: str, key: str, links: LinkSigner) -> str:
-    """Avatars are public; anything else is a short-lived signed link."""
+def file_url(base: str, key: str, links: LinkSigner) -> tuple[str, datetime | None]:
+    """Avatars are public; anything else is a short-lived signed link: (url, when it expires)."""
     if key.startswith("avatars/"):
-        return f"{base}/{key}"
-    return f"{base}/{key}?{links.sign(key).query}"
+        return f"{base}/{key}", None
+    link = links.sign(key)
+    return f"{base}/{key}?{link.query}", link.expires_at
 
 
 @strawberry.type(
@@ -51,6 +52,10 @@ class ImageType:
     height: int
     size: int = strawberry.field(description="Bytes of the stored image.")
     content_type: str
+    expires_at: datetime | None = strawberry.field(
+        description="When url and thumbnailUrl stop working (ask for the image again before); "
+        "null for avatars, whose links do not expire."
+    )
 
     @classmethod
     def of(cls, upload: Upload, info: Info) -> ImageType:
@@ -58,10 +63,13 @@ class ImageType:
         assert upload.key is not None
         assert upload.thumb_key is not None
         base, links = base_url(info), info.context.services.uploads.links
+        url, expires_at = file_url(base, upload.key, links)
+        thumbnail_url, _ = file_url(base, upload.thumb_key, links)  # signed at the same time
         return cls(
             id=to_global_id("Upload", upload.id),
-            url=file_url(base, upload.key, links),
-            thumbnail_url=file_url(base, upload.thumb_key, links),
+            url=url,
+            thumbnail_url=thumbnail_url,
+            expires_at=expires_at,
             width=upload.width or 0,
             height=upload.height or 0,
             size=upload.size or 0,

@@ -10,13 +10,15 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from picotask.services.core.clock import Clock
 
 log = logging.getLogger(__name__)
-# Expiries are rounded up to this step, so asking twice within it gives the same link (the
-# browser's cache keeps working); a link lives between `ttl` and `ttl + step` seconds.
-_STEP = 60
+# Expiries are rounded down to a step, so asking twice within it gives the same link (the
+# browser's cache keeps working): a tenth of the lifetime, at most a minute. A link lives at
+# most `ttl` seconds (IMAGE_LINK_SECONDS) and more than `ttl - step`.
+_MAX_STEP = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +26,10 @@ class SignedLink:
     key: str
     expires: int
     signature: str
+
+    @property
+    def expires_at(self) -> datetime:
+        return datetime.fromtimestamp(self.expires, UTC)
 
     @property
     def query(self) -> str:
@@ -43,10 +49,11 @@ class LinkSigner:
         self._secret = secret.encode() if secret else secrets.token_bytes(32)
         self.clock = clock
         self.ttl = ttl_seconds
+        self.step = max(1, min(_MAX_STEP, ttl_seconds // 10))
 
     def sign(self, key: str) -> SignedLink:
         now = int(self.clock.now().timestamp())
-        expires = -(-(now + self.ttl) // _STEP) * _STEP
+        expires = (now + self.ttl) // self.step * self.step
         return SignedLink(key, expires, self._signature(key, expires))
 
     def verify(self, key: str, expires: str, signature: str) -> bool:
