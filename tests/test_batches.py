@@ -219,8 +219,14 @@ BAD_FILES: list[tuple[dict[str, Any], ErrorCode, list[str], str]] = [
     (
         {"csvBase64": _b64(b"url,name\nhttps://a,Ann\nhttps://b,J\xe9r\xf4me\n")},
         ErrorCode.INVALID,
-        ["csvBase64", "2"],
-        "row 2 (line 3) is not valid UTF-8",
+        ["csvBase64", "2", "name"],
+        "Row 2, column name is not valid UTF-8 (byte 0xe9)",
+    ),
+    (
+        {"csvBase64": _b64(b"url,n\xe4me\nhttps://a,Ann\n")},
+        ErrorCode.INVALID,
+        ["csvBase64", "0", "#2"],
+        "Column 2 of the header is not valid UTF-8 (byte 0xe4)",
     ),
     (
         {"csv": "url,name\nhttps://a,J\ufffdr\n"},
@@ -289,6 +295,15 @@ async def test_json_numbers_are_kept_as_the_client_wrote_them(api: Api) -> None:
         {"url": "1.50", "name": "1e5"},
         {"url": "-0", "name": "12345678901234567890123"},
     ]
+
+
+async def test_a_label_like_a_formula_is_no_formula_in_the_header(api: Api) -> None:
+    boss = await employer(api, "10.00")
+    label = '=HYPERLINK("https://evil.example","Verdict")'
+    task = (await create_batch(api, boss, proofFields=[{"label": label, "kind": "TEXT"}]))["task"]
+    text = (await api.gql(EXPORT, {"id": task["id"]}, boss.token))["batchResultsCsv"]
+    header = next(csv.reader(io.StringIO(text)))
+    assert header[-1] == "'" + label
 
 
 async def test_an_unfundable_batch_is_refused_whole(api: Api) -> None:

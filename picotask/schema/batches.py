@@ -110,7 +110,7 @@ def batch_results_csv(results: BatchResults) -> str:
             "submitted_at",
             "reviewed_at",
             *QUALITY_COLUMNS,
-            *labels,
+            *(_cell(label) for label in labels),  # an employer's words, like the cells
         ]
     )
     for row in results.rows:

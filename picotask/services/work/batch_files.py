@@ -33,6 +33,7 @@ MAX_CELL = 2_000
 MAX_PROBLEMS = 20  # a broken 10,000-row file answers with its first problems, not all
 # Markdown's ASCII punctuation that can start markup (emphasis, links, html, code, headings,
 # lists, tables, entities): a value is plain text inside the instructions, never markup.
+_UNDECODED = re.compile("[\udc80-\udcff]")
 _MARKUP = re.compile(r"([\\`*_{}\[\]()<>#+\-!|~&])")
 
 
@@ -161,18 +162,15 @@ def _decode(value: str, settings: Settings, problems: _Problems) -> str:
         raise DomainError(
             ErrorCode.INVALID, "csvBase64 is not valid base64.", ["input", "csvBase64"]
         ) from None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = raw[: e.start].count(b"\n") + 1
-        row = line - 1  # the header is line 1
-        where = "the header" if row == 0 else f"row {row}"
-        raise DomainError(
-            ErrorCode.INVALID,
-            f"csvBase64: {where} (line {line}) is not valid UTF-8 "
-            f"(byte 0x{raw[e.start]:02x}); save the file as UTF-8.",
-            ["input", "csvBase64", str(row)],
-        ) from None
+    # Bytes that are not UTF-8 become lone surrogates (U+DC80..U+DCFF), found and named by row
+    # and column where the cells are checked (`_cell`, `_header`); nothing with one is stored.
+    return raw.decode("utf-8", errors="surrogateescape")
+
+
+def _undecoded(value: str) -> str | None:
+    """`byte 0xe9` for the first byte of `value` that was not UTF-8, or None."""
+    bad = _UNDECODED.search(value)
+    return f"byte 0x{ord(bad[0]) - 0xDC00:02x}" if bad else None
 
 
 def _from_csv(text: str, problems: _Problems) -> Items:
@@ -221,7 +219,14 @@ def _header(header: list[str], problems: _Problems) -> list[str]:
         problems.add(ErrorCode.TOO_LARGE, f"At most {MAX_COLUMNS} columns.", "0")
     seen: set[str] = set()
     for i, name in enumerate(columns, 1):
-        if not COLUMN.fullmatch(name):
+        if (byte := _undecoded(name)) is not None:
+            problems.add(
+                ErrorCode.INVALID,
+                f"Column {i} of the header is not valid UTF-8 ({byte}); save the file as UTF-8.",
+                "0",
+                f"#{i}",
+            )
+        elif not COLUMN.fullmatch(name):
             problems.add(
                 ErrorCode.INVALID,
                 f"Column {i} of the header ({name[:40]!r}) must be 1-64 letters, digits or _, "
@@ -307,7 +312,14 @@ def _from_json(text: str, max_depth: int, problems: _Problems) -> Items:
 
 def _cell(value: str, row: int, column: str, problems: _Problems) -> str:
     value = value.replace("\r\n", "\n").replace("\r", "\n")
-    if len(value) > MAX_CELL:
+    if (byte := _undecoded(value)) is not None:
+        problems.add(
+            ErrorCode.INVALID,
+            f"Row {row}, column {column} is not valid UTF-8 ({byte}); save the file as UTF-8.",
+            str(row),
+            column,
+        )
+    elif len(value) > MAX_CELL:
         problems.add(
             ErrorCode.TOO_LONG,
             f"Row {row}, column {column}: at most {MAX_CELL} characters.",
