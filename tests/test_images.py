@@ -6,15 +6,16 @@ import itertools
 from pathlib import Path
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from picotask.services.core.clock import ManualClock
 from picotask.services.core.errors import DomainError, ErrorCode
-from picotask.services.media.fingerprints import BITS, distance, fingerprints, parse
+from picotask.services.media.fingerprints import BITS, Prints, distance, fingerprints, parse
 from picotask.services.media.image_links import LinkSigner
 from picotask.services.media.images import ImageLimits, clean_image
 from picotask.services.media.storage import LocalStorage, is_key
 from picotask.services.work.proof_images import MATCHES_PER_IMAGE, closest
+from picotask.settings import Settings
 from tests.images import (
     GPS_IFD,
     cropped_copy,
@@ -90,8 +91,11 @@ def test_avatars_are_fitted() -> None:
     assert max(decoded(image.thumbnail).size) == 64
 
 
-def prints(data: bytes) -> list[int]:
+def prints(data: bytes) -> Prints:
     return parse(clean_image(data, LIMITS, fingerprint=True).fingerprints)
+
+
+MATCH = Settings().image_match_max_distance
 
 
 @pytest.mark.parametrize(
@@ -101,15 +105,64 @@ def test_copies_are_close_and_other_screenshots_are_not(crop: float, scale: floa
     for seed in range(6):
         original = screenshot(seed)
         copy = prints(cropped_copy(original, crop=crop, scale=scale))
-        assert distance(prints(encoded(original)), copy) <= 20, (seed, crop)
-        assert distance(copy, prints(encoded(original))) <= 20  # symmetric
+        assert distance(prints(encoded(original)), copy) <= MATCH, (seed, crop)
+        assert distance(copy, prints(encoded(original))) <= MATCH  # symmetric
+
+
+def test_the_distance_says_how_much_a_copy_was_changed() -> None:
+    original = screenshot(3)
+    whole = prints(encoded(original))
+    reencoded = distance(whole, prints(encoded(original, "JPEG", quality=70)))
+    resized = distance(whole, prints(encoded(original.resize((270, 480)))))
+    cropped = [
+        distance(whole, prints(cropped_copy(original, crop=c, scale=1.0))) for c in (0.03, 0.06)
+    ]
+    assert reencoded <= 4  # a few bits flip in a lossy JPEG
+    assert resized <= 4
+    assert max(reencoded, resized) < cropped[0] < cropped[1] <= MATCH
 
 
 def test_unrelated_screenshots_are_far_apart() -> None:
     all_prints = [prints(encoded(screenshot(seed))) for seed in range(100, 112)]
     closest = min(distance(a, b) for a, b in itertools.combinations(all_prints, 2))
-    assert closest > 20
-    assert distance(all_prints[0], []) == BITS
+    assert closest > MATCH + 10
+    assert distance(all_prints[0], parse([])) == BITS
+
+
+def _loading(offset: int, background: tuple[int, int, int]) -> Image.Image:
+    image = Image.new("RGB", (540, 960), background)
+    ImageDraw.Draw(image).ellipse(
+        (250 + offset, 460, 290 + offset, 500), outline=(120, 120, 120), width=4
+    )
+    return image
+
+
+def test_plain_screens_match_nothing() -> None:
+    """Blank, black and loading screens are common proof and all alike: no fingerprint, so
+    no false warning. An image and its mirror are not the same picture."""
+    white = Image.new("RGB", (800, 600), (255, 255, 255))
+    black = Image.new("RGB", (800, 600), (0, 0, 0))
+    loading = [_loading(0, (255, 255, 255)), _loading(12, (250, 250, 250))]
+    for plain in (white, black, *loading):
+        assert prints(encoded(plain)) == parse([])
+    assert distance(prints(encoded(white)), prints(encoded(black))) == BITS
+    assert distance(prints(encoded(loading[0])), prints(encoded(loading[1]))) == BITS
+    gradient = Image.linear_gradient("L").resize((800, 600)).convert("RGB")
+    for turned in (gradient.rotate(180), gradient.transpose(Image.Transpose.FLIP_TOP_BOTTOM)):
+        assert distance(prints(encoded(gradient)), prints(encoded(turned))) > MATCH
+    sideways = gradient.rotate(90, expand=True).resize((800, 600))
+    assert distance(prints(encoded(sideways)), prints(encoded(sideways.rotate(180)))) > MATCH
+
+
+def test_fingerprints_of_the_earlier_version_still_compare() -> None:
+    """Stored before the third hash: 128 bits, compared on the two hashes both have."""
+    original = screenshot(11)
+    now = fingerprints(original)
+    earlier = [h[:32] for h in fingerprints(original)]
+    assert parse(earlier).bits == 128
+    assert distance(parse(now), parse(earlier)) == 0
+    unrelated = [h[:32] for h in fingerprints(screenshot(12))]
+    assert distance(parse(now), parse(unrelated)) > MATCH
 
 
 def test_one_sided_crops_are_close() -> None:
@@ -118,7 +171,7 @@ def test_one_sided_crops_are_close() -> None:
     whole = fingerprints(original)
     for box in [(0, h // 20, w, h), (0, 0, w, h - h // 25), (w // 25, 0, w, h)]:
         copy = fingerprints(original.crop(box))
-        assert distance(parse(whole), parse(copy)) <= 20, box
+        assert distance(parse(whole), parse(copy)) <= MATCH, box
 
 
 def test_links_are_signed_and_expire() -> None:

@@ -74,8 +74,10 @@ class ImageMatchType:
     image: ImageType = strawberry.field(description="This submission's image.")
     other_image: ImageType
     distance: int = strawberry.field(
-        description="Bits that differ between their fingerprints, of 128: 0 is the same "
-        "picture; small numbers survive re-encoding, resizing and small crops."
+        description="How far apart they look: the bits that differ between their "
+        "fingerprints (of 192), plus one per percent of the image a crop had to cut to line "
+        "them up. 0 is the same picture, re-encoded or resized; a cropped copy is further "
+        "the more was cut (about 12 for 3% off each side)."
     )
     same_task: bool
     _other_submission_id: strawberry.Private[int]

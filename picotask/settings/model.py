@@ -293,9 +293,10 @@ class Settings(BaseSettings):
     # Proof images are removed this long after their task closed (once no review, revision
     # or dispute can still need them).
     image_retention_seconds: PositiveInt = 15_552_000
-    # Near-duplicate proof images: at most this many differing bits of 128 is a match; the
-    # newest this-many proof images of the employer are compared with each new one.
-    image_match_max_distance: int = Field(20, ge=0, le=64)
+    # Near-duplicate proof images: at most this far apart (differing bits of 192, plus one per
+    # percent a crop cut: services/media/fingerprints.py) is a match; the newest this-many
+    # proof images of the employer are compared with each new one.
+    image_match_max_distance: int = Field(40, ge=0, le=192)
     image_match_candidates: PositiveInt = 5_000
 
     # Traces (README, "Tracing"): OpenTelemetry spans per operation, database query and
