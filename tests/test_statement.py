@@ -22,7 +22,7 @@ from picotask.services.core.clock import ManualClock
 from picotask.services.core.pagination import decode_cursor
 from picotask.services.core.sql import Sql
 from picotask.services.money.statement import StatementFilter
-from picotask.services.money.statement_rows import RULES, kind_sql, rule_for
+from picotask.services.money.statement_rows import BY_KIND, RULES, StatementKind, kind_sql, rule_for
 from picotask.services.registry import Services
 from picotask.services.work.proofs import Answer
 from tests.support import (
@@ -54,6 +54,8 @@ fragment bucket on StatementBucket { start deposited { amount } earned { amount 
   fees { amount } net { amount } closingBalance { amount } }"""
 CSV = """query($from: DateTime!, $to: DateTime!, $kinds: [StatementKind!]) {
   statementCsv(from: $from, to: $to, kinds: $kinds) }"""
+CSV_BY = """query($from: DateTime!, $to: DateTime!, $taskId: ID, $counterpartyId: ID) {
+  statementCsv(from: $from, to: $to, taskId: $taskId, counterpartyId: $counterpartyId) }"""
 LIVE = f"""subscription {{ myEvents(includeStatement: true) {{
   cursor type message statementRow {{ {ROW} }} }} }}"""
 BALANCE = "{ me { balance { amount } } }"
@@ -156,6 +158,7 @@ async def test_the_statement_of_a_day_reconciles_with_the_ledger(api: Api) -> No
 
         await check_totals(api, day)
         await check_csv(api, day)
+        await check_parties(api, day)
     await assert_ledger_balanced()
 
 
@@ -224,7 +227,40 @@ async def check_totals(api: Api, day: Workday) -> None:
     assert later["statementTotals"]["openingBalance"] == {"amount": "1.00"}
 
 
+def party(day: Workday, user: User, row: dict[str, Any]) -> tuple[str, str]:
+    """The other party of a statement row, (id, display name): the worker of the submission
+    for the employer, the employer for a worker; none without a task."""
+    if not row["task"]:
+        return "", ""
+    if user is not day.boss:
+        return day.boss.id, "Boss"
+    by_submission = {sid: int(key[1]) for key, sid in day.submissions.items()}
+    n = by_submission.get(row["submission"]["id"]) if row["submission"] else None
+    return (day.workers[n - 1].id, f"Worker {n}") if n else ("", "")
+
+
+async def check_parties(api: Api, day: Workday) -> None:
+    """The statement filtered by task and by the other party: the same rows as the whole."""
+    titles = {day.task_a: "Task A", day.task_b: "Task B"}
+    for user in (day.boss, day.workers[0], day.workers[3]):
+        everything = await statement(api, user, first=100)
+        for task_id in titles:
+            by_task = await statement(api, user, first=100, filter={"taskId": task_id})
+            assert by_task == [r for r in everything if r["task"] and r["task"]["id"] == task_id]
+        others = {party(day, user, r)[0] for r in everything} - {""}
+        assert others
+        for other in others:
+            with_them = await statement(api, user, first=2, filter={"counterpartyId": other})
+            assert with_them == [r for r in everything if party(day, user, r)[0] == other]
+    # The boss and worker 4: the bonus (the reward went from escrow, not the boss's balance).
+    w4 = await statement(api, day.boss, filter={"counterpartyId": day.workers[3].id})
+    assert [r["kind"] for r in w4] == ["BONUS_SENT"]
+    stranger = await api.sign_up()
+    assert await statement(api, stranger, filter={"counterpartyId": day.boss.id}) == []
+
+
 async def check_csv(api: Api, day: Workday) -> None:
+    titles = {day.task_a: "Task A", day.task_b: "Task B"}
     for user in (day.boss, day.workers[0]):
         rows = (await statement(api, user, first=100))[::-1]
         text = (await api.gql(CSV, {"from": DAY1, "to": DAY3}, user.token))["statementCsv"]
@@ -240,6 +276,10 @@ async def check_csv(api: Api, day: Workday) -> None:
             "submission",
             "payout",
             "deposit",
+            "description",
+            "task_title",
+            "counterparty",
+            "counterparty_name",
         ]
         assert lines[1:] == [
             [
@@ -253,9 +293,25 @@ async def check_csv(api: Api, day: Workday) -> None:
                     r[key]["id"] if r[key] else ""
                     for key in ("task", "submission", "payout", "deposit")
                 ),
+                BY_KIND[StatementKind(r["kind"])].label,
+                titles[r["task"]["id"]] if r["task"] else "",
+                *party(day, user, r),
             ]
             for r in rows
         ]
+        # Filtered by task and by the other party as the statement is.
+        other = next(p for r in rows if (p := party(day, user, r)[0]))
+        for args, kept in (
+            (
+                {"taskId": day.task_a},
+                [r for r in rows if r["task"] and r["task"]["id"] == day.task_a],
+            ),
+            ({"counterpartyId": other}, [r for r in rows if party(day, user, r)[0] == other]),
+        ):
+            variables = {"from": DAY1, "to": DAY3, **args}
+            text = (await api.gql(CSV_BY, variables, user.token))["statementCsv"]
+            lines = list(csv.reader(io.StringIO(text)))
+            assert [line[0] for line in lines[1:]] == [r["createdAt"] for r in kept]
     # Filtered by kind, the same rows.
     kinds = ["PAYOUT_REQUESTED", "PAYOUT_RETURNED"]
     text = (await api.gql(CSV, {"from": DAY1, "to": DAY3, "kinds": kinds}, day.workers[0].token))[
@@ -304,6 +360,18 @@ BAD_INPUT: list[tuple[str, dict[str, Any], str, list[str]]] = [
     (CSV, {"from": "2024-01-01T00:00:00Z", "to": DAY1}, LONG, ["to"]),
     (STATEMENT, {"after": "not-a-cursor"}, "after is not a valid cursor.", ["after"]),
     (STATEMENT, {"first": 101}, "first must be between 0 and 100.", ["first"]),
+    (
+        STATEMENT,
+        {"filter": {"taskId": "bm9wZQ=="}},
+        "taskId is not an id of a Task.",
+        ["filter", "taskId"],
+    ),
+    (
+        CSV_BY,
+        {"from": DAY1, "to": DAY2, "counterpartyId": "x"},
+        "counterpartyId is not an id of a User.",
+        ["counterpartyId"],
+    ),
 ]
 
 

@@ -11,6 +11,7 @@ import strawberry
 
 from picotask.models.submissions import Submission
 from picotask.models.tasks import TaskCategory
+from picotask.schema.csv_text import csv_text
 from picotask.schema.errors import UserError
 from picotask.schema.relay import to_global_id
 from picotask.schema.tasks import ProofFieldInput, TargetingInput, TaskType
@@ -60,14 +61,6 @@ class CreateBatchPayload:
     user_errors: list[UserError] = strawberry.field(default_factory=list)
 
 
-_FORMULA = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(text: str) -> str:
-    """Text from employers and workers, never taken by a spreadsheet for a formula."""
-    return "'" + text if text.startswith(_FORMULA) else text
-
-
 def _time(value: datetime | None) -> str:
     return value.isoformat().replace("+00:00", "Z") if value else ""
 
@@ -110,7 +103,7 @@ def batch_results_csv(results: BatchResults) -> str:
             "submitted_at",
             "reviewed_at",
             *QUALITY_COLUMNS,
-            *(_cell(label) for label in labels),  # an employer's words, like the cells
+            *(csv_text(label) for label in labels),  # an employer's words, like the cells
         ]
     )
     for row in results.rows:
@@ -127,14 +120,14 @@ def batch_results_csv(results: BatchResults) -> str:
         writer.writerow(
             [
                 row.position,
-                *(_cell(row.data.get(c, "")) for c in columns),
+                *(csv_text(row.data.get(c, "")) for c in columns),
                 row.status,
                 to_global_id("User", sub.worker_id) if sub else "",
                 to_global_id("Submission", sub.id) if sub else "",
                 _time(row.submitted_at),
                 _time(sub.reviewed_at if sub else None),
                 *_quality(results, sub),
-                *(_cell(answers.get(label, "")) for label in labels),
+                *(csv_text(answers.get(label, "")) for label in labels),
             ]
         )
     return out.getvalue()

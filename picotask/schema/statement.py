@@ -10,6 +10,7 @@ from datetime import datetime
 import strawberry
 
 from picotask.schema.context import Info
+from picotask.schema.csv_text import csv_text
 from picotask.schema.money import Money
 from picotask.schema.payouts import DepositType, PayoutType
 from picotask.schema.relay import Connection, Edge, PageInfo, to_global_id
@@ -17,7 +18,7 @@ from picotask.schema.submissions import SubmissionType
 from picotask.schema.tasks import TaskType
 from picotask.services.core.amounts import format_cents
 from picotask.services.money.statement import Bucket, Interval, StatementPage, Totals, row_cursor
-from picotask.services.money.statement_rows import StatementKind, StatementRow, Total
+from picotask.services.money.statement_rows import BY_KIND, StatementKind, StatementRow, Total
 
 strawberry.enum(StatementKind, name="StatementKind")
 strawberry.enum(Interval, name="StatementInterval")
@@ -111,6 +112,14 @@ class StatementFilterInput:
     kinds: list[StatementKind] | None = strawberry.field(
         default=None, description="Only these kinds; all when null."
     )
+    task_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only the rows of this task."
+    )
+    counterparty_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Only the rows with this other party: for an employer the worker, for a "
+        "worker the employer (deposits, payouts and escrow funding have none).",
+    )
 
 
 @strawberry.type(description="What one period added to and took from the balance.")
@@ -193,6 +202,10 @@ CSV_COLUMNS = (
     "submission",
     "payout",
     "deposit",
+    "description",
+    "task_title",
+    "counterparty",
+    "counterparty_name",
 )
 
 
@@ -201,8 +214,9 @@ def _id(type_name: str, pk: int | None) -> str:
 
 
 def statement_csv(rows: Sequence[StatementRow], currency: str) -> str:
-    """RFC 4180 CSV, oldest row first; ids are the API's global ids. Every cell is a number,
-    a time, an enum value or an id: nothing a spreadsheet could take for a formula."""
+    """RFC 4180 CSV, oldest row first; ids are the API's global ids. Beside numbers, times,
+    enum values and ids, the readable columns: what the row is, the task's title and the
+    other party's name (people's words, never taken by a spreadsheet for a formula)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -219,6 +233,10 @@ def statement_csv(rows: Sequence[StatementRow], currency: str) -> str:
                 _id("Submission", row.submission_id),
                 _id("Payout", row.payout_id),
                 _id("Deposit", row.deposit_id),
+                BY_KIND[row.kind].label,
+                csv_text(row.task_title),
+                _id("User", row.counterparty_id),
+                csv_text(row.counterparty_name),
             )
         )
     return out.getvalue()

@@ -43,6 +43,12 @@ class Interval(StrEnum):
 class StatementFilter:
     range: DateRange = EVERYTHING
     kinds: frozenset[StatementKind] = frozenset()  # empty: every kind
+    task_id: int | None = None  # only the rows of this task
+    counterparty_id: int | None = None  # only the rows with this other party (see _rows_sql)
+
+    @property
+    def by_party(self) -> bool:
+        return self.counterparty_id is not None
 
 
 @dataclass(slots=True)
@@ -75,18 +81,31 @@ def row_cursor(transaction_id: int) -> str:
     return encode_cursor([transaction_id])
 
 
-def _rows_sql(sql: Sql, user_id: int) -> str:
-    """Every row of the user's statement: their entries, each with its kind and references."""
+def _rows_sql(sql: Sql, user_id: int, *, parties: bool = False) -> str:
+    """Every row of the user's statement: their entries, each with its kind and references.
+    `parties`: with the task's title and the other party of the row (the worker of the
+    submission for the task's employer, the employer for anyone else; none for deposits,
+    payouts and escrow funding), by primary key joins."""
+    readable, joins = "", ""
+    if parties:
+        me = sql(user_id)
+        readable = """, tk.title AS task_title, cp.id AS counterparty_id,
+               cp.display_name AS counterparty_name"""
+        joins = f"""
+        LEFT JOIN tasks tk ON tk.id = t.task_id
+        LEFT JOIN submissions s ON s.id = t.submission_id
+        LEFT JOIN users cp ON cp.id = CASE WHEN tk.employer_id = {me} THEN s.worker_id
+                                           ELSE tk.employer_id END"""
     return f"""
         SELECT t.id AS tid, a.kind AS account_kind,
                CASE WHEN a.kind = '{AccountKind.USER}' THEN e.amount ELSE 0 END AS amount,
                {kind_sql("t.kind", "e.amount", "t.dispute_outcome")} AS kind,
                t.created_at AS created_at, t.fee AS fee, t.task_id AS task_id,
                t.submission_id AS submission_id, t.payout_id AS payout_id,
-               t.deposit_id AS deposit_id
+               t.deposit_id AS deposit_id{readable}
         FROM ledger_accounts a
         JOIN ledger_entries e ON e.account_id = a.id
-        JOIN ledger_transactions t ON t.id = e.transaction_id
+        JOIN ledger_transactions t ON t.id = e.transaction_id{joins}
         WHERE a.owner_id = {sql(user_id)} AND {on_statement_sql("a.kind", "t.kind")}"""
 
 
@@ -105,6 +124,10 @@ def _where(sql: Sql, wanted: StatementFilter, before: int | None = None) -> str:
         conditions.append(f"own.created_at < {sql(wanted.range.until)}")
     if wanted.kinds:
         conditions.append(f"own.kind IN {sql.each(sorted(k.value for k in wanted.kinds))}")
+    if wanted.task_id is not None:
+        conditions.append(f"own.task_id = {sql(wanted.task_id)}")
+    if wanted.counterparty_id is not None:
+        conditions.append(f"own.counterparty_id = {sql(wanted.counterparty_id)}")
     if before is not None:
         conditions.append(f"own.tid < {sql(before)}")
     return " AND ".join(conditions)
@@ -127,6 +150,9 @@ def _row(record: dict[str, Any]) -> StatementRow:
         submission_id=record["submission_id"],
         payout_id=record["payout_id"],
         deposit_id=record["deposit_id"],
+        task_title=record.get("task_title") or "",
+        counterparty_id=record.get("counterparty_id"),
+        counterparty_name=record.get("counterparty_name") or "",
     )
 
 
@@ -142,6 +168,7 @@ class StatementService:
         before: int | None,
         limit: int,
         oldest_first: bool,
+        parties: bool = False,
     ) -> list[StatementRow]:
         """Up to `limit` rows matching `wanted` (newest first, or oldest first), each with the
         balance after it: the balance now less the running sum of the balance's entries after
@@ -151,7 +178,7 @@ class StatementService:
         order = "ASC" if oldest_first else "DESC"
         statement = f"""
             WITH picked AS (
-                SELECT * FROM ({_rows_sql(sql, user_id)}) own
+                SELECT * FROM ({_rows_sql(sql, user_id, parties=parties or wanted.by_party)}) own
                 WHERE {_where(sql, wanted, before)}
                 ORDER BY own.tid {order} LIMIT {sql(limit)}
             ),
@@ -186,10 +213,8 @@ class StatementService:
 
         async def count() -> int:
             sql = Sql()
-            statement = (
-                f"SELECT COUNT(*) AS n FROM ({_rows_sql(sql, user_id)}) own "
-                f"WHERE {_where(sql, wanted)}"
-            )
+            source = _rows_sql(sql, user_id, parties=wanted.by_party)
+            statement = f"SELECT COUNT(*) AS n FROM ({source}) own WHERE {_where(sql, wanted)}"
             return int((await sql.rows(statement))[0]["n"])
 
         return StatementPage(
@@ -202,7 +227,9 @@ class StatementService:
         """The rows of a range, oldest first, for a CSV file; at most
         `statement_csv_max_rows` of them."""
         cap = self.settings.statement_csv_max_rows
-        rows = await self._select(user_id, wanted, before=None, limit=cap + 1, oldest_first=True)
+        rows = await self._select(
+            user_id, wanted, before=None, limit=cap + 1, oldest_first=True, parties=True
+        )
         if len(rows) > cap:
             raise DomainError(
                 ErrorCode.OUT_OF_RANGE,

@@ -153,6 +153,11 @@ class StatementRow:
     submission_id: int | None
     payout_id: int | None
     deposit_id: int | None
+    # Read for exports only (StatementService.export): the task's title and the row's other
+    # party, the worker for the task's employer and the employer for anyone else.
+    task_title: str = ""
+    counterparty_id: int | None = None
+    counterparty_name: str = ""
 
     @property
     def message(self) -> str:
