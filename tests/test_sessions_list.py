@@ -36,7 +36,8 @@ def when(value: str) -> datetime:
 
 async def log_in(api: Api, user: User, user_agent: str | bytes | None = None) -> str:
     """A new session of `user`, opened with this User-Agent header (bytes: as sent)."""
-    headers = {"user-agent": user_agent} if user_agent is not None else {}
+    agent = user_agent.encode() if isinstance(user_agent, str) else user_agent
+    headers = [(b"user-agent", agent)] if agent is not None else []
     body = {"query": LOG_IN, "variables": {"email": user.email, "password": PASSWORD}}
     response = await api.client.post("/graphql", json=body, headers=headers)
     token: str = response.json()["data"]["logIn"]["token"]
