@@ -37,13 +37,14 @@ export function Sessions() {
       <ul class="sessions" aria-label="Sessions">
         {(data?.mySessions ?? []).map((s) => (
           <li key={s.id} aria-current={s.current ? "true" : undefined}>
-            <strong>{s.userAgent ?? "Unknown client"}</strong>
-            {s.current && <span class="status status-current"> This browser</span>}
-            <br />
-            <small>
-              {s.clientAddress ?? "unknown address"} · signed in {when(s.createdAt)} · last seen{" "}
-              {when(s.lastSeenAt)}
-            </small>{" "}
+            {s.current && <p class="status status-open">This browser</p>}
+            <p class="agent">{s.userAgent ?? "Unknown client"}</p>
+            <p>
+              <small>
+                {s.clientAddress ?? "unknown address"} · signed in {when(s.createdAt)} · last seen{" "}
+                {when(s.lastSeenAt)}
+              </small>
+            </p>
             {!s.current && (
               <button
                 type="button"
