@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import httpx
 import pytest
@@ -40,6 +41,7 @@ from playwright.async_api import (
 )
 
 from tests.instances import Spawned, free_port, spawned_instance
+from tests.mail_server import MailServer, links
 from tests.support import Backend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -522,3 +524,102 @@ async def test_the_app_on_another_origin_works_through_cors(
             assert graphql, api_calls
             # Queries go as persisted-query hashes over GET (the README's recommendation).
             assert any(c.startswith("GET ") and "persistedQuery" in c for c in graphql), graphql
+
+
+async def reset_link(mail_server: MailServer, address: str) -> str:
+    """The link of the password-reset mail to `address` (its confirmation comes too, in
+    either order: told apart by subject)."""
+    await mail_server.wait_for(address, 2, within=30)
+    (mail,) = [m for m in mail_server.to(address) if "Reset your" in str(m["Subject"])]
+    (link,) = [u for u in links(mail) if urlparse(u).path == "/reset-password"]
+    return link
+
+
+async def test_a_forgotten_password_is_recovered_from_the_mail(
+    web_build: Path,
+    browser: Browser,
+    database_url: str,
+    backend: Backend,
+    camera: Camera,
+    mail_server: MailServer,
+) -> None:
+    new_password = "tangerine orbit lantern"
+    async with (
+        served(database_url, backend, mail_url=mail_server.url) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=10) as client,
+        context(browser, PHONE) as ctx,
+    ):
+        # Given an account whose password its owner forgot
+        old = await api_user(client, "rita@example.com")
+        page = await ctx.new_page()
+
+        # When they ask for a link on the app's forgot-password screen
+        await page.goto(f"{server.url}/forgot-password")
+        await page.get_by_label("Email").fill("rita@example.com")
+        await page.get_by_role("button", name="Mail me a link").click()
+        await expect(page.get_by_role("status")).to_contain_text("rita@example.com")
+
+        # and open the link the mail brings (the instance's own sender delivers it)
+        link = await reset_link(mail_server, "rita@example.com")
+        assert link.startswith(f"{server.url}/reset-password?token=")
+        await page.goto(link)
+        await page.get_by_label("New password").fill(new_password)
+        await camera(page, "reset-password")
+        await page.get_by_role("button", name="Set the password").click()
+
+        # Then they are signed in, and every older session is not
+        await expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+        me = {"query": "{ me { id } }"}
+        refused = await client.post("/graphql", json=me, headers={"authorization": f"Bearer {old}"})
+        assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+        # and log in with the new password, not the old one
+        await page.get_by_role("button", name="Log out").click()
+        await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+        await page.get_by_label("Email").fill("rita@example.com")
+        await page.get_by_label("Password").fill(PASSWORD)
+        await page.get_by_role("button", name="Log in").click()
+        await expect(page.get_by_role("alert")).to_contain_text("Wrong email or password")
+        await page.get_by_label("Password").fill(new_password)
+        await page.get_by_role("button", name="Log in").click()
+        await expect(page.get_by_role("navigation", name="Main")).to_be_visible()
+
+
+async def test_the_profile_lists_the_sessions_and_revokes_another(
+    web_build: Path, browser: Browser, database_url: str, backend: Backend, camera: Camera
+) -> None:
+    async with (
+        served(database_url, backend) as server,
+        httpx.AsyncClient(base_url=server.url, timeout=10) as client,
+        context(browser, DESKTOP) as ctx,
+    ):
+        # Given a user signed in here, and elsewhere by a script (httpx's User-Agent)
+        page = await ctx.new_page()
+        await sign_up(page, server.url, "sam@example.com", "Sam")
+        log_in = """mutation($i: LogInInput!) { logIn(input: $i) { token } }"""
+        variables = {"i": {"email": "sam@example.com", "password": PASSWORD}}
+        answer = await client.post("/graphql", json={"query": log_in, "variables": variables})
+        elsewhere = answer.json()["data"]["logIn"]["token"]
+
+        # When they open their profile, both sessions are listed, this browser's marked
+        await go(page, "Profile")
+        rows = page.get_by_role("list", name="Sessions").get_by_role("listitem")
+        await expect(rows).to_have_count(2)
+        mine = rows.filter(has_text="This browser")
+        await expect(mine).to_contain_text("HeadlessChrome")
+        await expect(mine.get_by_role("button", name=re.compile("^Revoke"))).to_have_count(0)
+        other = rows.filter(has_text="python-httpx")
+        await expect(other).to_contain_text("127.0.0.1")
+        await camera(page, "sessions", full_page=True)
+
+        # and revoke the other one: it is gone from the list, and its token stops working
+        await other.get_by_role("button", name=re.compile("^Revoke")).click()
+        await expect(page.get_by_text("The session was revoked")).to_be_visible()
+        await expect(rows).to_have_count(1)
+        me = {"query": "{ me { id } }"}
+        headers = {"authorization": f"Bearer {elsewhere}"}
+        refused = await client.post("/graphql", json=me, headers=headers)
+        assert refused.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+        # while this browser is still signed in
+        await page.reload()
+        await expect(page.get_by_role("heading", name="Profile")).to_be_visible()

@@ -62,9 +62,17 @@ class Session(Model):
     created_at = fields.DatetimeField()
     expires_at = fields.DatetimeField()
     revoked_at = fields.DatetimeField(null=True)
+    # Where it was opened (the address rate limits use, the User-Agent header), so its owner
+    # can tell it apart in mySessions; null when the transport did not say.
+    client_address = fields.CharField(max_length=45, null=True)
+    user_agent = fields.CharField(max_length=300, null=True)
+    # When it last authenticated a request, to the minute (services/accounts/sessions.py
+    # `seen`). Null only in the migration that added it, which fills it with created_at.
+    last_seen_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "sessions"
+        indexes = (("user_id", "created_at"),)
 
 
 # An employer who no longer accepts a worker's work on any of their tasks.

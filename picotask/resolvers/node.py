@@ -8,6 +8,7 @@ import strawberry
 
 from picotask.resolvers.groups import hire_group_node, qualification_node
 from picotask.resolvers.payouts import deposit_node, payout_node
+from picotask.resolvers.sessions import session_node
 from picotask.resolvers.submissions import submission_node
 from picotask.resolvers.tasks import task_node
 from picotask.resolvers.uploads import upload_node
@@ -30,6 +31,7 @@ NODE_RESOLVERS: dict[str, NodeResolver] = {
     "Task": task_node,
     "Submission": submission_node,
     "Upload": upload_node,
+    "Session": session_node,
     "HireGroup": hire_group_node,
     "Qualification": qualification_node,
     "WebhookEndpoint": webhook_endpoint_node,

@@ -50,8 +50,9 @@ class RecoveryMutation:
         "signs this browser in."
     )
     async def reset_password(self, info: Info, input: ResetPasswordInput) -> AuthPayload:
-        result = await info.context.services.recovery.reset_password(
-            input.token, input.new_password
+        ctx = info.context
+        result = await ctx.services.recovery.reset_password(
+            input.token, input.new_password, ctx.client
         )
         return AuthPayload(token=result.token, viewer=Viewer.from_model(result.user))
 

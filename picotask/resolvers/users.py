@@ -40,13 +40,17 @@ class UsersMutation:
             display_name=input.display_name,
             country=input.country,
             client_address=info.context.client_address,
+            user_agent=info.context.user_agent,
         )
         return AuthPayload(token=result.token, viewer=Viewer.from_model(result.user))
 
     @strawberry.mutation
     async def log_in(self, info: Info, input: LogInInput) -> AuthPayload:
         result = await info.context.services.users.log_in(
-            email=input.email, password=input.password, client_address=info.context.client_address
+            email=input.email,
+            password=input.password,
+            client_address=info.context.client_address,
+            user_agent=info.context.user_agent,
         )
         return AuthPayload(token=result.token, viewer=Viewer.from_model(result.user))
 
@@ -74,5 +78,6 @@ class UsersMutation:
             skills=input.skills,
             current_password=input.current_password,
             new_password=input.new_password,
+            client=ctx.client,
         )
         return UpdateProfilePayload(viewer=Viewer.from_model(user), token=token)

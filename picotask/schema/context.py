@@ -13,6 +13,7 @@ from starlette.websockets import WebSocket
 from picotask.models.users import Session, User
 from picotask.schema.errors import Unauthenticated
 from picotask.schema.loaders import Loaders
+from picotask.services.accounts.sessions import Client
 from picotask.services.registry import Services
 from picotask.subscriptions.bus import EventBus
 
@@ -47,6 +48,16 @@ class Context:
         client = self.request.client if self.request is not None else None
         return client.host if client is not None else "unknown"
 
+    @property
+    def user_agent(self) -> str | None:
+        """The User-Agent header of the request (of a websocket: of its upgrade request)."""
+        return self.request.headers.get("user-agent") if self.request is not None else None
+
+    @property
+    def client(self) -> Client:
+        """Who is asking, as a session opened now keeps it."""
+        return Client.of(self.client_address, self.user_agent)
+
 
 class SubscriberNeeded(Exception):
     """A resolver asked a shared execution for what only one subscriber has."""
@@ -56,10 +67,11 @@ class SharedContext(Context):
     """The context of one execution shared by every subscriber of an operation (server/fanout.py):
     no viewer, no session, no connection. Everything a resolver may learn of its subscriber is
     read through this class's accessors (`viewer`, `require_viewer`, `session`, `request`,
-    `response`, `connection_params`, `bad_credentials`, `client_address`); here each one marks
-    the execution as depending on its subscriber (`asked`) and raises, so the execution's result
-    is thrown away and run again per subscriber, each with their own context. What is safe to
-    share is therefore decided by what the resolvers really ask for, not by a list of fields."""
+    `response`, `connection_params`, `bad_credentials`, `client_address`, `user_agent`,
+    `client`); here each one marks the execution as depending on its subscriber (`asked`) and
+    raises, so the execution's result is thrown away and run again per subscriber, each with
+    their own context. What is safe to share is therefore decided by what the resolvers really
+    ask for, not by a list of fields."""
 
     __slots__ = ("asked",)
 

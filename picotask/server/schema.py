@@ -26,6 +26,7 @@ from picotask.resolvers.node import NodeQuery
 from picotask.resolvers.payouts import PayoutsMutation, PayoutsQuery
 from picotask.resolvers.quality import QualityMutation, QualityQuery
 from picotask.resolvers.recovery import RecoveryMutation
+from picotask.resolvers.sessions import SessionsMutation, SessionsQuery
 from picotask.resolvers.statement import StatementQuery
 from picotask.resolvers.submissions import SubmissionsMutation, SubmissionsQuery
 from picotask.resolvers.tasks import TasksMutation, TasksQuery
@@ -43,6 +44,7 @@ from picotask.settings import Settings
 @strawberry.type
 class Query(
     UsersQuery,
+    SessionsQuery,
     TasksQuery,
     BatchesQuery,
     GroupsQuery,
@@ -63,6 +65,7 @@ class Query(
 class Mutation(
     UsersMutation,
     RecoveryMutation,
+    SessionsMutation,
     TasksMutation,
     BatchesMutation,
     GroupsMutation,

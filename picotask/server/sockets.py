@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from picotask.models.users import Session, User
 from picotask.schema.context import Context
-from picotask.services.accounts.sessions import Revocation, live_sessions
+from picotask.services.accounts.sessions import Revocation, live_sessions, seen_all
 from picotask.services.core.clock import Clock
 from picotask.settings import Settings
 from picotask.subscriptions.bus import EventBus
@@ -178,6 +178,8 @@ class Sockets:
                     handler.end("The session ended.")
             elif handlers:
                 self._known[session_id] = Known(session.user, session, now, reconnects)
+        # A session an open socket uses is in use: read again anyway, so seen in the same round.
+        await seen_all([row for sid, row in live.items() if self._on_session(sid)], now)
 
     def _expire(self, session_id: int) -> None:
         self._known.pop(session_id, None)

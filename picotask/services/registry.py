@@ -10,7 +10,7 @@ from picotask.services.accounts.confirmations import Confirmations
 from picotask.services.accounts.moderation import ModerationService
 from picotask.services.accounts.rate_limits import RateStore
 from picotask.services.accounts.recovery import AccountRecovery, MailLimits
-from picotask.services.accounts.sessions import Revocations
+from picotask.services.accounts.sessions import Revocations, SessionService
 from picotask.services.accounts.throttle import AuthThrottle, CostBudget, rate_store
 from picotask.services.accounts.tokens import EmailTokens
 from picotask.services.accounts.users import PasswordService, UserService
@@ -92,6 +92,8 @@ class Services:
     rate_store: RateStore
     cost_budget: CostBudget
     users: UserService
+    # The viewer's own sessions (mySessions, revokeSession).
+    sessions: SessionService
     # Mail: the outbox (written in the transactions of the changes that cause it), its sender,
     # the tokens of mailed links, and the account steps that go through the user's mailbox.
     mail: Mailbox
@@ -182,6 +184,7 @@ class Services:
             rate_store=limits,
             cost_budget=CostBudget(limits, clock, settings),
             users=users,
+            sessions=SessionService(clock, revocations),
             mail=mail,
             mail_sender=MailSender(settings, clock, mail, providers.mail),
             tokens=tokens,

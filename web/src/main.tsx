@@ -9,6 +9,7 @@ import { MyUserId, publishMyEvent, type MyEvent } from "./hooks";
 import { LOG_OUT, ME, MY_EVENTS } from "./operations";
 import "./style.css";
 import { ChangeEmail, ConfirmBanner, ConfirmEmail, ForgotPassword, ResetPassword } from "./recovery";
+import { Sessions } from "./sessions";
 import { Link, money, navigate, usePath } from "./ui";
 import { Feed, MySubmissions, TaskDetail, Work } from "./worker";
 
@@ -130,6 +131,7 @@ function Screen(props: { path: string; me: Me }) {
         <Profile me={props.me} />
         <main class="narrow">
           <ChangeEmail pending={props.me.pendingEmail} />
+          <Sessions />
         </main>
       </>
     );

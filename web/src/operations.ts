@@ -126,3 +126,8 @@ export const MY_NUMBERS = gql`query MyNumbers($from: DateTime!, $to: DateTime!) 
   employerAnalytics(from: $from, to: $to) { totals { tasks slotsRemaining approvalRate
     funnel { claimed submitted approved rejected }
     money { escrowed { amount } paid { amount } fees { amount } refunded { amount } } } } }`;
+
+// The viewer's sessions on the profile screen (sessions.tsx).
+export const MY_SESSIONS = gql`query MySessions { mySessions { id createdAt lastSeenAt clientAddress userAgent current } }`;
+export const REVOKE_SESSION = gql`mutation RevokeSession($input: RevokeSessionInput!) {
+  revokeSession(input: $input) { sessionId ${ERRORS} } }`;

@@ -18,7 +18,7 @@ from picotask.models.mail import OutboxMail, TokenPurpose
 from picotask.models.users import Session, User
 from picotask.services.accounts.confirmations import Confirmations
 from picotask.services.accounts.rate_limits import Bucket, RateStore
-from picotask.services.accounts.sessions import Revocation
+from picotask.services.accounts.sessions import Client, Revocation
 from picotask.services.accounts.throttle import address_key, seconds
 from picotask.services.accounts.users import (
     MAX_EMAIL,
@@ -219,9 +219,11 @@ class AccountRecovery:
             },
         )
 
-    async def reset_password(self, token: str, new_password: str) -> AuthResult:
+    async def reset_password(
+        self, token: str, new_password: str, client: Client | None = None
+    ) -> AuthResult:
         """A new password from a reset link: every session ends (and its sockets close), and a
-        new one is opened for the browser that followed the link. Following it proves the
+        new one is opened for the browser that followed the link (`client`). Following it proves the
         address is the user's, so it is confirmed too."""
         field = ["input", "token"]
         v = Validator()
@@ -239,7 +241,7 @@ class AccountRecovery:
             await User.filter(id=user.id).update(password_hash=password_hash, updated_at=now)
             await User.filter(id=user.id, email_confirmed_at=None).update(email_confirmed_at=now)
             await Session.filter(user_id=user.id, revoked_at=None).update(revoked_at=now)
-            session_token, kept = await self.users.open_session(user)
+            session_token, kept = await self.users.open_session(user, client)
             await self.confirmations.password_changed(user, "reset from a link mailed to you")
         await self.users.throttle.password_accepted(user.email, None)
         await self.users.revocations.announce(

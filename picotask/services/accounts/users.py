@@ -24,7 +24,7 @@ from picotask.models.users import Session, User
 from picotask.services.accounts.confirmations import Confirmations
 from picotask.services.accounts.countries import COUNTRY_CODES
 from picotask.services.accounts.passwords import is_guessable
-from picotask.services.accounts.sessions import Revocation, Revocations
+from picotask.services.accounts.sessions import Client, Revocation, Revocations, seen
 from picotask.services.accounts.throttle import AuthThrottle
 from picotask.services.core.clock import Clock
 from picotask.services.core.errors import DomainError, ErrorCode, Validator, refused_message
@@ -192,9 +192,17 @@ class UserService:
         self.confirmations = confirmations
 
     async def sign_up(
-        self, *, email: str, password: str, display_name: str, country: str, client_address: str
+        self,
+        *,
+        email: str,
+        password: str,
+        display_name: str,
+        country: str,
+        client_address: str,
+        user_agent: str | None = None,
     ) -> AuthResult:
-        """`client_address` is where the request came from: sign-ups are throttled by it."""
+        """`client_address` is where the request came from: sign-ups are throttled by it. It
+        and `user_agent` are kept with the session, for its owner to recognise it."""
         v = Validator()
         normalized = check_email(v, email)
         check_password(v, "password", password)
@@ -224,14 +232,16 @@ class UserService:
                     updated_at=now,
                 )
                 await self.ledger.user_account(user.id)
-                token, _ = await self.open_session(user)
+                token, _ = await self.open_session(user, Client.of(client_address, user_agent))
                 await self.confirmations.send(user)
         except IntegrityError:
             # Lost a race with a concurrent sign-up for the same email.
             raise email_taken() from None
         return AuthResult(user, token)
 
-    async def log_in(self, *, email: str, password: str, client_address: str) -> AuthResult:
+    async def log_in(
+        self, *, email: str, password: str, client_address: str, user_agent: str | None = None
+    ) -> AuthResult:
         """Throttled per account and per `client_address` before any hashing."""
         address = normalize_email(email)
         await self.throttle.password_attempt(address, client_address)
@@ -242,7 +252,7 @@ class UserService:
         if user is None or not ok:
             raise DomainError(ErrorCode.INVALID_CREDENTIALS, _WRONG_LOGIN, ["input"])
         await self.throttle.password_accepted(address, client_address)
-        token, _ = await self.open_session(user)
+        token, _ = await self.open_session(user, Client.of(client_address, user_agent))
         return AuthResult(user, token)
 
     async def log_out(self, session: Session, *, everywhere: bool) -> None:
@@ -262,6 +272,7 @@ class UserService:
         ).select_related("user")
         if session is None:
             return None
+        await seen(session, self.clock.now())
         return session.user, session
 
     async def update_profile(
@@ -276,8 +287,10 @@ class UserService:
         skills: list[str] | None = None,
         current_password: str | None = None,
         new_password: str | None = None,
+        client: Client | None = None,
     ) -> tuple[User, str | None]:
-        """Apply the given fields; a password change revokes every session and opens a new one.
+        """Apply the given fields; a password change revokes every session and opens a new one
+        (for `client`).
         `avatar_upload_id` (an uploaded avatar; 0 for an id that names none) and `avatar_url`
         (a link elsewhere, "" for none) each replace the avatar."""
         v = Validator()
@@ -333,7 +346,7 @@ class UserService:
                 await Session.filter(user_id=user.id, revoked_at=None).update(
                     revoked_at=self.clock.now()
                 )
-                token, kept = await self.open_session(user)
+                token, kept = await self.open_session(user, client)
                 await self.confirmations.password_changed(user, "changed in its settings")
         if token is not None:
             await self.revocations.announce(
@@ -363,15 +376,19 @@ class UserService:
                 ["input", field],
             )
 
-    async def open_session(self, user: User) -> tuple[str, int]:
-        """A new session's token and id."""
+    async def open_session(self, user: User, client: Client | None = None) -> tuple[str, int]:
+        """A new session's token and id; `client`: who opens it, as the transport tells."""
         token = secrets.token_urlsafe(32)
         now = self.clock.now()
+        client = client or Client()
         session = await Session.create(
             user=user,
             token_hash=hash_token(token),
             created_at=now,
             expires_at=now + self.session_ttl,
+            last_seen_at=now,
+            client_address=client.address,
+            user_agent=client.user_agent,
         )
         return token, session.id
 
