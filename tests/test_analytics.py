@@ -16,6 +16,7 @@ from tests.support import (
     Api,
     QueryCounter,
     User,
+    WsClient,
     count_queries,
     funded_user,
     next_data,
@@ -23,6 +24,7 @@ from tests.support import (
     post_task,
     until,
 )
+from tests.test_trust import TAKE_DOWN
 from tests.workday import Script, Workday, people, post_tasks, task_input, work
 
 NUMBERS = """funnel { claimed submitted working awaitingReview inRevision approved rejected
@@ -38,7 +40,7 @@ EMPLOYER = f"""query($from: DateTime!, $to: DateTime!, $first: Int) {{
     tasks(first: $first) {{ totalCount edges {{ node {{ task {{ id title }} {NUMBERS} }} }} }}
   }} }}"""
 LIVE = f"""subscription($id: ID, $after: String) {{ taskAnalytics(taskId: $id, after: $after) {{
-  cursor kind submission {{ id status }} analytics {{ task {{ id }} {NUMBERS} }} }} }}"""
+  cursor type kind submission {{ id status }} analytics {{ task {{ id }} {NUMBERS} }} }} }}"""
 # Another dashboard's selection: a subscription group of its own, the same numbers.
 SMALL = """subscription($id: ID) { taskAnalytics(taskId: $id) {
   cursor analytics { slotsRemaining funnel { claimed working } } } }"""
@@ -156,30 +158,31 @@ async def test_the_dashboard_of_a_day_matches_the_submissions_and_the_ledger(api
         assert a["claimToSubmit"]["count"] == 4
         assert a["submitToReview"]["count"] == 4
 
-        # The dashboard heard every change once, in order, with the numbers after it.
-        changes = [(await next_data(ws, "all"))["taskAnalytics"] for _ in day.CHANGES]
+        # The dashboard heard every change, in order, with the numbers after it: each change
+        # of a submission, and the task's own changes and money (the bonus, the cancellation).
+        heard = await everything_on(ws, "all")
         ids = {day.task_a: "A", day.task_b: "B"}
         workers = {sid: label.split("@")[0] for label, sid in day.submissions.items()}
         assert [
             (ids[c["analytics"]["task"]["id"]], workers[c["submission"]["id"]], c["kind"])
-            for c in changes
+            for c in heard
+            if c["submission"]
         ] == list(day.CHANGES)
-        positions = [int(decode_cursor(c["cursor"], [False])[0]) for c in changes]
+        # The bonus on A and B's cancellation (closed and refunded: the same numbers, sent once).
+        money_or_task = [
+            (ids[c["analytics"]["task"]["id"]], c["type"]) for c in heard if not c["submission"]
+        ]
+        assert ("A", "statement.row") in money_or_task
+        assert [t for t, _ in money_or_task].count("B") == 1
+        positions = [int(decode_cursor(c["cursor"], [False])[0]) for c in heard]
         assert positions == sorted(set(positions))
-        only_a = [(await next_data(ws, "a"))["taskAnalytics"] for _ in range(18)]
+        only_a = await everything_on(ws, "a")
         # Both dashboards were sent the same numbers for each change: computed once for it.
-        assert only_a == [c for c in changes if c["analytics"]["task"]["id"] == day.task_a]
-        last_a = only_a[-1]["analytics"]
-        last_b = changes[-1]["analytics"]
-        # A's last change is its last approval: only the bonus after it (not a change of a
-        # submission, so not pushed) may be missing from it.
-        assert {k: v for k, v in last_a.items() if k not in {"task", "money"}} == {
-            k: v for k, v in a.items() if k not in {"task", "money"}
-        }
-        assert last_a["money"]["paid"] == a["money"]["paid"]
-        assert last_a["money"]["bonuses"] in ({"amount": "0.00"}, {"amount": "0.25"})
-        # B's last change came before its cancellation refunded the unfilled slot.
-        assert last_b["funnel"] == b["funnel"]
+        assert only_a == [c for c in heard if c["analytics"]["task"]["id"] == day.task_a]
+        # The last numbers each task's dashboard was sent are the numbers now, money and all.
+        last_b = [c for c in heard if c["analytics"]["task"]["id"] == day.task_b][-1]
+        for last, now in ((only_a[-1]["analytics"], a), (last_b["analytics"], b)):
+            assert last == now
         assert await nothing_more(ws)
 
     everything = await api.gql(EMPLOYER, {"from": DAY1, "to": DAY3, "first": 10}, day.boss.token)
@@ -216,6 +219,18 @@ async def test_the_dashboard_of_a_day_matches_the_submissions_and_the_ledger(api
     assert quiet["money"] == money()
     assert quiet["approvalRate"] is None
     assert quiet["claimToSubmit"] == {"count": 0, "medianSeconds": None, "p90Seconds": None}
+
+
+async def everything_on(ws: WsClient, op: str) -> list[dict[str, Any]]:
+    """Every event sent so far on `op`, until it falls quiet (others' messages are held)."""
+    heard: list[dict[str, Any]] = []
+    while True:
+        try:
+            message = await ws.receive_for(op, within=0.5)
+        except TimeoutError:
+            return heard
+        assert message["type"] == "next", message
+        heard.append(message["payload"]["data"]["taskAnalytics"])
 
 
 async def test_numbers_are_pushed_as_each_submission_changes(api: Api) -> None:
@@ -261,12 +276,66 @@ async def test_numbers_are_pushed_as_each_submission_changes(api: Api) -> None:
 def on_request(counter: QueryCounter) -> list[str]:
     """The statements a change cost, less the reads each instance makes on its own
     timers, which may fall in either window: the open sockets' sessions (read again after the
-    test's clock moves) and the event log (the sequencer's polls). Neither is per subscriber."""
+    test's clock moves, and marked seen once a minute) and the event log (the sequencer's
+    polls). None is per subscriber."""
     return [
         statement
         for statement in counter.statements
-        if 'FROM "events"' not in statement and '"sessions"."id" IN' not in statement
+        if 'FROM "events"' not in statement
+        and '"sessions"."id" IN' not in statement
+        and not statement.startswith('UPDATE "sessions" SET "last_seen_at"')
     ]
+
+
+async def test_the_employers_own_changes_are_pushed_too(api: Api) -> None:
+    """Not only submissions move a task's numbers: slots added, a pause, a rejection become
+    final, a takedown; each is pushed once, with the numbers after it."""
+    day = await people(api)
+    await post_tasks(api, day)
+    s = Script(api, day)
+    a = day.task_a
+    action = """mutation($id: ID!) { %s(input: {taskId: $id}) { userErrors { code } } }"""
+    more = """mutation($id: ID!) { addSlots(input: {taskId: $id, count: 2}) {
+      userErrors { code } } }"""
+    async with api.ws(day.boss.token) as ws:
+        await ws.subscribe("a", LIVE, {"id": a})
+        await until(lambda: api.server.app.state.bus.stats.subscribers == 1)
+
+        async def pushed(query: str, who: User, **variables: Any) -> list[dict[str, Any]]:
+            data = await api.gql(query, variables, who.token)
+            assert all(v["userErrors"] == [] for v in data.values()), data
+            return await everything_on(ws, "a")
+
+        [added] = await pushed(more, day.boss, id=a)  # funded and updated: sent once
+        assert added["type"] in {"task.updated", "statement.row"}
+        assert (added["kind"], added["submission"]) == (None, None)
+        assert added["analytics"]["slotsRemaining"] == 6
+        assert added["analytics"]["money"]["escrowed"] == {"amount": "6.60"}
+        for verb in ("pauseTask", "resumeTask"):  # the task's status: pushed, numbers alike
+            [moved] = await pushed(action % verb, day.boss, id=a)
+            assert moved["type"] == "task.updated"
+            assert moved["analytics"] == added["analytics"]
+
+        sid = await s.work(1, a, "A")
+        await s.do("reject", day.boss, id=sid)
+        assert [c["kind"] for c in await everything_on(ws, "a")] == [
+            "CLAIMED",
+            "SUBMITTED",
+            "REJECTED",
+        ]
+        api.clock.advance(api.services.settings.dispute_window_seconds + 1)
+        await api.services.sweeper.sweep()  # the rejection becomes final: money back
+        [final] = await everything_on(ws, "a")
+        assert (final["type"], final["submission"]) == ("statement.row", None)
+        assert final["analytics"]["money"]["refunded"] == {"amount": "1.10"}
+
+        admin = day.admin
+        [down] = await pushed(TAKE_DOWN, admin, task=a)  # closed and refunded: sent once
+        assert down["type"] in {"task.closed", "statement.row"}
+        assert down["analytics"]["slotsRemaining"] == 0
+        assert down["analytics"]["money"]["refunded"] == {"amount": "6.60"}  # all of it
+        assert down["analytics"]["money"]["inEscrow"] == {"amount": "0.00"}
+        assert await nothing_more(ws)
 
 
 async def test_every_dashboard_of_a_task_shares_one_computation_per_change(api: Api) -> None:
@@ -385,6 +454,8 @@ async def employer_with_tasks(api: Api, count: int) -> User:
 async def test_a_dashboard_costs_the_same_however_many_tasks(api: Api) -> None:
     small, large = await employer_with_tasks(api, 2), await employer_with_tasks(api, 6)
     variables = {"from": DAY1, "to": DAY3, "first": 50}
+    for user in (small, large):  # sessions seen now: not again within the minute
+        await api.gql("{ me { id } }", token=user.token)
     with count_queries() as few:
         data = await api.gql(EMPLOYER, variables, small.token)
     assert len(data["employerAnalytics"]["tasks"]["edges"]) == 2

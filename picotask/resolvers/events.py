@@ -40,6 +40,8 @@ from picotask.subscriptions.streams import (
     feed_accepts,
     feed_replay,
     follow,
+    numbers_accepts,
+    numbers_replay,
     resume,
 )
 from picotask.subscriptions.subscriber import FellBehind, Restarting, Undeliverable
@@ -242,23 +244,40 @@ class EventsSubscription:
             yield event
 
     @strawberry.subscription(
-        description="The viewer's dashboard, live: each change of a submission on their task "
-        "(all their tasks if no taskId), with that task's numbers as they are after it."
+        description="The viewer's dashboard, live: each change of their task's numbers (all "
+        "their tasks if no taskId): a submission's change, the task's own (slots added, "
+        "paused, cancelled, taken down, expired) and the money moved for it (escrow funded "
+        "or refunded, a bonus), with the task's numbers as they are after it."
     )
     async def task_analytics(
         self, info: Info, task_id: strawberry.ID | None = None, after: str | None = None
     ) -> AsyncGenerator[TaskAnalyticsEvent, None]:
-        source = _submission_changes(info, task_id, after)
+
+        async def source() -> Source:
+            viewer = info.context.require_viewer()
+            start = _after(after)
+            pk = None if task_id is None else (await own_task(info, task_id)).id
+            return Source(numbers_accepts(viewer.id, pk), numbers_replay(viewer.id, pk), start)
+
         services = info.context.services
+        # What each task's dashboard was last sent: one change often writes two events (a
+        # cancellation closes the task and refunds it), and the second, with the same numbers,
+        # is not sent again. A submission's change always is (it says what changed).
+        sent: dict[int, object] = {}
         # Each event waits for its numbers: no direct path.
         async for message in _live(info, source, _same, direct=False):
-            assert message.task_id is not None  # every submission event names its task
+            assert message.task_id is not None  # every event it follows names its task
             # Computed once per event and task in this process, shared by every subscriber.
             found = await services.live_analytics.after_event(message.id, message.task_id)
-            if found.task is not None:
-                yield TaskAnalyticsEvent.of(
-                    message, found.task, found.numbers, services.settings.currency
-                )
+            if found.task is None:
+                continue
+            shown = (found.task.status, found.task.slots, found.numbers)
+            if message.stream != Stream.SUBMISSIONS and sent.get(message.task_id) == shown:
+                continue
+            sent[message.task_id] = shown
+            yield TaskAnalyticsEvent.of(
+                message, found.task, found.numbers, services.settings.currency
+            )
 
     @strawberry.subscription(description="The viewer's own notifications.")
     async def my_events(

@@ -146,12 +146,21 @@ class TaskAnalytics(AnalyticsNumbers):
 TaskAnalyticsConnection = Connection[TaskAnalytics]
 
 
-@strawberry.type(description="A submission changed: its task's numbers as they are now.")
+@strawberry.type(description="A task's numbers changed: what changed, and the numbers now.")
 class TaskAnalyticsEvent:
-    cursor: str = strawberry.field(description="The submission event's cursor (for `after`).")
-    kind: SubmissionEventKind
-    submission: SubmissionType = strawberry.field(
-        description="The submission as it was after the change."
+    cursor: str = strawberry.field(description="The event's cursor (for `after`).")
+    type: str = strawberry.field(
+        description="What changed: submission.* (a submission's status: `kind` and "
+        "`submission` say which), task.posted, task.updated or task.closed (the task itself: "
+        "slots added, paused, cancelled, taken down, expired), statement.row (money moved for "
+        "it: a rejection become final, a bonus). A change that leaves the numbers as last sent "
+        "is not sent again, unless it is a submission's."
+    )
+    kind: SubmissionEventKind | None = strawberry.field(
+        description="For a submission's change; null for the task's own and for money."
+    )
+    submission: SubmissionType | None = strawberry.field(
+        description="The submission as it was after the change; null unless one changed."
     )
     analytics: TaskAnalytics
 
@@ -159,12 +168,14 @@ class TaskAnalyticsEvent:
     def of(cls, message: Message, task: Task, numbers: Numbers, currency: str) -> Self:
         """Everything from the event and the numbers shared by every subscriber of the task:
         no query of its own."""
+        changed = message.payload.get("submission")
         return cls(
             cursor=event_cursor(message.id),
-            kind=SubmissionEventKind(message.payload["kind"]),
-            submission=SubmissionType.from_model(
-                submission_from_snapshot(message.payload["submission"])
-            ),
+            type=message.type,
+            kind=SubmissionEventKind(message.payload["kind"]) if changed else None,
+            submission=SubmissionType.from_model(submission_from_snapshot(changed))
+            if changed
+            else None,
             analytics=TaskAnalytics.of(task, numbers, currency),
         )
 

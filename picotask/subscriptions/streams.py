@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
+from tortoise.expressions import Q, Subquery
 from tortoise.queryset import QuerySet
 
 from picotask.models.events import Event, Stream
+from picotask.models.tasks import Task
 from picotask.models.users import User
 from picotask.services.core.retention import still_kept
 from picotask.services.targeting.discovery import (
@@ -71,6 +73,43 @@ def audience_accepts(stream: Stream, user_id: int, task_id: int | None = None) -
         )
 
     return accepts
+
+
+def numbers_accepts(employer_id: int, task_id: int | None = None) -> Accepts:
+    """What moves the numbers of an employer's task (one, or all of theirs): each change of one
+    of its submissions, each change of the task itself (the feed's `task.*`: posted, slots
+    added, paused, cancelled, taken down, expired; not those that follow from a submission's
+    change) and each movement of the employer's money for it (their statement rows naming the
+    task: escrow funded or refunded, a rejection become final, a bonus)."""
+
+    def accepts(message: Message) -> bool:
+        if message.task_id is None or (task_id is not None and message.task_id != task_id):
+            return False
+        if message.stream in (Stream.SUBMISSIONS, Stream.STATEMENT):
+            return message.audience_id == employer_id
+        return (
+            message.stream == Stream.FEED
+            and message.payload["task"]["employer_id"] == employer_id
+            and not message.payload.get("by_submission")
+        )
+
+    return accepts
+
+
+def numbers_replay(employer_id: int, task_id: int | None = None) -> Replay:
+    """The log's events `numbers_accepts` takes, in id order from `after`."""
+
+    def replay(after: int) -> QuerySet[Event]:
+        own = Q(stream__in=(Stream.SUBMISSIONS, Stream.STATEMENT), audience_id=employer_id)
+        feed = Q(stream=Stream.FEED, audience_id__isnull=True)
+        if task_id is not None:
+            return Event.filter(own | feed, task_id=task_id, id__gt=after)
+        tasks = Subquery(Task.filter(employer_id=employer_id).values("id"))
+        return Event.filter(
+            (own & Q(task_id__isnull=False)) | (feed & Q(task_id__in=tasks)), id__gt=after
+        )
+
+    return replay
 
 
 def feed_replay() -> Replay:

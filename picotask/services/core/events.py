@@ -132,14 +132,19 @@ class EventLog:
             raise RuntimeError("events must be emitted inside EventLog.transaction()")
         events.append(Event(created_at=self.clock.now(), **fields))
 
-    def task(self, kind: str, task: Task, message: str) -> None:
-        """POSTED, UPDATED or CLOSED, on the workers' feed."""
+    def task(self, kind: str, task: Task, message: str, *, by_submission: bool = False) -> None:
+        """POSTED, UPDATED or CLOSED, on the workers' feed. `by_submission`: the change follows
+        from a submission's (a slot taken, freed or reopened), whose own event the employer's
+        dashboards hear, so they leave this one out."""
+        payload: dict[str, Any] = {"kind": kind, "task": snapshot(task)}
+        if by_submission:
+            payload["by_submission"] = True
         self._emit(
             stream=Stream.FEED,
             type=f"task.{kind.lower()}",
             task_id=task.id,
             message=message,
-            payload={"kind": kind, "task": snapshot(task)},
+            payload=payload,
         )
 
     def submission(self, kind: str, submission: Submission, task: Task, message: str) -> None:

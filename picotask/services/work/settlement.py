@@ -193,7 +193,7 @@ class Settlement:
             )
         task = await Task.get(id=submission.task_id)
         self.events.submission(status.value, freed, task, f"Slot {status.value.lower()}")
-        self.events.task("UPDATED", task, f"A slot is free again: {task.title}")
+        self.events.task("UPDATED", task, f"A slot is free again: {task.title}", by_submission=True)
         if status == SubmissionStatus.EXPIRED:
             self.events.notify(
                 submission.worker_id,
@@ -220,4 +220,6 @@ class Settlement:
             status=TaskStatus.OPEN, closed_at=None
         )
         reopened = await Task.get(id=task.id)
-        self.events.task("UPDATED", reopened, f"A slot reopened: {reopened.title}")
+        self.events.task(
+            "UPDATED", reopened, f"A slot reopened: {reopened.title}", by_submission=True
+        )

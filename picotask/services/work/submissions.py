@@ -130,7 +130,9 @@ class SubmissionService:
                 self.events.submission(
                     "CLAIMED", submission, fresh, f"{worker.display_name} claimed a slot"
                 )
-                self.events.task("UPDATED", fresh, f"A slot was taken: {fresh.title}")
+                self.events.task(
+                    "UPDATED", fresh, f"A slot was taken: {fresh.title}", by_submission=True
+                )
         except IntegrityError:
             # A concurrent claim by the same worker won; ours rolled back with its slot.
             raise _already_claimed() from None
