@@ -63,6 +63,10 @@ class RecoveryMutation:
         ctx = info.context
         viewer = ctx.require_viewer()
         pending = await ctx.services.recovery.change_email(
-            viewer, input.new_email, input.current_password, ctx.client_address
+            viewer,
+            input.new_email,
+            input.current_password,
+            ctx.client_address,
+            input.two_factor_code,
         )
         return ChangeEmailPayload(pending_email=pending, viewer=Viewer.from_model(viewer))

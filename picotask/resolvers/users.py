@@ -74,5 +74,6 @@ class UsersMutation:
             skills=input.skills,
             current_password=input.current_password,
             new_password=input.new_password,
+            two_factor_code=input.two_factor_code,
         )
         return UpdateProfilePayload(viewer=Viewer.from_model(user), token=token)

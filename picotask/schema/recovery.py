@@ -54,6 +54,9 @@ class ResetPasswordInput:
 class ChangeEmailInput:
     new_email: str
     current_password: str
+    two_factor_code: str | None = strawberry.field(
+        default=None, description="With two factors on: the code the app shows now."
+    )
 
 
 @strawberry.type

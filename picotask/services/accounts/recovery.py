@@ -133,13 +133,20 @@ class AccountRecovery:
         return user
 
     async def change_email(
-        self, user: User, new_email: str, current_password: str, client_address: str
+        self,
+        user: User,
+        new_email: str,
+        current_password: str,
+        client_address: str,
+        two_factor_code: str | None = None,
     ) -> str:
         """Mail a link to the new address; it replaces the old one only once confirmed. The
-        old address is told at once. Returns the address waiting to be confirmed."""
+        old address is told at once. Returns the address waiting to be confirmed. With two
+        factors on, a current code too."""
         v = Validator()
         address = check_email(v, new_email, ["input", "newEmail"])
         v.check()
+        self.users.two_factor.require(user, two_factor_code)
         await self.users.check_password_of(user, current_password)
         if address == user.email:
             raise DomainError(
@@ -152,6 +159,7 @@ class AccountRecovery:
         await self.limits.take(address, client_address)
         ttl = self.settings.confirm_email_seconds
         async with in_transaction():
+            await self.users.two_factor.verify(user, two_factor_code)
             await self.tokens.void(user.id, TokenPurpose.CHANGE_EMAIL)
             token = await self.tokens.issue(
                 user.id, TokenPurpose.CHANGE_EMAIL, ttl, subject=address
