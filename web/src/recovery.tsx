@@ -11,6 +11,7 @@ import {
   RESEND_CONFIRMATION,
   RESET_PASSWORD,
 } from "./operations";
+import { CodeField } from "./security";
 import { Field, FormErrors, formValues, Link } from "./ui";
 
 function tokenInUrl(): string {
@@ -148,15 +149,15 @@ export function ResetPassword(props: { onToken: (token: string) => void }) {
   );
 }
 
-export function ChangeEmail(props: { pending: string | null }) {
+export function ChangeEmail(props: { pending: string | null; twoFactorEnabled: boolean }) {
   const [state, run] = useMutation(CHANGE_EMAIL);
   const [errors, setErrors] = useState<UserError[]>([]);
   const [pending, setPending] = useState(props.pending);
   async function submit(e: Event) {
     e.preventDefault();
     const form = e.currentTarget as HTMLFormElement;
-    const { newEmail, currentPassword } = formValues(form);
-    const result = await run({ input: { newEmail, currentPassword } });
+    const { newEmail, currentPassword, twoFactorCode } = formValues(form);
+    const result = await run({ input: { newEmail, currentPassword, twoFactorCode: twoFactorCode || null } });
     const payload = result.data?.changeEmail;
     setErrors(payload?.userErrors ?? []);
     if (payload?.pendingEmail) {
@@ -173,7 +174,7 @@ export function ChangeEmail(props: { pending: string | null }) {
         </p>
       )}
       <form onSubmit={submit} noValidate>
-        <FormErrors errors={errors} fields={["newEmail", "currentPassword"]} extra={state.error?.message} />
+        <FormErrors errors={errors} fields={["newEmail", "currentPassword", "twoFactorCode"]} extra={state.error?.message} />
         <Field label="New email" name="newEmail" type="email" autocomplete="email" required errors={errors} />
         <Field
           label="Current password"
@@ -184,6 +185,7 @@ export function ChangeEmail(props: { pending: string | null }) {
           required
           errors={errors}
         />
+        <CodeField on={props.twoFactorEnabled} errors={errors} id="f-email-code" />
         <button type="submit" disabled={state.fetching}>
           Change the address
         </button>
