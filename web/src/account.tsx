@@ -148,7 +148,7 @@ function PayoutForm(props: { twoFactorEnabled: boolean }) {
     >
       <h2 id="payout-title">Withdraw</h2>
       <FormErrors errors={errors} fields={PAYOUT_FIELDS} extra={state.error?.message} />
-      <Field label="Payout amount (USD)" name="amount" inputMode="decimal" required errors={errors} />
+      <Field label="Payout amount (USD)" name="amount" inputId="f-payout-amount" inputMode="decimal" required errors={errors} />
       <Field label="Pay to" name="payoutMethodId" errors={errors} hint="Saved methods are managed under Security.">
         <select id="f-payoutMethodId" name="payoutMethodId" onChange={(e) => setSaved(e.currentTarget.value)}>
           <option value="">Type a destination below</option>
