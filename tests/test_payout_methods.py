@@ -12,6 +12,7 @@ import pytest
 from picotask.models.mail import AccountToken, OutboxMail, TokenPurpose
 from picotask.models.payouts import Payout, SavedPayoutMethod
 from picotask.services.core.clock import ManualClock
+from picotask.services.payments.destinations import crypto_problem
 from picotask.settings import Settings
 from tests.mail_server import MailServer, text_of, token_from
 from tests.support import Api, Backend, User
@@ -263,3 +264,32 @@ async def test_where_saved_methods_are_required_a_typed_destination_is_refused(
         paid = await pay(api, user, payoutMethodId=method["id"], method=None, destination=None)
         assert paid["userErrors"] == []
         assert await balance(api, user) == "20.00"
+
+
+@pytest.mark.parametrize(
+    ("address", "good"),
+    [
+        ("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed", True),  # EIP-55's examples
+        ("0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d359", True),
+        ("0x52908400098527886E0F7030069857D2E4169EE7", True),  # all caps: no checksum to check
+        ("0xde709f2102306220921060314715629080e2fb77", True),  # all lower: the same
+        ("0xfB6916095ca1df60bB79Ce92cE3Ea74c37c5d395", False),  # two digits swapped
+        ("0xFB6916095ca1df60bB79Ce92cE3Ea74c37c5d359", False),  # one letter's case off
+        ("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAedZZ", False),
+        ("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN2", True),  # base58check, P2PKH
+        ("3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", True),  # P2SH
+        ("1BvBMSEYstWetqTFn5Au4m4GFg7xJaNVN3", False),
+        ("3J98t1WpEZ73CNmQviecrnyiWrnqRhWNL0", False),  # 0 is not base58
+        ("bc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", True),  # bech32, v0
+        ("BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4", True),  # one case: upper is fine
+        ("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t5", False),
+        ("bc1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4", False),  # mixed case
+        ("bc1p5cyxnuxmeuwuvkwfem96lqzszd02n6xdcjrs20cac6yqjjwudpxqkedrcr", True),  # bech32m, v1
+        # BIP 350: version 1 with a bech32 (not bech32m) checksum is refused.
+        ("bc1pw508d6qejxtdg4y5r3zarvary0c5xw7kw508d6qejxtdg4y5r3zarvary0c5xw7k7grplx", False),
+        ("tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx", False),  # testnet
+        ("ltc1qar0srrr7xfkvy5l643lydnw9re59gtzzwf5mdq", False),
+    ],
+)
+def test_crypto_checksums(address: str, good: bool) -> None:
+    assert (crypto_problem(address) is None) is good

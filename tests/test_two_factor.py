@@ -16,10 +16,10 @@ from picotask.models.payouts import Payout
 from picotask.models.users import RecoveryCode
 from picotask.models.users import User as UserModel
 from picotask.services.core.clock import ManualClock
-from tests.mail_server import MailServer, text_of
+from tests.mail_server import MailServer, text_of, token_from
 from tests.support import Api, Backend, User
 from tests.test_logs import json_logs
-from tests.test_mail import NEW_PASSWORD, PASSWORD, deliver, served
+from tests.test_mail import NEW_PASSWORD, PASSWORD, REQUEST_RESET, deliver, served, titled
 from tests.test_money_api import deposit
 
 ME = "{ me { twoFactorEnabled balance { amount } } }"
@@ -34,6 +34,9 @@ PAYOUT = """mutation($input: RequestPayoutInput!) { requestPayout(input: $input)
 CHANGE_EMAIL = """mutation($input: ChangeEmailInput!) { changeEmail(input: $input) {
   pendingEmail userErrors { field message code } } }"""
 UPDATE = """mutation($input: UpdateProfileInput!) { updateProfile(input: $input) {
+  token userErrors { field message code } } }"""
+RESET_WITH_CODE = """mutation($token: String!, $password: String!, $code: String) {
+  resetPassword(input: {token: $token, newPassword: $password, twoFactorCode: $code}) {
   token userErrors { field message code } } }"""
 CODE_FIELD = ["input", "twoFactorCode"]
 
@@ -323,3 +326,28 @@ async def test_no_secret_code_or_recovery_code_reaches_a_log_line(mail_api: Api)
     for digits in (first, bad, payment):
         assert f'"{digits}"' not in lines.text
         assert f"'{digits}'" not in lines.text
+
+
+async def test_a_password_reset_link_needs_a_code_too(
+    mail_api: Api, mail_server: MailServer
+) -> None:
+    user = await mail_api.sign_up()
+    secret, codes = await enrol(mail_api, user)
+    await mail_api.gql(REQUEST_RESET, {"email": user.email})
+    await deliver(mail_api)
+    await mail_server.wait_for(user.email, 3)
+    token = token_from(titled(mail_server, user, "Reset your"), "/reset-password")
+    before = (await UserModel.get(email=user.email)).password_hash
+
+    missing = await mail_api.gql(RESET_WITH_CODE, {"token": token, "password": NEW_PASSWORD})
+    assert refusal(missing["resetPassword"]) == ("TWO_FACTOR_REQUIRED", CODE_FIELD)
+    bad = {"token": token, "password": NEW_PASSWORD, "code": wrong(secret, mail_api.clock)}
+    refused = (await mail_api.gql(RESET_WITH_CODE, bad))["resetPassword"]
+    assert refusal(refused) == ("INVALID_CODE", CODE_FIELD)
+    assert refused["token"] is None
+    # Nothing written: the link still works, the password is the old one.
+    assert (await UserModel.get(email=user.email)).password_hash == before
+    good = {"token": token, "password": NEW_PASSWORD, "code": codes[0]}  # the app was lost
+    reset = (await mail_api.gql(RESET_WITH_CODE, good))["resetPassword"]
+    assert reset["userErrors"] == []
+    assert reset["token"]

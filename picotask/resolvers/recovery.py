@@ -51,7 +51,7 @@ class RecoveryMutation:
     )
     async def reset_password(self, info: Info, input: ResetPasswordInput) -> AuthPayload:
         result = await info.context.services.recovery.reset_password(
-            input.token, input.new_password
+            input.token, input.new_password, input.two_factor_code
         )
         return AuthPayload(token=result.token, viewer=Viewer.from_model(result.user))
 

@@ -116,8 +116,8 @@ export function ResetPassword(props: { onToken: (token: string) => void }) {
   const [errors, setErrors] = useState<UserError[]>([]);
   async function submit(e: Event) {
     e.preventDefault();
-    const { newPassword } = formValues(e.currentTarget as HTMLFormElement);
-    const result = await run({ input: { token: tokenInUrl(), newPassword } });
+    const { newPassword, twoFactorCode } = formValues(e.currentTarget as HTMLFormElement);
+    const result = await run({ input: { token: tokenInUrl(), newPassword, twoFactorCode: twoFactorCode || null } });
     const payload = result.data?.resetPassword;
     setErrors(payload?.userErrors ?? []);
     if (payload?.token) props.onToken(payload.token);
@@ -126,7 +126,7 @@ export function ResetPassword(props: { onToken: (token: string) => void }) {
     <main class="narrow">
       <h1>Choose a new password</h1>
       <form onSubmit={submit} noValidate>
-        <FormErrors errors={errors} fields={["newPassword"]} extra={state.error?.message} />
+        <FormErrors errors={errors} fields={["newPassword", "twoFactorCode"]} extra={state.error?.message} />
         <Field
           label="New password"
           name="newPassword"
@@ -135,6 +135,14 @@ export function ResetPassword(props: { onToken: (token: string) => void }) {
           required
           errors={errors}
           hint="At least 10 characters; a passphrase works well. Every session is signed out."
+        />
+        <Field
+          label="Two-factor code (only if you turned them on)"
+          name="twoFactorCode"
+          inputId="f-reset-code"
+          autocomplete="one-time-code"
+          errors={errors}
+          hint="The code your authenticator app shows now, or one of your recovery codes."
         />
         <button type="submit" disabled={state.fetching}>
           Set the password

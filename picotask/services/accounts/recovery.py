@@ -227,16 +227,20 @@ class AccountRecovery:
             },
         )
 
-    async def reset_password(self, token: str, new_password: str) -> AuthResult:
+    async def reset_password(
+        self, token: str, new_password: str, two_factor_code: str | None = None
+    ) -> AuthResult:
         """A new password from a reset link: every session ends (and its sockets close), and a
         new one is opened for the browser that followed the link. Following it proves the
-        address is the user's, so it is confirmed too."""
+        address is the user's, so it is confirmed too. With two factors on, the mailbox alone
+        is not enough: a current code (or a recovery code) too."""
         field = ["input", "token"]
         v = Validator()
         check_password(v, "newPassword", new_password)
         v.check()
         row = await self.tokens.peek(token, TokenPurpose.PASSWORD_RESET, field)
         user = await User.get(id=row.user_id)
+        self.users.two_factor.require(user, two_factor_code)
         await self.users.refuse_guessable(
             "newPassword", new_password, [user.email, user.display_name]
         )
@@ -244,6 +248,7 @@ class AccountRecovery:
         now = self.clock.now()
         async with in_transaction():
             await self.tokens.redeem(token, TokenPurpose.PASSWORD_RESET, field)
+            await self.users.two_factor.verify(user, two_factor_code, recovery=True)
             await User.filter(id=user.id).update(password_hash=password_hash, updated_at=now)
             await User.filter(id=user.id, email_confirmed_at=None).update(email_confirmed_at=now)
             await Session.filter(user_id=user.id, revoked_at=None).update(revoked_at=now)
