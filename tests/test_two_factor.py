@@ -39,6 +39,7 @@ RESET_WITH_CODE = """mutation($token: String!, $password: String!, $code: String
   resetPassword(input: {token: $token, newPassword: $password, twoFactorCode: $code}) {
   token userErrors { field message code } } }"""
 CODE_FIELD = ["input", "twoFactorCode"]
+LEFT = "{ me { recoveryCodesLeft } }"
 
 
 @pytest.fixture
@@ -276,12 +277,14 @@ async def test_leaving_takes_a_code_or_a_recovery_code_once(
     secret, codes = await enrol(mail_api, user)
     clock = mail_api.clock
 
+    assert (await mail_api.gql(LEFT, token=user.token))["me"]["recoveryCodesLeft"] == 10
     refused = (await mail_api.gql(DISABLE, {"code": "aaaaa-aaaaa"}, user.token))["disableTwoFactor"]
     assert refusal(refused) == ("INVALID_CODE", ["input", "code"])
     # Recovery codes are for leaving, not for payouts.
     assert refusal(await pay(mail_api, user, twoFactorCode=codes[0]))[0] == "INVALID_CODE"
     left = (await mail_api.gql(DISABLE, {"code": codes[0].upper()}, user.token))["disableTwoFactor"]
     assert left == {"viewer": {"twoFactorEnabled": False}, "userErrors": []}
+    assert (await mail_api.gql(LEFT, token=user.token))["me"]["recoveryCodesLeft"] is None
     assert await RecoveryCode.all().count() == 0
     assert (await pay(mail_api, user))["userErrors"] == []  # no code needed any more
     assert refusal(

@@ -152,6 +152,14 @@ class Viewer:
     def two_factor_enabled(self) -> bool:
         return self._user.two_factor_enabled_at is not None
 
+    @strawberry.field(
+        description="Unused two-factor recovery codes; null while two factors are off."
+    )
+    async def recovery_codes_left(self, info: Info) -> int | None:
+        if self._user.two_factor_enabled_at is None:
+            return None
+        return await info.context.services.two_factor.recovery_codes_left(self._user.id)
+
     @strawberry.field(description="The viewer's public profile.")
     def user(self) -> UserType:
         return UserType.from_model(self._user)
