@@ -4,6 +4,7 @@ many codes, and leaving again; the mails read from a real SMTP server."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -354,3 +355,19 @@ async def test_a_password_reset_link_needs_a_code_too(
     reset = (await mail_api.gql(RESET_WITH_CODE, good))["resetPassword"]
     assert reset["userErrors"] == []
     assert reset["token"]
+
+
+async def test_one_code_sent_twice_at_once_pays_once(mail_api: Api) -> None:
+    user = await mail_api.sign_up()
+    await deposit(mail_api, user, "25.00")
+    secret, _ = await enrol(mail_api, user)
+    now = code(secret, mail_api.clock)
+    first, second = await asyncio.gather(
+        pay(mail_api, user, twoFactorCode=now), pay(mail_api, user, twoFactorCode=now)
+    )
+    outcomes = sorted(
+        p["userErrors"][0]["code"] if p["userErrors"] else "PAID" for p in (first, second)
+    )
+    assert outcomes == ["INVALID_CODE", "PAID"]
+    assert await Payout.all().count() == 1
+    assert await balance(mail_api, user) == "20.00"
