@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email
+import email.policy
 import fcntl
 import functools
 import io
@@ -20,13 +22,16 @@ import re
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from email.message import EmailMessage
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 import httpx
+import pyotp
 import pytest
 from PIL import Image
 from playwright.async_api import (
@@ -41,7 +46,7 @@ from playwright.async_api import (
 )
 
 from tests.instances import Spawned, free_port, spawned_instance
-from tests.mail_server import MailServer, links
+from tests.mail_server import MailServer, links, token_from
 from tests.support import Backend
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -623,3 +628,99 @@ async def test_the_profile_lists_the_sessions_and_revokes_another(
         # while this browser is still signed in
         await page.reload()
         await expect(page.get_by_role("heading", name="Profile")).to_be_visible()
+
+
+def mailed(directory: Path, subject: str) -> EmailMessage | None:
+    """The mail the instance wrote to `directory` (its file transport) whose subject starts so."""
+    for path in sorted(directory.glob("*.eml")):
+        message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        if str(message["Subject"]).startswith(subject):
+            return message
+    return None
+
+
+async def test_two_factors_and_payout_methods_on_the_security_screen(
+    web_build: Path,
+    browser: Browser,
+    database_url: str,
+    backend: Backend,
+    camera: Camera,
+    tmp_path: Path,
+) -> None:
+    async with (
+        served(database_url, backend, mail_url=f"file://{tmp_path}") as server,
+        context(browser, DESKTOP) as ctx,
+    ):
+        page = await ctx.new_page()
+        await sign_up(page, server.url, "sec@example.com", "Sec")
+        await go(page, "Security")
+        await expect(page.get_by_role("heading", name="Security")).to_be_visible()
+
+        # A payout method without two factors: confirmed by the link mailed
+        await page.get_by_label("Destination").fill("Sec@Example.com")
+        await page.get_by_role("button", name="Save the method").click()
+        await expect(page.get_by_text("Open the link we mailed you")).to_be_visible()
+        methods = page.get_by_role("list", name="Saved payout methods")
+        await expect(methods).to_contain_text("PayPal sec@example.com")
+        await expect(methods).to_contain_text("Waiting for the link mailed to you")
+        for _ in range(200):
+            link_mail = mailed(tmp_path, "Confirm a new payout method")
+            if link_mail is not None:
+                break
+            await asyncio.sleep(0.05)
+        assert link_mail is not None
+        token = token_from(link_mail, "/confirm-payout-method")
+        await page.goto(f"{server.url}/confirm-payout-method?token={token}")
+        await expect(page.get_by_role("status")).to_contain_text("is confirmed")
+        await page.get_by_role("link", name="Security").click()
+        await expect(methods).to_contain_text("Usable from")
+
+        # Two factors: the QR code and the key, a first code, the recovery codes once. The
+        # codes are of three steps in a row, so none is a replay of another: start early in a
+        # 30-second step so that the first stays good (the server takes one step either way).
+        await page.get_by_role("button", name="Set up two-factor codes").click()
+        await expect(page.get_by_role("img", name=re.compile("QR code"))).to_be_visible()
+        secret = await page.get_by_test_id("two-factor-secret").inner_text()
+        assert (await page.get_by_test_id("otpauth-uri").inner_text()).startswith("otpauth://")
+        if time.time() % 30 > 20:
+            await asyncio.sleep(31 - time.time() % 30)
+        step = int(time.time()) // 30
+        totp = pyotp.TOTP(secret)
+        await camera(page, "two-factor")
+        await page.get_by_label("Code from the app").fill(totp.generate_otp(step - 1))
+        await page.get_by_role("button", name="Turn on").click()
+        codes = page.get_by_test_id("recovery-codes").get_by_role("listitem")
+        await expect(codes).to_have_count(10)
+        await expect(page.get_by_text("On: payouts and changes")).to_be_visible()
+
+        # With them on, a new method takes a code and is confirmed at once
+        await page.get_by_label("Destination").fill("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAeD")
+        await page.locator("#f-add-method").select_option("CRYPTO")
+        await page.locator("#f-add-code").fill(totp.generate_otp(step))
+        await page.get_by_role("button", name="Save the method").click()
+        await expect(page.get_by_text("checksum does not match")).to_be_visible()  # one case off
+        await page.get_by_label("Destination").fill("0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")
+        await page.get_by_role("button", name="Save the method").click()
+        await expect(page.get_by_text("Saved and confirmed")).to_be_visible()
+        await expect(methods.get_by_role("listitem")).to_have_count(2)
+
+        # The payout form offers the saved methods; one still cooling down is refused
+        await go(page, "Wallet")
+        await page.get_by_label("Payout amount (USD)").fill("5.00")
+        await expect(page.get_by_label("Pay to").locator("option")).to_have_count(3)
+        await page.get_by_label("Pay to").select_option(index=1)  # newest first: the Crypto one
+        await page.locator("#f-payout-code").fill(totp.generate_otp(step + 1))
+        await page.get_by_role("button", name="Request payout").click()
+        await expect(page.get_by_role("alert")).to_contain_text("payouts can go to it from")
+
+        # Removing takes a code too
+        await go(page, "Security")
+        await (
+            page.locator("li", has_text="Crypto 0x5aAe")
+            .get_by_label("Two-factor code")
+            .fill(totp.generate_otp(step + 1))
+        )
+        await page.get_by_role("button", name=re.compile("Remove Crypto")).click()
+        await expect(page.get_by_text("Removed Crypto")).to_be_visible()
+        await expect(methods.get_by_role("listitem")).to_have_count(1)

@@ -67,9 +67,33 @@ class Payout(Model):
     # Failed because every attempt raised: the provider never said "paid" or "refused", so
     # moderators reconcile it with the provider (payoutIncidents).
     attempts_exhausted = fields.BooleanField(default=False)
+    # The saved payout method it went to (null: a destination typed in, where allowed).
+    payout_method_id = fields.BigIntField(null=True)
     created_at = fields.DatetimeField()
     completed_at = fields.DatetimeField(null=True)
 
     class Meta:
         table = "payouts"
         indexes = (("attempts_exhausted", "id"),)
+
+
+# A destination the user saved for payouts (services/payments/payout_methods.py). Usable once
+# confirmed (a current two-factor code, or the link mailed to the account's address) and past
+# its cool-down; removing one is immediate and keeps the row (payouts name it).
+class SavedPayoutMethod(Model):
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="payout_methods", on_delete=fields.CASCADE
+    )
+    user_id: int
+    method = fields.CharEnumField(PayoutMethod, max_length=16)
+    destination = fields.CharField(max_length=200)
+    label = fields.CharField(max_length=60, null=True)
+    created_at = fields.DatetimeField()
+    confirmed_at = fields.DatetimeField(null=True)
+    usable_from = fields.DatetimeField(null=True)
+    removed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "saved_payout_methods"
+        indexes = (("user_id", "removed_at"),)

@@ -31,6 +31,15 @@ class User(Model):
     status = fields.CharEnumField(UserStatus, max_length=16, default=UserStatus.ACTIVE)
     # When the address was confirmed by the link mailed to it; null until then.
     email_confirmed_at = fields.DatetimeField(null=True)
+    # Two factors (services/accounts/two_factor.py). The TOTP secret, base32 as apps take it,
+    # stored as it is: the server needs it to check codes (a database leak yields it, as it
+    # yields every other column). `pending` until a first code proves the app has it.
+    two_factor_secret = fields.CharField(max_length=64, null=True)
+    two_factor_pending_secret = fields.CharField(max_length=64, null=True)
+    two_factor_enabled_at = fields.DatetimeField(null=True)
+    # The 30-second step of the last code accepted: a code is good once (a replay within its
+    # window is refused), and none from an earlier step after it.
+    two_factor_last_step = fields.BigIntField(null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
     # Reputation counters, changed in the same transaction as the review that causes them.
@@ -95,3 +104,20 @@ class Block(Model):
     class Meta:
         table = "blocks"
         unique_together = (("employer_id", "worker_id"),)
+
+
+# A two-factor recovery code: shown once, stored only as its SHA-256 (random, 50 bits: no
+# slow hash needed), good once.
+class RecoveryCode(Model):
+    id = fields.BigIntField(primary_key=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="recovery_codes", on_delete=fields.CASCADE
+    )
+    user_id: int
+    code_hash = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "recovery_codes"
+        unique_together = (("user_id", "code_hash"),)

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 import strawberry
 
 from picotask.resolvers.groups import hire_group_node, qualification_node
+from picotask.resolvers.payout_methods import payout_method_node
 from picotask.resolvers.payouts import deposit_node, payout_node
 from picotask.resolvers.sessions import session_node
 from picotask.resolvers.submissions import submission_node
@@ -28,6 +29,7 @@ NODE_RESOLVERS: dict[str, NodeResolver] = {
     "User": _user,
     "Payout": payout_node,
     "Deposit": deposit_node,
+    "SavedPayoutMethod": payout_method_node,
     "Task": task_node,
     "Submission": submission_node,
     "Upload": upload_node,

@@ -18,7 +18,7 @@ from picotask.schema.payouts import (
     RequestPayoutInput,
     RequestPayoutPayload,
 )
-from picotask.schema.relay import Node
+from picotask.schema.relay import Node, pk_of
 from picotask.schema.users import Viewer
 from picotask.services.payments.payout_processor import payout_incidents
 from picotask.services.payments.payouts import deposit_problem
@@ -87,7 +87,15 @@ class PayoutsMutation:
         viewer = info.context.require_viewer()
         services = info.context.services
         payout = await services.payouts.request_payout(
-            viewer, input.amount, input.method, input.destination, input.idempotency_key
+            viewer,
+            input.amount,
+            input.method,
+            input.destination,
+            input.idempotency_key,
+            payout_method_id=None
+            if input.payout_method_id is None
+            else pk_of(input.payout_method_id, "SavedPayoutMethod") or 0,
+            two_factor_code=input.two_factor_code,
         )
         services.payout_processor.wake()
         return RequestPayoutPayload(

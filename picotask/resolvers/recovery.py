@@ -52,7 +52,7 @@ class RecoveryMutation:
     async def reset_password(self, info: Info, input: ResetPasswordInput) -> AuthPayload:
         ctx = info.context
         result = await ctx.services.recovery.reset_password(
-            input.token, input.new_password, ctx.client
+            input.token, input.new_password, ctx.client, input.two_factor_code
         )
         return AuthPayload(token=result.token, viewer=Viewer.from_model(result.user))
 
@@ -64,6 +64,10 @@ class RecoveryMutation:
         ctx = info.context
         viewer = ctx.require_viewer()
         pending = await ctx.services.recovery.change_email(
-            viewer, input.new_email, input.current_password, ctx.client_address
+            viewer,
+            input.new_email,
+            input.current_password,
+            ctx.client_address,
+            input.two_factor_code,
         )
         return ChangeEmailPayload(pending_email=pending, viewer=Viewer.from_model(viewer))

@@ -79,5 +79,6 @@ class UsersMutation:
             current_password=input.current_password,
             new_password=input.new_password,
             client=ctx.client,
+            two_factor_code=input.two_factor_code,
         )
         return UpdateProfilePayload(viewer=Viewer.from_model(user), token=token)

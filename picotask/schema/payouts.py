@@ -95,9 +95,19 @@ class CreateDepositInput:
 @strawberry.input
 class RequestPayoutInput:
     amount: Decimal
-    method: PayoutMethod
-    destination: str = strawberry.field(
-        description="The PayPal or Payoneer account's email, or a crypto address."
+    method: PayoutMethod | None = strawberry.field(
+        default=None, description="With destination, where no saved method is required."
+    )
+    destination: str | None = strawberry.field(
+        default=None, description="The PayPal or Payoneer account's email, or a crypto address."
+    )
+    payout_method_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="A saved payout method (myPayoutMethods), confirmed and past its cool-down; "
+        "required where settings require saved methods (production by default).",
+    )
+    two_factor_code: str | None = strawberry.field(
+        default=None, description="With two factors on: the code the app shows now."
     )
     idempotency_key: str | None = strawberry.field(
         default=None, description="Retrying with the same key and input returns the first result."

@@ -48,12 +48,19 @@ class RequestPasswordResetPayload:
 class ResetPasswordInput:
     token: str = strawberry.field(description="From the link mailed by requestPasswordReset.")
     new_password: str = strawberry.field(description="The same rules as at sign-up.")
+    two_factor_code: str | None = strawberry.field(
+        default=None,
+        description="With two factors on: the code the app shows now, or a recovery code.",
+    )
 
 
 @strawberry.input
 class ChangeEmailInput:
     new_email: str
     current_password: str
+    two_factor_code: str | None = strawberry.field(
+        default=None, description="With two factors on: the code the app shows now."
+    )
 
 
 @strawberry.type

@@ -145,6 +145,21 @@ class Viewer:
     async def pending_email(self, info: Info) -> str | None:
         return await info.context.services.recovery.pending_email(self._user.id)
 
+    @strawberry.field(
+        description="Whether two factors are on: payouts and changing the email, the password "
+        "or the payout methods then need twoFactorCode."
+    )
+    def two_factor_enabled(self) -> bool:
+        return self._user.two_factor_enabled_at is not None
+
+    @strawberry.field(
+        description="Unused two-factor recovery codes; null while two factors are off."
+    )
+    async def recovery_codes_left(self, info: Info) -> int | None:
+        if self._user.two_factor_enabled_at is None:
+            return None
+        return await info.context.services.two_factor.recovery_codes_left(self._user.id)
+
     @strawberry.field(description="The viewer's public profile.")
     def user(self) -> UserType:
         return UserType.from_model(self._user)
@@ -210,6 +225,9 @@ class UpdateProfileInput:
     )
     new_password: str | None = strawberry.field(
         default=None, description="Changing it revokes every session; the payload has a new token."
+    )
+    two_factor_code: str | None = strawberry.field(
+        default=None, description="With two factors on, required with newPassword."
     )
 
 

@@ -23,6 +23,7 @@ from picotask.resolvers.events import EventsQuery, EventsSubscription
 from picotask.resolvers.groups import GroupsMutation, GroupsQuery
 from picotask.resolvers.moderation import ModerationMutation
 from picotask.resolvers.node import NodeQuery
+from picotask.resolvers.payout_methods import PayoutMethodsMutation, PayoutMethodsQuery
 from picotask.resolvers.payouts import PayoutsMutation, PayoutsQuery
 from picotask.resolvers.quality import QualityMutation, QualityQuery
 from picotask.resolvers.recovery import RecoveryMutation
@@ -50,6 +51,7 @@ class Query(
     GroupsQuery,
     SubmissionsQuery,
     PayoutsQuery,
+    PayoutMethodsQuery,
     EventsQuery,
     TrustQuery,
     StatementQuery,
@@ -71,6 +73,7 @@ class Mutation(
     GroupsMutation,
     SubmissionsMutation,
     PayoutsMutation,
+    PayoutMethodsMutation,
     ModerationMutation,
     TrustMutation,
     UploadsMutation,

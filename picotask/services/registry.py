@@ -13,6 +13,7 @@ from picotask.services.accounts.recovery import AccountRecovery, MailLimits
 from picotask.services.accounts.sessions import Revocations, SessionService
 from picotask.services.accounts.throttle import AuthThrottle, CostBudget, rate_store
 from picotask.services.accounts.tokens import EmailTokens
+from picotask.services.accounts.two_factor import TwoFactor
 from picotask.services.accounts.users import PasswordService, UserService
 from picotask.services.campaigns.analytics import AnalyticsService
 from picotask.services.campaigns.analytics_live import LiveAnalytics
@@ -31,6 +32,7 @@ from picotask.services.media.uploads import UploadService
 from picotask.services.money.ledger import Ledger
 from picotask.services.money.statement import StatementService
 from picotask.services.payments.bonuses import BonusService
+from picotask.services.payments.payout_methods import PayoutMethods
 from picotask.services.payments.payout_processor import PayoutProcessor
 from picotask.services.payments.payouts import PayoutService
 from picotask.services.payments.providers import (
@@ -100,6 +102,9 @@ class Services:
     mail_sender: MailSender
     tokens: EmailTokens
     recovery: AccountRecovery
+    # Two factors (TOTP), and the saved payout methods money may leave to.
+    two_factor: TwoFactor
+    payout_methods: PayoutMethods
     payouts: PayoutService
     payout_processor: PayoutProcessor
     tasks: TaskService
@@ -148,7 +153,6 @@ class Services:
         revocations = Revocations()
         ledger = Ledger(clock, events)
         limits = rate_store(settings)
-        payouts = PayoutService(settings, clock, ledger, providers.payments, events)
         tasks = TaskService(settings, clock, ledger, events)
         settlement = Settlement(settings, clock, ledger, tasks, events)
         quality = QualityService(clock, events, tasks, settlement)
@@ -163,6 +167,12 @@ class Services:
         mail = Mailbox(settings, clock)
         tokens = EmailTokens(clock)
         confirmations = Confirmations(settings, mail, tokens)
+        two_factor = TwoFactor(settings, clock, mail, limits)
+        mail_limits = MailLimits(limits, clock, settings)
+        payout_methods = PayoutMethods(settings, mail, tokens, two_factor, mail_limits)
+        payouts = PayoutService(
+            settings, clock, ledger, providers.payments, events, two_factor, payout_methods
+        )
         throttle = AuthThrottle(limits, clock, settings)
         users = UserService(
             passwords,
@@ -173,6 +183,7 @@ class Services:
             throttle=throttle,
             min_password_score=settings.min_password_score,
             confirmations=confirmations,
+            two_factor=two_factor,
         )
         return cls(
             settings=settings,
@@ -188,9 +199,9 @@ class Services:
             mail=mail,
             mail_sender=MailSender(settings, clock, mail, providers.mail),
             tokens=tokens,
-            recovery=AccountRecovery(
-                settings, users, confirmations, MailLimits(limits, clock, settings)
-            ),
+            recovery=AccountRecovery(settings, users, confirmations, mail_limits),
+            two_factor=two_factor,
+            payout_methods=payout_methods,
             payouts=payouts,
             payout_processor=PayoutProcessor(
                 clock,

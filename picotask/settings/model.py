@@ -133,6 +133,20 @@ class Settings(BaseSettings):
     # more each `account_mail_every_seconds`.
     account_mail_burst: int = Field(3, ge=1, le=100)
     account_mail_every_seconds: float = Field(600.0, gt=0, le=86_400)
+    # Two factors (services/accounts/two_factor.py): wrong codes a user may give before each
+    # one more waits base * 2^(n - 1) seconds as failed log-ins do (the throttle_* settings).
+    two_factor_free_failures: NonNegativeInt = 5
+    # The issuer an authenticator app shows beside the account; empty: `product_name`.
+    two_factor_issuer: str = Field("", max_length=60)
+    # Saved payout methods (services/payments/payout_methods.py): money leaves to one only this
+    # long after it was confirmed, so a thief who just took over an account cannot empty it at
+    # once; its confirmation link (without two factors) lives this long; at most this many per
+    # user. Unset `require_saved_payout_method`: required in production only (requestPayout
+    # then needs payoutMethodId).
+    payout_method_cooldown_seconds: NonNegativeInt = 86_400
+    payout_method_link_seconds: int = Field(86_400, ge=300, le=2_592_000)
+    max_payout_methods: int = Field(10, ge=1, le=100)
+    require_saved_payout_method: Flag | None = None
 
     # Mail (services/mail/): `file://DIR` writes each mail as DIR/<id>.eml (development);
     # `smtp://HOST:PORT` (STARTTLS when the server offers it) or `smtps://HOST:PORT` (TLS from
@@ -316,6 +330,13 @@ class Settings(BaseSettings):
         if self.require_confirmed_email is None:
             return self.is_production
         return self.require_confirmed_email
+
+    @property
+    def saved_payout_method_required(self) -> bool:
+        """Whether requestPayout takes only a saved payout method (payoutMethodId)."""
+        if self.require_saved_payout_method is None:
+            return self.is_production
+        return self.require_saved_payout_method
 
     @property
     def link_base(self) -> str:

@@ -4,6 +4,7 @@ import { useState } from "preact/hooks";
 import { newKey, putBytes, type UserError } from "./api";
 import { type StatementRow, usePaged, useMyEvents } from "./hooks";
 import { CREATE_UPLOAD, DEPOSIT, MY_PAYOUTS, PAYOUT, STATEMENT, UPDATE_PROFILE } from "./operations";
+import { CodeField, methodName, methodState, useSavedMethods } from "./security";
 import { Field, FormErrors, formValues, label, money, Status, when } from "./ui";
 
 export interface Me {
@@ -11,13 +12,14 @@ export interface Me {
   email: string;
   emailConfirmed: boolean;
   pendingEmail: string | null;
+  twoFactorEnabled: boolean;
   displayName: string;
   country: string;
   balance: { amount: string; currency: string };
   user: { id: string; avatarUrl: string | null; bio: string | null };
 }
 
-export function Wallet(props: { balance: string | undefined }) {
+export function Wallet(props: { balance: string | undefined; twoFactorEnabled: boolean }) {
   const statement = usePaged<StatementRow>(STATEMENT, {}, (d) => (d as { statement: never }).statement);
   const payouts = usePaged<{ id: string; amount: { amount: string }; method: string; status: string; createdAt: string }>(
     MY_PAYOUTS,
@@ -38,7 +40,7 @@ export function Wallet(props: { balance: string | undefined }) {
       </p>
       <div class="columns">
         <DepositForm />
-        <PayoutForm />
+        <PayoutForm twoFactorEnabled={props.twoFactorEnabled} />
       </div>
       <h2>Statement</h2>
       <table>
@@ -112,13 +114,15 @@ function DepositForm() {
   );
 }
 
-const PAYOUT_FIELDS = ["amount", "method", "destination"];
+const PAYOUT_FIELDS = ["amount", "method", "destination", "payoutMethodId", "twoFactorCode"];
 
-function PayoutForm() {
+function PayoutForm(props: { twoFactorEnabled: boolean }) {
   const [state, payout] = useMutation(PAYOUT);
+  const { methods } = useSavedMethods();
   const [errors, setErrors] = useState<UserError[]>([]);
   const [key, setKey] = useState(newKey);
   const [done, setDone] = useState("");
+  const [saved, setSaved] = useState("");
   return (
     <form
       aria-labelledby="payout-title"
@@ -126,11 +130,17 @@ function PayoutForm() {
         e.preventDefault();
         const form = e.currentTarget as HTMLFormElement;
         const v = formValues(form);
-        const result = await payout({ input: { ...v, idempotencyKey: key } });
+        const where = v.payoutMethodId
+          ? { payoutMethodId: v.payoutMethodId }
+          : { method: v.method, destination: v.destination };
+        const result = await payout({
+          input: { amount: v.amount, ...where, twoFactorCode: v.twoFactorCode || null, idempotencyKey: key },
+        });
         const payload = result.data?.requestPayout;
         setErrors(payload?.userErrors ?? []);
         if (payload?.payout) {
           form.reset();
+          setSaved("");
           setKey(newKey());
           setDone(`Payout of ${money(payload.payout.amount.amount)} requested.`);
         }
@@ -138,15 +148,30 @@ function PayoutForm() {
     >
       <h2 id="payout-title">Withdraw</h2>
       <FormErrors errors={errors} fields={PAYOUT_FIELDS} extra={state.error?.message} />
-      <Field label="Payout amount (USD)" name="amount" inputMode="decimal" required errors={errors} />
-      <Field label="Method" name="method" errors={errors}>
-        <select id="f-method" name="method">
-          <option value="PAYPAL">PayPal</option>
-          <option value="PAYONEER">Payoneer</option>
-          <option value="CRYPTO">Crypto</option>
+      <Field label="Payout amount (USD)" name="amount" inputId="f-payout-amount" inputMode="decimal" required errors={errors} />
+      <Field label="Pay to" name="payoutMethodId" errors={errors} hint="Saved methods are managed under Security.">
+        <select id="f-payoutMethodId" name="payoutMethodId" onChange={(e) => setSaved(e.currentTarget.value)}>
+          <option value="">Type a destination below</option>
+          {methods.map((m) => (
+            <option key={m.id} value={m.id}>
+              {methodName(m)} ({methodState(m)})
+            </option>
+          ))}
         </select>
       </Field>
-      <Field label="Destination" name="destination" required errors={errors} hint="Your PayPal email, or the account or address." />
+      {!saved && (
+        <>
+          <Field label="Method" name="method" errors={errors}>
+            <select id="f-method" name="method">
+              <option value="PAYPAL">PayPal</option>
+              <option value="PAYONEER">Payoneer</option>
+              <option value="CRYPTO">Crypto</option>
+            </select>
+          </Field>
+          <Field label="Destination" name="destination" required errors={errors} hint="Your PayPal email, or the account or address." />
+        </>
+      )}
+      <CodeField on={props.twoFactorEnabled} errors={errors} id="f-payout-code" />
       <button type="submit" disabled={state.fetching}>
         Request payout
       </button>

@@ -9,6 +9,7 @@ import { MyUserId, publishMyEvent, type MyEvent } from "./hooks";
 import { LOG_OUT, ME, MY_EVENTS } from "./operations";
 import "./style.css";
 import { ChangeEmail, ConfirmBanner, ConfirmEmail, ForgotPassword, ResetPassword } from "./recovery";
+import { ConfirmPayoutMethod, Security } from "./security";
 import { Sessions } from "./sessions";
 import { Link, money, navigate, usePath } from "./ui";
 import { Feed, MySubmissions, TaskDetail, Work } from "./worker";
@@ -29,6 +30,8 @@ function App() {
     <Provider value={api.client}>
       {path === "/confirm-email" ? (
         <ConfirmEmail />
+      ) : path === "/confirm-payout-method" ? (
+        <ConfirmPayoutMethod />
       ) : bearer ? (
         <Shell onSignOut={() => signIn(null)} />
       ) : (
@@ -84,6 +87,7 @@ function Shell(props: { onSignOut: () => void }) {
           <Link href="/employer/new">New task</Link>
           <Link href="/wallet">Wallet</Link>
           <Link href="/profile">Profile</Link>
+          <Link href="/security">Security</Link>
         </nav>
         <div class="who">
           <span role="status" aria-label="Connection" class={connection === "Live" ? "live" : "offline"}>
@@ -124,13 +128,14 @@ function Screen(props: { path: string; me: Me }) {
   if (section === "tasks" && id) return <TaskDetail id={id} />;
   if (section === "work" && id) return <Work id={id} />;
   if (section === "submissions") return <MySubmissions />;
-  if (section === "wallet") return <Wallet balance={props.me.balance.amount} />;
+  if (section === "wallet") return <Wallet balance={props.me.balance.amount} twoFactorEnabled={props.me.twoFactorEnabled} />;
+  if (section === "security") return <Security twoFactorEnabled={props.me.twoFactorEnabled} />;
   if (section === "profile") {
     return (
       <>
         <Profile me={props.me} />
         <main class="narrow">
-          <ChangeEmail pending={props.me.pendingEmail} />
+          <ChangeEmail pending={props.me.pendingEmail} twoFactorEnabled={props.me.twoFactorEnabled} />
           <Sessions />
         </main>
       </>

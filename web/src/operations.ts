@@ -12,7 +12,7 @@ const SUBMISSION = `id status claimedAt claimExpiresAt submittedAt reviewDeadlin
   answers { label value images { ${IMAGE} } }
   task { id title reward { amount } proofFields { label kind required } employer { id displayName } }`;
 
-export const ME = gql`query Me { me { id email emailConfirmed pendingEmail displayName country isAdmin
+export const ME = gql`query Me { me { id email emailConfirmed pendingEmail twoFactorEnabled displayName country isAdmin
   balance { amount currency } user { id avatarUrl bio } } }`;
 
 export const SIGN_UP = gql`mutation SignUp($input: SignUpInput!) { signUp(input: $input) {
@@ -131,3 +131,18 @@ export const MY_NUMBERS = gql`query MyNumbers($from: DateTime!, $to: DateTime!) 
 export const MY_SESSIONS = gql`query MySessions { mySessions { id createdAt lastSeenAt clientAddress userAgent current } }`;
 export const REVOKE_SESSION = gql`mutation RevokeSession($input: RevokeSessionInput!) {
   revokeSession(input: $input) { sessionId ${ERRORS} } }`;
+
+// Two factors and saved payout methods (security.tsx).
+const METHOD = "id method destination label createdAt confirmedAt usableFrom";
+export const START_TWO_FACTOR = gql`mutation StartTwoFactor { startTwoFactor { secret otpauthUri ${ERRORS} } }`;
+export const ENABLE_TWO_FACTOR = gql`mutation EnableTwoFactor($input: TwoFactorCodeInput!) {
+  enableTwoFactor(input: $input) { recoveryCodes viewer { id twoFactorEnabled } ${ERRORS} } }`;
+export const DISABLE_TWO_FACTOR = gql`mutation DisableTwoFactor($input: TwoFactorCodeInput!) {
+  disableTwoFactor(input: $input) { viewer { id twoFactorEnabled } ${ERRORS} } }`;
+export const MY_PAYOUT_METHODS = gql`query MyPayoutMethods { myPayoutMethods { ${METHOD} } }`;
+export const ADD_PAYOUT_METHOD = gql`mutation AddPayoutMethod($input: AddPayoutMethodInput!) {
+  addPayoutMethod(input: $input) { payoutMethod { ${METHOD} } ${ERRORS} } }`;
+export const CONFIRM_PAYOUT_METHOD = gql`mutation ConfirmPayoutMethod($input: ConfirmPayoutMethodInput!) {
+  confirmPayoutMethod(input: $input) { payoutMethod { ${METHOD} } ${ERRORS} } }`;
+export const REMOVE_PAYOUT_METHOD = gql`mutation RemovePayoutMethod($input: RemovePayoutMethodInput!) {
+  removePayoutMethod(input: $input) { payoutMethod { ${METHOD} } ${ERRORS} } }`;

@@ -11,6 +11,7 @@ import {
   RESEND_CONFIRMATION,
   RESET_PASSWORD,
 } from "./operations";
+import { CodeField } from "./security";
 import { Field, FormErrors, formValues, Link } from "./ui";
 
 function tokenInUrl(): string {
@@ -115,8 +116,8 @@ export function ResetPassword(props: { onToken: (token: string) => void }) {
   const [errors, setErrors] = useState<UserError[]>([]);
   async function submit(e: Event) {
     e.preventDefault();
-    const { newPassword } = formValues(e.currentTarget as HTMLFormElement);
-    const result = await run({ input: { token: tokenInUrl(), newPassword } });
+    const { newPassword, twoFactorCode } = formValues(e.currentTarget as HTMLFormElement);
+    const result = await run({ input: { token: tokenInUrl(), newPassword, twoFactorCode: twoFactorCode || null } });
     const payload = result.data?.resetPassword;
     setErrors(payload?.userErrors ?? []);
     if (payload?.token) props.onToken(payload.token);
@@ -125,7 +126,7 @@ export function ResetPassword(props: { onToken: (token: string) => void }) {
     <main class="narrow">
       <h1>Choose a new password</h1>
       <form onSubmit={submit} noValidate>
-        <FormErrors errors={errors} fields={["newPassword"]} extra={state.error?.message} />
+        <FormErrors errors={errors} fields={["newPassword", "twoFactorCode"]} extra={state.error?.message} />
         <Field
           label="New password"
           name="newPassword"
@@ -134,6 +135,14 @@ export function ResetPassword(props: { onToken: (token: string) => void }) {
           required
           errors={errors}
           hint="At least 10 characters; a passphrase works well. Every session is signed out."
+        />
+        <Field
+          label="Two-factor code (only if you turned them on)"
+          name="twoFactorCode"
+          inputId="f-reset-code"
+          autocomplete="one-time-code"
+          errors={errors}
+          hint="The code your authenticator app shows now, or one of your recovery codes."
         />
         <button type="submit" disabled={state.fetching}>
           Set the password
@@ -148,15 +157,15 @@ export function ResetPassword(props: { onToken: (token: string) => void }) {
   );
 }
 
-export function ChangeEmail(props: { pending: string | null }) {
+export function ChangeEmail(props: { pending: string | null; twoFactorEnabled: boolean }) {
   const [state, run] = useMutation(CHANGE_EMAIL);
   const [errors, setErrors] = useState<UserError[]>([]);
   const [pending, setPending] = useState(props.pending);
   async function submit(e: Event) {
     e.preventDefault();
     const form = e.currentTarget as HTMLFormElement;
-    const { newEmail, currentPassword } = formValues(form);
-    const result = await run({ input: { newEmail, currentPassword } });
+    const { newEmail, currentPassword, twoFactorCode } = formValues(form);
+    const result = await run({ input: { newEmail, currentPassword, twoFactorCode: twoFactorCode || null } });
     const payload = result.data?.changeEmail;
     setErrors(payload?.userErrors ?? []);
     if (payload?.pendingEmail) {
@@ -173,7 +182,7 @@ export function ChangeEmail(props: { pending: string | null }) {
         </p>
       )}
       <form onSubmit={submit} noValidate>
-        <FormErrors errors={errors} fields={["newEmail", "currentPassword"]} extra={state.error?.message} />
+        <FormErrors errors={errors} fields={["newEmail", "currentPassword", "twoFactorCode"]} extra={state.error?.message} />
         <Field label="New email" name="newEmail" type="email" autocomplete="email" required errors={errors} />
         <Field
           label="Current password"
@@ -184,6 +193,7 @@ export function ChangeEmail(props: { pending: string | null }) {
           required
           errors={errors}
         />
+        <CodeField on={props.twoFactorEnabled} errors={errors} id="f-email-code" />
         <button type="submit" disabled={state.fetching}>
           Change the address
         </button>

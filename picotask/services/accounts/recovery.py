@@ -133,13 +133,20 @@ class AccountRecovery:
         return user
 
     async def change_email(
-        self, user: User, new_email: str, current_password: str, client_address: str
+        self,
+        user: User,
+        new_email: str,
+        current_password: str,
+        client_address: str,
+        two_factor_code: str | None = None,
     ) -> str:
         """Mail a link to the new address; it replaces the old one only once confirmed. The
-        old address is told at once. Returns the address waiting to be confirmed."""
+        old address is told at once. Returns the address waiting to be confirmed. With two
+        factors on, a current code too."""
         v = Validator()
         address = check_email(v, new_email, ["input", "newEmail"])
         v.check()
+        self.users.two_factor.require(user, two_factor_code)
         await self.users.check_password_of(user, current_password)
         if address == user.email:
             raise DomainError(
@@ -152,6 +159,7 @@ class AccountRecovery:
         await self.limits.take(address, client_address)
         ttl = self.settings.confirm_email_seconds
         async with in_transaction():
+            await self.users.two_factor.verify(user, two_factor_code)
             await self.tokens.void(user.id, TokenPurpose.CHANGE_EMAIL)
             token = await self.tokens.issue(
                 user.id, TokenPurpose.CHANGE_EMAIL, ttl, subject=address
@@ -220,17 +228,23 @@ class AccountRecovery:
         )
 
     async def reset_password(
-        self, token: str, new_password: str, client: Client | None = None
+        self,
+        token: str,
+        new_password: str,
+        client: Client | None = None,
+        two_factor_code: str | None = None,
     ) -> AuthResult:
         """A new password from a reset link: every session ends (and its sockets close), and a
-        new one is opened for the browser that followed the link (`client`). Following it proves the
-        address is the user's, so it is confirmed too."""
+        new one is opened for the browser that followed the link (`client`). Following it proves
+        the address is the user's, so it is confirmed too. With two factors on, the mailbox
+        alone is not enough: a current code (or a recovery code) too."""
         field = ["input", "token"]
         v = Validator()
         check_password(v, "newPassword", new_password)
         v.check()
         row = await self.tokens.peek(token, TokenPurpose.PASSWORD_RESET, field)
         user = await User.get(id=row.user_id)
+        self.users.two_factor.require(user, two_factor_code)
         await self.users.refuse_guessable(
             "newPassword", new_password, [user.email, user.display_name]
         )
@@ -238,6 +252,7 @@ class AccountRecovery:
         now = self.clock.now()
         async with in_transaction():
             await self.tokens.redeem(token, TokenPurpose.PASSWORD_RESET, field)
+            await self.users.two_factor.verify(user, two_factor_code, recovery=True)
             await User.filter(id=user.id).update(password_hash=password_hash, updated_at=now)
             await User.filter(id=user.id, email_confirmed_at=None).update(email_confirmed_at=now)
             await Session.filter(user_id=user.id, revoked_at=None).update(revoked_at=now)

@@ -26,6 +26,7 @@ from picotask.services.accounts.countries import COUNTRY_CODES
 from picotask.services.accounts.passwords import is_guessable
 from picotask.services.accounts.sessions import Client, Revocation, Revocations, seen
 from picotask.services.accounts.throttle import AuthThrottle
+from picotask.services.accounts.two_factor import TwoFactor
 from picotask.services.core.clock import Clock
 from picotask.services.core.errors import DomainError, ErrorCode, Validator, refused_message
 from picotask.services.core.user_text import TextKind, first_refused, normalize
@@ -181,6 +182,7 @@ class UserService:
         throttle: AuthThrottle,
         min_password_score: int,
         confirmations: Confirmations,
+        two_factor: TwoFactor,
     ) -> None:
         self.passwords = passwords
         self.clock = clock
@@ -190,6 +192,7 @@ class UserService:
         self.throttle = throttle
         self.min_password_score = min_password_score
         self.confirmations = confirmations
+        self.two_factor = two_factor
 
     async def sign_up(
         self,
@@ -288,9 +291,10 @@ class UserService:
         current_password: str | None = None,
         new_password: str | None = None,
         client: Client | None = None,
+        two_factor_code: str | None = None,
     ) -> tuple[User, str | None]:
         """Apply the given fields; a password change revokes every session and opens a new one
-        (for `client`).
+        (for `client`; with two factors on, it takes a current code).
         `avatar_upload_id` (an uploaded avatar; 0 for an id that names none) and `avatar_url`
         (a link elsewhere, "" for none) each replace the avatar."""
         v = Validator()
@@ -321,6 +325,8 @@ class UserService:
             if current_password is None:
                 v.add("currentPassword", ErrorCode.INVALID, "currentPassword is required.")
         v.check()
+        if new_password is not None:
+            self.two_factor.require(user, two_factor_code)
         avatar = None
         if avatar_upload_id is not None:
             avatar = await checked_avatar(user.id, avatar_upload_id, self.clock.now())
@@ -335,6 +341,8 @@ class UserService:
         token: str | None = None
         kept: int | None = None
         async with in_transaction():
+            if new_password is not None:
+                await self.two_factor.verify(user, two_factor_code)
             if changes:
                 changes["updated_at"] = self.clock.now()
                 await User.filter(id=user.id).update(**changes)

@@ -41,6 +41,14 @@ class ErrorCode(StrEnum):
     INVALID_TOKEN = "INVALID_TOKEN"  # noqa: S105 - an error code, not a token
     # Claiming, posting and withdrawing wait for a confirmed email address.
     EMAIL_NOT_CONFIRMED = "EMAIL_NOT_CONFIRMED"
+    # Two factors are on: this step needs a current code (twoFactorCode).
+    TWO_FACTOR_REQUIRED = "TWO_FACTOR_REQUIRED"
+    # A two-factor or recovery code that is wrong, already used, or from outside its window.
+    INVALID_CODE = "INVALID_CODE"
+    # A saved payout method whose mailed link was not followed yet.
+    PENDING_CONFIRMATION = "PENDING_CONFIRMATION"
+    # A saved payout method still in its cool-down after confirmation.
+    COOLING_DOWN = "COOLING_DOWN"
 
 
 class DomainError(Exception):

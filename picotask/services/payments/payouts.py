@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -13,7 +12,7 @@ from tortoise.queryset import QuerySet
 from picotask.models.ledger import Account, AccountKind, LedgerEntry, TransactionKind
 from picotask.models.payouts import Deposit, DepositStatus, Payout, PayoutMethod, PayoutStatus
 from picotask.models.users import User
-from picotask.services.accounts.users import is_email
+from picotask.services.accounts.two_factor import TwoFactor
 from picotask.services.core import idempotency
 from picotask.services.core.amounts import parse_amount
 from picotask.services.core.clock import Clock
@@ -21,13 +20,10 @@ from picotask.services.core.errors import DomainError, ErrorCode
 from picotask.services.core.events import EventLog
 from picotask.services.core.standing import ensure_active, ensure_confirmed
 from picotask.services.money.ledger import Ledger, user_ref
+from picotask.services.payments.destinations import check_destination
+from picotask.services.payments.payout_methods import METHOD_FIELD, PayoutMethods
 from picotask.services.payments.providers import PaymentProvider
 from picotask.settings import Settings
-
-# Bitcoin (base58 and bech32) and Ethereum-style hex addresses.
-_CRYPTO = re.compile(
-    r"^(?:(?:1|3)[1-9A-HJ-NP-Za-km-z]{25,34}|bc1[02-9ac-hj-np-z]{11,71}|0x[0-9a-fA-F]{40})$"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,26 +34,6 @@ class WalletSummary:
     lifetime_earned: int
     lifetime_deposited: int
     lifetime_withdrawn: int
-
-
-def check_destination(method: PayoutMethod, destination: str) -> str:
-    value = destination.strip()
-    field = ["input", "destination"]
-    if method in {PayoutMethod.PAYPAL, PayoutMethod.PAYONEER}:
-        if not is_email(value):
-            raise DomainError(
-                ErrorCode.INVALID,
-                f"destination must be the email address of the {method.title()} account.",
-                field,
-            )
-        return value.lower()
-    if not _CRYPTO.match(value):
-        raise DomainError(
-            ErrorCode.INVALID,
-            "destination must be a Bitcoin (1…, 3…, bc1…) or Ethereum (0x…) address.",
-            field,
-        )
-    return value
 
 
 def deposit_problem(deposit: Deposit) -> DomainError | None:
@@ -79,12 +55,16 @@ class PayoutService:
         ledger: Ledger,
         payments: PaymentProvider,
         events: EventLog,
+        two_factor: TwoFactor,
+        methods: PayoutMethods,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.ledger = ledger
         self.payments = payments
         self.events = events
+        self.two_factor = two_factor
+        self.methods = methods
 
     async def balance(self, user_id: int) -> int:
         account = await Account.get_or_none(ref=user_ref(user_id))
@@ -175,13 +155,20 @@ class PayoutService:
         self,
         user: User,
         amount: Decimal,
-        method: PayoutMethod,
-        destination: str,
+        method: PayoutMethod | None,
+        destination: str | None,
         key: str | None,
+        *,
+        payout_method_id: int | None = None,
+        two_factor_code: str | None = None,
     ) -> Payout:
         """Move the amount from available into the payout's own account; the processor pays it.
 
-        Suspended users may still withdraw what they already earned."""
+        To a saved payout method (`payout_method_id`: confirmed and past its cool-down), or,
+        where settings allow it, to a method and destination typed in. With two factors on, a
+        current code is spent in the payout's transaction (a replay with the idempotency key
+        returns the first payout without one). Suspended users may still withdraw what they
+        already earned."""
         ensure_confirmed(user, self.settings.confirmation_required)
         cents = parse_amount(
             amount,
@@ -189,14 +176,17 @@ class PayoutService:
             minimum_cents=self.settings.min_payout_cents,
             maximum_cents=self.settings.max_payout_cents,
         )
-        address = check_destination(method, destination)
+        method, address = await self._destination(user, method, destination, payout_method_id)
+        self.two_factor.require(user, two_factor_code)
 
         async def create() -> int:
+            await self.two_factor.verify(user, two_factor_code)
             payout = await Payout.create(
                 user_id=user.id,
                 amount=cents,
                 method=method,
                 destination=address,
+                payout_method_id=payout_method_id,
                 created_at=self.clock.now(),
             )
             await self.ledger.hold_payout(
@@ -204,16 +194,50 @@ class PayoutService:
             )
             return int(payout.id)
 
+        request: dict[str, Any] = {"amount": cents, "method": method.value, "destination": address}
+        if payout_method_id is not None:
+            request["payoutMethodId"] = payout_method_id
         payout_id, _ = await idempotency.once(
             self.clock,
             user_id=user.id,
             key=key,
             operation="requestPayout",
-            request={"amount": cents, "method": method.value, "destination": address},
+            request=request,
             create=create,
             transaction=self.events.transaction,
         )
         return await Payout.get(id=payout_id)
+
+    async def _destination(
+        self,
+        user: User,
+        method: PayoutMethod | None,
+        destination: str | None,
+        payout_method_id: int | None,
+    ) -> tuple[PayoutMethod, str]:
+        if payout_method_id is None:
+            if self.settings.saved_payout_method_required:
+                raise DomainError(
+                    ErrorCode.REQUIRED,
+                    "Payouts go to a saved payout method: give payoutMethodId.",
+                    METHOD_FIELD,
+                )
+            if method is None:
+                raise DomainError(ErrorCode.REQUIRED, "Give method.", ["input", "method"])
+            if destination is None:
+                raise DomainError(ErrorCode.REQUIRED, "Give destination.", ["input", "destination"])
+            return method, check_destination(method, destination)
+        saved = await self.methods.usable(user, payout_method_id)
+        typed = None if destination is None else destination.strip().lower()
+        if (method is not None and method != saved.method) or (
+            typed is not None and typed != saved.destination.lower()
+        ):
+            raise DomainError(
+                ErrorCode.INVALID,
+                "Give payoutMethodId alone, or with its own method and destination.",
+                METHOD_FIELD,
+            )
+        return saved.method, saved.destination
 
 
 async def _sum(query: QuerySet[Any], field: str) -> int:
