@@ -23,6 +23,7 @@ from picotask.resolvers.events import EventsQuery, EventsSubscription
 from picotask.resolvers.groups import GroupsMutation, GroupsQuery
 from picotask.resolvers.moderation import ModerationMutation
 from picotask.resolvers.node import NodeQuery
+from picotask.resolvers.notifications import NotificationsMutation
 from picotask.resolvers.payouts import PayoutsMutation, PayoutsQuery
 from picotask.resolvers.quality import QualityMutation, QualityQuery
 from picotask.resolvers.recovery import RecoveryMutation
@@ -63,6 +64,7 @@ class Query(
 class Mutation(
     UsersMutation,
     RecoveryMutation,
+    NotificationsMutation,
     TasksMutation,
     BatchesMutation,
     GroupsMutation,

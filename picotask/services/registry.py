@@ -19,6 +19,8 @@ from picotask.services.campaigns.analytics_live import LiveAnalytics
 from picotask.services.campaigns.batches import BatchService
 from picotask.services.core.clock import Clock
 from picotask.services.core.events import EventLog, Publisher
+from picotask.services.integrations.mailer import NotificationMailer
+from picotask.services.integrations.notifications import NotificationPreferences
 from picotask.services.integrations.webhook_sender import WebhookDispatcher
 from picotask.services.integrations.webhooks import WebhookService
 from picotask.services.mail.outbox import Mailbox
@@ -98,6 +100,10 @@ class Services:
     mail_sender: MailSender
     tokens: EmailTokens
     recovery: AccountRecovery
+    # Notification mail: what each user wants mailed, and the event log's consumer that
+    # writes it into the outbox.
+    notifications: NotificationPreferences
+    notification_mailer: NotificationMailer
     payouts: PayoutService
     payout_processor: PayoutProcessor
     tasks: TaskService
@@ -162,6 +168,7 @@ class Services:
         tokens = EmailTokens(clock)
         confirmations = Confirmations(settings, mail, tokens)
         throttle = AuthThrottle(limits, clock, settings)
+        notifications = NotificationPreferences(clock, tokens)
         users = UserService(
             passwords,
             clock,
@@ -188,6 +195,8 @@ class Services:
             recovery=AccountRecovery(
                 settings, users, confirmations, MailLimits(limits, clock, settings)
             ),
+            notifications=notifications,
+            notification_mailer=NotificationMailer(settings, clock, mail, tokens, notifications),
             payouts=payouts,
             payout_processor=PayoutProcessor(
                 clock,
