@@ -14,8 +14,8 @@ from urllib.parse import urlparse
 import pytest
 
 from picotask.models.events import Event
-from picotask.models.mail import OutboxMail
-from picotask.models.notifications import MailCursor
+from picotask.models.mail import AccountToken, OutboxMail, TokenPurpose
+from picotask.models.notifications import MailCursor, NotificationSetting
 from picotask.models.users import User as UserModel
 from picotask.services.core.clock import ManualClock
 from picotask.services.core.retention import EventRetention
@@ -450,3 +450,22 @@ async def test_retention_keeps_what_the_mailer_has_not_read(api: Api, clock: Man
     await api.services.notification_mailer.run_once()
     await retention.sweep()
     assert await Event.all().count() == 1  # the newest is always kept
+
+
+async def test_an_unsubscribe_link_expires_and_its_token_is_removed(
+    api: Api, mail_server: MailServer, clock: ManualClock
+) -> None:
+    boss = await employer(api)
+    task = await post(api, boss)
+    worker, submission = await submitted(api, task)
+    await do(api, boss, "approve", id=submission)
+    await mail_out(api)
+    mail = await arrived(mail_server, worker, "Your work on Label it was approved")
+    tokens = AccountToken.filter(purpose=TokenPurpose.UNSUBSCRIBE)
+    assert await tokens.count() == 2  # the worker's, and the employer's digest
+    clock.advance(api.services.settings.unsubscribe_link_seconds)
+    assert (await api.services.sweeper.sweep()).tokens_removed >= 2
+    assert await tokens.count() == 0
+    late = await api.gql(UNSUBSCRIBE, {"token": token_from(mail, "/unsubscribe")})
+    assert late["unsubscribe"]["userErrors"][0]["code"] == "INVALID_TOKEN"
+    assert await NotificationSetting.all().count() == 0  # nothing was turned off

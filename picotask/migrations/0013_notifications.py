@@ -49,5 +49,9 @@ class Migration(migrations.Migration):
             options={'table': 'submission_digests', 'app': 'models', 'indexes': [Index(fields=['due_at'])], 'pk_attr': 'id'},
             bases=['Model'],
         ),
+        ops.AddIndex(
+            model_name='AccountToken',
+            index=Index(fields=['expires_at']),
+        ),
         ops.RunSQL(START_CURSOR),
     ]

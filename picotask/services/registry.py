@@ -223,7 +223,7 @@ class Services:
             moderation=ModerationService(clock, events, revocations),
             ratings=RatingService(clock),
             trust=TrustService(clock, events, tasks),
-            sweeper=Sweeper(settings, clock, tasks, settlement, events, uploads),
+            sweeper=Sweeper(settings, clock, tasks, settlement, events, uploads, tokens),
             storage=storage,
             uploads=uploads,
             statement=StatementService(settings),

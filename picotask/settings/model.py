@@ -253,8 +253,9 @@ class Settings(BaseSettings):
     # missing one before the log is read (which tells whether it will ever commit).
     bus_gap_grace_seconds: NonNegativeFloat = 0.1
     # The event log keeps this many days of events (the `events` query, subscriptions' `after`):
-    # the sweeper removes older ones once every durable reader (the webhook fan-out) has passed
-    # them, and a cursor from before what is kept is refused (CURSOR_EXPIRED). 0: kept forever.
+    # the sweeper removes older ones once every durable reader (the webhook fan-out, the
+    # notification mailer) has passed them, and a cursor from before what is kept is refused
+    # (CURSOR_EXPIRED). 0: kept forever.
     event_retention_days: int = Field(30, ge=0, le=36_500)
 
     # Websockets; the limits are counted per instance.

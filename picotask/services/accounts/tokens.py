@@ -88,3 +88,16 @@ class EmailTokens:
         await AccountToken.filter(user_id=user_id, purpose=purpose, used_at=None).update(
             used_at=self.clock.now()
         )
+
+    async def remove_expired(self, batch: int = 1_000) -> int:
+        """Remove up to `batch` tokens past their expiry (used or not: either way they work no
+        more); returns how many. The sweeper calls it each round."""
+        ids = await (
+            AccountToken.filter(expires_at__lte=self.clock.now())
+            .order_by("expires_at")
+            .limit(batch)
+            .values_list("id", flat=True)
+        )
+        if not ids:
+            return 0
+        return await AccountToken.filter(id__in=list(ids)).delete()
