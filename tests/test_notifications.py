@@ -22,7 +22,7 @@ from picotask.services.core.retention import EventRetention
 from picotask.services.integrations.mailer import NotificationMailer
 from picotask.services.payments.providers import SandboxPayoutProvider
 from tests.mail_server import MailServer, html_of, text_of, token_from
-from tests.support import Api, Backend, User
+from tests.support import Api, Backend, User, count_queries
 from tests.test_batches import create_batch
 from tests.test_mail import served
 from tests.test_trust import SEND
@@ -469,3 +469,21 @@ async def test_an_unsubscribe_link_expires_and_its_token_is_removed(
     late = await api.gql(UNSUBSCRIBE, {"token": token_from(mail, "/unsubscribe")})
     assert late["unsubscribe"]["userErrors"][0]["code"] == "INVALID_TOKEN"
     assert await NotificationSetting.all().count() == 0  # nothing was turned off
+
+
+async def test_a_page_of_events_is_read_in_a_constant_number_of_queries(api: Api) -> None:
+    reads = []
+    for n in (2, 6):
+        boss = await employer(api)
+        task = await post(api, boss, slots=n)
+        done = [await submitted(api, task) for _ in range(n)]
+        await api.gql(SEND, {"task": task, "body": "Hi"}, done[0][0].token)
+        await api.services.notification_mailer.run_once()
+        for worker, submission in done:
+            await do(api, boss, "approve", id=submission)
+            await api.gql(SEND, {"task": task, "body": "Thanks"}, worker.token)
+        with count_queries() as counter:
+            assert await api.services.notification_mailer.run_once() == 2 * n
+        reads.append(sum(1 for s in counter.statements if s.lstrip().upper().startswith("SELECT")))
+    assert reads[0] == reads[1], reads
+    assert reads[0] >= 5  # the cursor, the events, the users, their settings, the tasks
