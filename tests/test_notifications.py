@@ -471,7 +471,7 @@ async def test_an_unsubscribe_link_expires_and_its_token_is_removed(
     assert await NotificationSetting.all().count() == 0  # nothing was turned off
 
 
-async def test_a_page_of_events_is_read_in_a_constant_number_of_queries(api: Api) -> None:
+async def test_a_page_of_events_takes_a_constant_number_of_queries(api: Api) -> None:
     reads = []
     for n in (2, 6):
         boss = await employer(api)
@@ -484,6 +484,9 @@ async def test_a_page_of_events_is_read_in_a_constant_number_of_queries(api: Api
             await api.gql(SEND, {"task": task, "body": "Thanks"}, worker.token)
         with count_queries() as counter:
             assert await api.services.notification_mailer.run_once() == 2 * n
-        reads.append(sum(1 for s in counter.statements if s.lstrip().upper().startswith("SELECT")))
+        selects = [s for s in counter.statements if s.lstrip().upper().startswith("SELECT")]
+        reads.append((len(selects), counter.count))
+    # The same statements for 4 mails as for 12: the writes too (a statement each for the
+    # tokens and the mails).
     assert reads[0] == reads[1], reads
-    assert reads[0] >= 5  # the cursor, the events, the users, their settings, the tasks
+    assert reads[0][0] >= 5  # the cursor, the events, the users, their settings, the tasks

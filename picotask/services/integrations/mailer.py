@@ -32,7 +32,7 @@ from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
 from picotask.models.events import Event, Stream
-from picotask.models.mail import TokenPurpose
+from picotask.models.mail import AccountToken, TokenPurpose
 from picotask.models.notifications import MailCursor, NotificationKind, SubmissionDigest
 from picotask.models.tasks import Task
 from picotask.models.users import User
@@ -42,7 +42,7 @@ from picotask.services.core.global_ids import global_id
 from picotask.services.core.rounds import run_rounds
 from picotask.services.integrations.notifications import NotificationPreferences
 from picotask.services.integrations.webhooks import BATCH_COMPLETED, webhook_of
-from picotask.services.mail.outbox import Mailbox
+from picotask.services.mail.outbox import Mailbox, Rendered
 from picotask.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -173,21 +173,24 @@ class NotificationMailer:
             for n in wanted
             if n.kind == NotificationKind.NEW_SUBMISSIONS and n.event.task_id is not None
         )
-        written = 0
+        # Rendered before the transaction: it holds the cursor row (and SQLite's one writer)
+        # only for the writes, one statement each for the tokens and the mails.
+        mails = [
+            self._compose(users[n.user_id], n.kind, self._context(n, tasks))
+            for n in wanted
+            if n.kind != NotificationKind.NEW_SUBMISSIONS
+        ]
         try:
             async with in_transaction():
                 if not await MailCursor.filter(id=1, last_event_id=cursor.last_event_id).update(
                     last_event_id=rows[-1].id
                 ):
                     raise _Taken
-                for notice in wanted:
-                    if notice.kind != NotificationKind.NEW_SUBMISSIONS:
-                        await self._send(notice, users[notice.user_id], tasks)
-                        written += 1
+                await self._store(mails)
                 await self._count(new_work, tasks)
         except _Taken:
             return None
-        return written
+        return len(mails)
 
     async def _recipients(self, ids: Iterable[int]) -> dict[int, User]:
         """The users among `ids` whose address may be mailed, by id."""
@@ -262,32 +265,28 @@ class NotificationMailer:
                 if user is None or (user.id, kind) in off or digest.task_id not in tasks:
                     continue  # turned off meanwhile: the count is dropped
                 task = tasks[digest.task_id]
-                await self._write(
-                    user,
-                    kind,
-                    {
-                        "title": task.title,
-                        "count": digest.pending,
-                        "url": self.mail.link(f"/employer/tasks/{global_id('Task', task.id)}"),
-                    },
-                )
+                context = {
+                    "title": task.title,
+                    "count": digest.pending,
+                    "url": self.mail.link(f"/employer/tasks/{global_id('Task', task.id)}"),
+                }
+                await self._store([self._compose(user, kind, context)])
                 sent += 1
         return sent
 
     # -- one mail --------------------------------------------------------------------------
 
-    async def _send(self, notice: Notice, user: User, tasks: dict[int, Task]) -> None:
+    def _context(self, notice: Notice, tasks: dict[int, Task]) -> dict[str, Any]:
         event = notice.event
         task = tasks.get(event.task_id) if event.task_id is not None else None
         title = task.title if task is not None else event.payload.get("task", {}).get("title", "")
-        context: dict[str, Any] = {
+        return {
             "title": title,
             "message": event.message,
             "url": self._link(notice, task),
             "approved": event.type == "submission.approved",
             "overturned": event.type == "dispute.overturned",
         }
-        await self._write(user, notice.kind, context)
 
     def _link(self, notice: Notice, task: Task | None) -> str:
         event, link = notice.event, self.mail.link
@@ -301,18 +300,19 @@ class NotificationMailer:
             return link(f"/work/{global_id('Submission', event.submission_id)}")
         return link(f"/tasks/{global_id('Task', task.id)}")
 
-    async def _write(self, user: User, kind: NotificationKind, context: dict[str, Any]) -> None:
-        """The mail in the outbox, with its unsubscribe link in the footer and in the
-        `List-Unsubscribe` headers (RFC 8058: a mail client POSTs to it, no session needed)."""
-        token = await self.tokens.issue(
+    def _compose(self, user: User, kind: NotificationKind, context: dict[str, Any]) -> _Outgoing:
+        """The mail rendered, with its unsubscribe link in the footer and in the
+        `List-Unsubscribe` headers (RFC 8058: a mail client POSTs to it, no session needed),
+        and the link's token, not stored yet."""
+        token, row = self.tokens.mint(
             user.id,
             TokenPurpose.UNSUBSCRIBE,
             self.settings.unsubscribe_link_seconds,
             subject=kind.value,
         )
-        api = self.settings.public_url or self.settings.link_base
-        await self.mail.send(
-            f"notify_{kind.value.lower()}",
+        template = f"notify_{kind.value.lower()}"
+        rendered = self.mail.render(
+            template,
             to=user.email,
             user_id=user.id,
             context={
@@ -321,11 +321,30 @@ class NotificationMailer:
                 "unsubscribe_url": self.mail.link("/unsubscribe", token=token),
                 "settings_url": self.mail.link("/profile"),
             },
-            headers={
-                "List-Unsubscribe": f"<{api}/unsubscribe?token={token}>",
-                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-            },
         )
+        api = self.settings.public_url or self.settings.link_base
+        headers = {
+            "List-Unsubscribe": f"<{api}/unsubscribe?token={token}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+        }
+        return _Outgoing(template, rendered, headers, row)
+
+    async def _store(self, mails: list[_Outgoing]) -> None:
+        """The mails and their tokens, a statement each; in the caller's transaction."""
+        if not mails:
+            return
+        await AccountToken.bulk_create([m.token for m in mails])
+        await self.mail.send_many(
+            [(m.template, m.rendered) for m in mails], [m.headers for m in mails]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Outgoing:
+    template: str
+    rendered: Rendered
+    headers: dict[str, str]
+    token: AccountToken
 
 
 async def _tasks(ids: set[int]) -> dict[int, Task]:
