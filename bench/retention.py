@@ -31,6 +31,7 @@ from tortoise import Tortoise, connections
 
 from bench.http import database, postgres_reachable
 from picotask.models.events import Event, Stream
+from picotask.models.notifications import MailCursor
 from picotask.server import db
 from picotask.services.core import retention
 from picotask.services.core.clock import ManualClock
@@ -123,6 +124,10 @@ async def run(backend: str, args: argparse.Namespace) -> Result:
             await Tortoise.init(config=db.tortoise_config(url))
             try:
                 await seed(backend, args.events, NOW - timedelta(days=60))
+                # A notification mailer that has read the whole log (it holds back the rest).
+                newest = await Event.all().order_by("-id").only("id").first()
+                assert newest is not None
+                await MailCursor.filter(id=1).update(last_event_id=newest.id)
                 clock = ManualClock(NOW)
                 log = EventLog(clock)
                 sweep = EventRetention(Settings(event_retention_days=30), clock)

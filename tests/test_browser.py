@@ -724,3 +724,54 @@ async def test_two_factors_and_payout_methods_on_the_security_screen(
         await page.get_by_role("button", name=re.compile("Remove Crypto")).click()
         await expect(page.get_by_text("Removed Crypto")).to_be_visible()
         await expect(methods.get_by_role("listitem")).to_have_count(1)
+
+
+async def test_notification_settings_and_the_unsubscribe_page(
+    web_build: Path, browser: Browser, database_url: str, backend: Backend, mail_server: MailServer
+) -> None:
+    async with (
+        served(database_url, backend, mail_url=mail_server.url) as server,
+        context(browser, DESKTOP) as signed_in,
+        context(browser, PHONE) as signed_out,
+        httpx.AsyncClient(base_url=server.url, timeout=10) as client,
+    ):
+        base = server.url
+        page = await signed_in.new_page()
+        await sign_up(page, base, "nora@example.com", "Nora")
+        # Given the profile's notification toggles, every kind on
+        await go(page, "Profile")
+        await expect(page.get_by_role("heading", name="Email notifications")).to_be_visible()
+        bonus = page.get_by_role("checkbox", name="I received a bonus")
+        paid = page.get_by_role("checkbox", name="A payout was paid")
+        await expect(bonus).to_be_checked()
+        await expect(paid).to_be_checked()
+        # When one is turned off, it stays off
+        await bonus.uncheck()
+        await expect(page.get_by_role("status").filter(has_text="No more mail for")).to_be_visible()
+        await page.reload()
+        await expect(page.get_by_role("checkbox", name="I received a bonus")).not_to_be_checked()
+
+        # When a payout is paid, its mail's unsubscribe link opens the page, signed out too
+        token = await page.evaluate("localStorage.getItem('picotask.token')")
+        headers = {"authorization": f"Bearer {token}"}
+        for body in (
+            'mutation { createDeposit(input: {amount: "20.00"}) { userErrors { message } } }',
+            """mutation { requestPayout(input: {amount: "5.00", method: PAYPAL,
+              destination: "nora@example.com"}) { userErrors { message } } }""",
+        ):
+            answer = (await client.post("/graphql", json={"query": body}, headers=headers)).json()
+            assert all(not p["userErrors"] for p in answer["data"].values()), answer
+        mail = await mail_server.wait_for("nora@example.com", 2, within=30)
+        assert str(mail["Subject"]) == "Your picotask payout was paid"
+        link = f"{base}/unsubscribe?token={token_from(mail, '/unsubscribe')}"
+        stranger = await signed_out.new_page()
+        await stranger.goto(link)
+        await expect(stranger.get_by_role("heading", name="Unsubscribe")).to_be_visible()
+        await stranger.get_by_role("button", name="Stop these mails").click()
+        await expect(stranger.get_by_role("status")).to_contain_text(
+            "You will get no more mail for: A payout was paid."
+        )
+        # Then the profile shows it off as well
+        await page.reload()
+        await expect(page.get_by_role("checkbox", name="A payout was paid")).not_to_be_checked()
+        await expect(page.get_by_role("checkbox", name="A payout failed")).to_be_checked()

@@ -105,7 +105,10 @@ async def all_ids() -> list[int]:
 
 
 async def sweep_all(api: Api) -> list[int]:
-    """Sweeper rounds until one removes no event: how many each removed."""
+    """Sweeper rounds until one removes no event: how many each removed. The notification
+    mailer (a durable reader too, tests/test_notifications.py) catches up first, as its
+    background round would."""
+    await api.services.notification_mailer.run_once()
     counts = []
     while removed := (await api.services.sweeper.sweep()).events_removed:
         counts.append(removed)

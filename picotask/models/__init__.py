@@ -15,4 +15,5 @@ MODEL_MODULES = [
     "picotask.models.webhooks",
     "picotask.models.quality",
     "picotask.models.mail",
+    "picotask.models.notifications",
 ]

@@ -76,4 +76,5 @@ class AccountToken(Model):
 
     class Meta:
         table = "account_tokens"
-        indexes = (("user_id", "purpose", "created_at"),)
+        # expires_at: the sweeper removes expired tokens (every notification mail has one).
+        indexes = (("user_id", "purpose", "created_at"), ("expires_at",))

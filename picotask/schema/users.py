@@ -10,6 +10,7 @@ from picotask.models.users import User
 from picotask.schema.context import Info
 from picotask.schema.errors import UserError
 from picotask.schema.money import Money, Wallet
+from picotask.schema.notifications import NotificationSettingType
 from picotask.schema.relay import Node, to_global_id
 from picotask.schema.uploads import base_url
 from picotask.services.accounts.users import approval_rate, may_see_money
@@ -159,6 +160,11 @@ class Viewer:
         if self._user.two_factor_enabled_at is None:
             return None
         return await info.context.services.two_factor.recovery_codes_left(self._user.id)
+
+    @strawberry.field(description="Which kinds of notification are mailed, every kind listed.")
+    async def notification_settings(self, info: Info) -> list[NotificationSettingType]:
+        choices = await info.context.services.notifications.of(self._user.id)
+        return [NotificationSettingType.of(c) for c in choices]
 
     @strawberry.field(description="The viewer's public profile.")
     def user(self) -> UserType:

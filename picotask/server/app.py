@@ -39,6 +39,7 @@ from picotask.server.request_id import (
 from picotask.server.schema import build_schema
 from picotask.server.shutdown import Shutdown
 from picotask.server.tracing import Tracing
+from picotask.server.unsubscribe import Unsubscribe
 from picotask.server.web import WebApp
 from picotask.services.core.clock import Clock, SystemClock
 from picotask.services.registry import Services
@@ -105,6 +106,7 @@ def create_app(
                 workers.append(asyncio.create_task(services.sweeper.run_forever(stop)))
                 workers.append(asyncio.create_task(services.webhook_dispatcher.run_forever(stop)))
                 workers.append(asyncio.create_task(services.mail_sender.run_forever(stop)))
+                workers.append(asyncio.create_task(services.notification_mailer.run_forever(stop)))
             try:
                 log.info("picotask ready (%s, bus %s)", settings.env, settings.broadcast_url)
                 yield
@@ -144,6 +146,7 @@ def create_app(
             Route(GRAPHQL_PATH, view, methods=["GET", "POST"]),
             WebSocketRoute(GRAPHQL_PATH, view),
             *Files(services).routes(),
+            *Unsubscribe(services).routes(),
             *WebApp(settings.web_dir).routes(),  # last: its fallback takes any other path
         ],
         # Not on the way of websockets to /graphql (`App`).

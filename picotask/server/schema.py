@@ -23,6 +23,7 @@ from picotask.resolvers.events import EventsQuery, EventsSubscription
 from picotask.resolvers.groups import GroupsMutation, GroupsQuery
 from picotask.resolvers.moderation import ModerationMutation
 from picotask.resolvers.node import NodeQuery
+from picotask.resolvers.notifications import NotificationsMutation
 from picotask.resolvers.payout_methods import PayoutMethodsMutation, PayoutMethodsQuery
 from picotask.resolvers.payouts import PayoutsMutation, PayoutsQuery
 from picotask.resolvers.quality import QualityMutation, QualityQuery
@@ -68,6 +69,7 @@ class Mutation(
     UsersMutation,
     RecoveryMutation,
     SessionsMutation,
+    NotificationsMutation,
     TasksMutation,
     BatchesMutation,
     GroupsMutation,

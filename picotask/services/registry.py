@@ -20,6 +20,8 @@ from picotask.services.campaigns.analytics_live import LiveAnalytics
 from picotask.services.campaigns.batches import BatchService
 from picotask.services.core.clock import Clock
 from picotask.services.core.events import EventLog, Publisher
+from picotask.services.integrations.mailer import NotificationMailer
+from picotask.services.integrations.notifications import NotificationPreferences
 from picotask.services.integrations.webhook_sender import WebhookDispatcher
 from picotask.services.integrations.webhooks import WebhookService
 from picotask.services.mail.outbox import Mailbox
@@ -105,6 +107,10 @@ class Services:
     # Two factors (TOTP), and the saved payout methods money may leave to.
     two_factor: TwoFactor
     payout_methods: PayoutMethods
+    # Notification mail: what each user wants mailed, and the event log's consumer that
+    # writes it into the outbox.
+    notifications: NotificationPreferences
+    notification_mailer: NotificationMailer
     payouts: PayoutService
     payout_processor: PayoutProcessor
     tasks: TaskService
@@ -174,6 +180,7 @@ class Services:
             settings, clock, ledger, providers.payments, events, two_factor, payout_methods
         )
         throttle = AuthThrottle(limits, clock, settings)
+        notifications = NotificationPreferences(clock, tokens)
         users = UserService(
             passwords,
             clock,
@@ -202,6 +209,8 @@ class Services:
             recovery=AccountRecovery(settings, users, confirmations, mail_limits),
             two_factor=two_factor,
             payout_methods=payout_methods,
+            notifications=notifications,
+            notification_mailer=NotificationMailer(settings, clock, mail, tokens, notifications),
             payouts=payouts,
             payout_processor=PayoutProcessor(
                 clock,
@@ -228,7 +237,7 @@ class Services:
             moderation=ModerationService(clock, events, revocations),
             ratings=RatingService(clock),
             trust=TrustService(clock, events, tasks),
-            sweeper=Sweeper(settings, clock, tasks, settlement, events, uploads),
+            sweeper=Sweeper(settings, clock, tasks, settlement, events, uploads, tokens),
             storage=storage,
             uploads=uploads,
             statement=StatementService(settings),

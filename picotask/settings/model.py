@@ -166,6 +166,11 @@ class Settings(BaseSettings):
     mail_retry_base_seconds: float = Field(30.0, gt=0, le=3_600)
     mail_retry_window_seconds: int = Field(172_800, ge=60, le=1_209_600)
     mail_max_concurrency: int = Field(4, ge=1, le=100)  # attempts in flight per instance
+    # Notification mail (services/integrations/mailer.py): an employer gets at most one "new
+    # submissions" mail per task per this many seconds (the first at once, the rest counted in
+    # the next); an unsubscribe link in a notification works for this long.
+    submission_digest_seconds: int = Field(900, ge=0, le=86_400)
+    unsubscribe_link_seconds: int = Field(5_184_000, ge=86_400, le=31_536_000)
 
     # Money movement.
     max_deposit_cents: Cents = 1_000_000
@@ -262,8 +267,9 @@ class Settings(BaseSettings):
     # missing one before the log is read (which tells whether it will ever commit).
     bus_gap_grace_seconds: NonNegativeFloat = 0.1
     # The event log keeps this many days of events (the `events` query, subscriptions' `after`):
-    # the sweeper removes older ones once every durable reader (the webhook fan-out) has passed
-    # them, and a cursor from before what is kept is refused (CURSOR_EXPIRED). 0: kept forever.
+    # the sweeper removes older ones once every durable reader (the webhook fan-out, the
+    # notification mailer) has passed them, and a cursor from before what is kept is refused
+    # (CURSOR_EXPIRED). 0: kept forever.
     event_retention_days: int = Field(30, ge=0, le=36_500)
 
     # Websockets; the limits are counted per instance.

@@ -6,6 +6,7 @@ import { createApi, token as stored, watchConnection } from "./api";
 import { Auth } from "./auth";
 import { MyTasks, NewTask, TaskReview } from "./employer";
 import { MyUserId, publishMyEvent, type MyEvent } from "./hooks";
+import { NotificationSettings, Unsubscribe } from "./notifications";
 import { LOG_OUT, ME, MY_EVENTS } from "./operations";
 import "./style.css";
 import { ChangeEmail, ConfirmBanner, ConfirmEmail, ForgotPassword, ResetPassword } from "./recovery";
@@ -25,13 +26,15 @@ function App() {
   const path = usePath();
   const api = useMemo(() => createApi(bearer, () => signIn(null)), [bearer]);
   useEffect(() => () => void api.ws.dispose(), [api]);
-  // A mailed confirmation link works signed in or out.
+  // A mailed confirmation or unsubscribe link works signed in or out.
   return (
     <Provider value={api.client}>
       {path === "/confirm-email" ? (
         <ConfirmEmail />
       ) : path === "/confirm-payout-method" ? (
         <ConfirmPayoutMethod />
+      ) : path === "/unsubscribe" ? (
+        <Unsubscribe />
       ) : bearer ? (
         <Shell onSignOut={() => signIn(null)} />
       ) : (
@@ -137,6 +140,7 @@ function Screen(props: { path: string; me: Me }) {
         <main class="narrow">
           <ChangeEmail pending={props.me.pendingEmail} twoFactorEnabled={props.me.twoFactorEnabled} />
           <Sessions />
+          <NotificationSettings />
         </main>
       </>
     );

@@ -32,6 +32,15 @@ export const RESET_PASSWORD = gql`mutation ResetPassword($input: ResetPasswordIn
 export const CHANGE_EMAIL = gql`mutation ChangeEmail($input: ChangeEmailInput!) {
   changeEmail(input: $input) { pendingEmail ${ERRORS} } }`;
 
+// Notification mail (notifications.tsx): a toggle per kind, and the mailed unsubscribe link.
+export const NOTIFICATION_SETTINGS = gql`query NotificationSettings {
+  me { id notificationSettings { kind email } } }`;
+export const UPDATE_NOTIFICATION_SETTINGS = gql`mutation UpdateNotificationSettings(
+  $input: UpdateNotificationSettingsInput!) { updateNotificationSettings(input: $input) {
+  settings { kind email } ${ERRORS} } }`;
+export const UNSUBSCRIBE = gql`mutation Unsubscribe($input: UnsubscribeInput!) {
+  unsubscribe(input: $input) { kind ${ERRORS} } }`;
+
 export const TASKS = gql`query Tasks($first: Int, $after: String, $filter: TaskFilter) {
   tasks(first: $first, after: $after, filter: $filter, orderBy: NEWEST) {
     edges { cursor node { ${TASK} } } pageInfo { hasNextPage endCursor } feedCursor } }`;

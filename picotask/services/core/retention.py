@@ -13,6 +13,8 @@ Durable readers, which hold the log back (clients' cursors do not: they get the 
 - the webhook fan-out (`WebhookCursor` row 1: it turns events after it into deliveries; the
   deliveries carry their own payload and never read the log again). Before its first round,
   the endpoints' `after_event_id` (it will start from there);
+- the notification mailer (`MailCursor`: it turns events after it into mails; the migration
+  makes it at the newest event, so it is there before its first round);
 - the newest event is always kept, so ids never repeat and every instance finds where the
   log ends (the sequencer starts from it, a new webhook endpoint from it).
 The sequencers' positions are in memory and always near the newest event; a subscription
@@ -29,6 +31,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from picotask.models.events import Event
+from picotask.models.notifications import MailCursor
 from picotask.models.webhooks import WebhookCursor, WebhookEndpoint
 from picotask.services.core.clock import Clock
 from picotask.services.core.errors import DomainError, ErrorCode
@@ -70,6 +73,9 @@ async def _readers_need() -> int | None:
     if newest is None:
         return None
     needed: int = newest.id  # never removed
+    mailer = await MailCursor.get_or_none(id=1)
+    if mailer is not None:
+        needed = min(needed, mailer.last_event_id + 1)
     fan_out = await WebhookCursor.get_or_none(id=FAN_OUT)
     if fan_out is not None:
         needed = min(needed, fan_out.last_event_id + 1)

@@ -12,7 +12,7 @@ sender asks the kind's preparer for the mail, which may be none.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -87,6 +87,20 @@ class Mailbox:
         mail = self.render(template, to=to, context=context, user_id=user_id)
         return await self._write(template, mail, headers)
 
+    async def send_many(
+        self, mails: Sequence[tuple[str, Rendered]], headers: Sequence[Mapping[str, str]]
+    ) -> None:
+        """Write many mails rendered already (`render`), as (template, mail), with their
+        headers, in one statement; call it inside the change's transaction."""
+        if not mails:
+            return
+        rows = [
+            self._row(kind, mail, extra) for (kind, mail), extra in zip(mails, headers, strict=True)
+        ]
+        await OutboxMail.bulk_create(rows)
+        if self._woken is not None:
+            self._woken()
+
     async def later(self, kind: str, *, to: str, user_id: int | None = None) -> OutboxMail:
         """Write a mail that `preparers[kind]` renders when it is sent."""
         if kind not in self.preparers:
@@ -97,8 +111,15 @@ class Mailbox:
     async def _write(
         self, kind: str, mail: Rendered, headers: Mapping[str, str] | None
     ) -> OutboxMail:
+        row = self._row(kind, mail, headers)
+        await row.save()
+        if self._woken is not None:
+            self._woken()
+        return row
+
+    def _row(self, kind: str, mail: Rendered, headers: Mapping[str, str] | None) -> OutboxMail:
         now = self.clock.now()
-        row = await OutboxMail.create(
+        return OutboxMail(
             user_id=mail.user_id,
             to_address=mail.to,
             kind=kind,
@@ -109,9 +130,6 @@ class Mailbox:
             next_attempt_at=now,
             created_at=now,
         )
-        if self._woken is not None:
-            self._woken()
-        return row
 
     def give_up_at(self, mail: OutboxMail) -> Any:
         return mail.created_at + timedelta(seconds=self.settings.mail_retry_window_seconds)

@@ -1,9 +1,9 @@
 """Time rules, run in every server process: claim timeouts, review windows, revision
-deadlines, dispute windows, task expiry, the removal of unused uploads and of proof
-images past their retention, and of events past theirs (services/core/retention.py); on
-SQLite, the planner's statistics (services/core/statistics.py). Each
-rule is the same conditional update a request would make (`transitions.try_move`), so
-sweepers in several processes never act twice."""
+deadlines, dispute windows, task expiry, the removal of unused uploads, of proof images
+past their retention, of expired mailed-link tokens and of events past their retention
+(services/core/retention.py); on SQLite, the planner's statistics
+(services/core/statistics.py). Each rule is the same conditional update a request would
+make (`transitions.try_move`), so sweepers in several processes never act twice."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from picotask.models.submissions import DecidedBy, RejectionReason, Submission, SubmissionStatus
 from picotask.models.tasks import Task
+from picotask.services.accounts.tokens import EmailTokens
 from picotask.services.core.clock import Clock
 from picotask.services.core.events import EventLog
 from picotask.services.core.retention import EventRetention
@@ -37,6 +38,7 @@ class SweepResult:
     rejections_final: int
     tasks_expired: int
     uploads_removed: int
+    tokens_removed: int
     events_removed: int
 
 
@@ -49,6 +51,7 @@ class Sweeper:
         settlement: Settlement,
         events: EventLog,
         uploads: UploadService,
+        tokens: EmailTokens | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -56,6 +59,7 @@ class Sweeper:
         self.settlement = settlement
         self.events = events
         self.uploads = uploads
+        self.tokens = tokens or EmailTokens(clock)
         self.retention = EventRetention(settings, clock)
         self.statistics = PlannerStatistics(clock)
 
@@ -69,6 +73,7 @@ class Sweeper:
             # Last: a task expiring now refunds what the rules above just freed.
             tasks_expired=await self.tasks.expire_due(),
             uploads_removed=await self.uploads.sweep(),
+            tokens_removed=await self.tokens.remove_expired(),
             # Last: bounded batches, and nothing above waits for it.
             events_removed=await self.retention.sweep(),
         )
