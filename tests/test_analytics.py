@@ -4,6 +4,7 @@ live as submissions change; checked against the submissions and the ledger after
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from picotask.models.ledger import Account
@@ -335,6 +336,18 @@ async def test_the_employers_own_changes_are_pushed_too(api: Api) -> None:
         assert down["analytics"]["slotsRemaining"] == 0
         assert down["analytics"]["money"]["refunded"] == {"amount": "6.60"}  # all of it
         assert down["analytics"]["money"]["inEscrow"] == {"amount": "0.00"}
+
+        # A task that expires: closed and refunded by the sweeper, pushed once.
+        deadline = (api.clock.now() + timedelta(hours=1)).isoformat()
+        expiring = task_input("Task C", "0.50", 2, expiresAt=deadline)
+        c = (await s.do("task", day.boss, **expiring))["task"]["id"]
+        await ws.subscribe("c", LIVE, {"id": c})
+        await until(lambda: api.server.app.state.bus.stats.subscribers == 2)
+        api.clock.advance(3_600)
+        assert (await api.services.sweeper.sweep()).tasks_expired == 1
+        [expired] = await everything_on(ws, "c")
+        assert expired["analytics"]["slotsRemaining"] == 0
+        assert expired["analytics"]["money"]["refunded"] == {"amount": "1.10"}
         assert await nothing_more(ws)
 
 
