@@ -183,7 +183,7 @@ async def test_submit_after_the_claim_timeout_but_before_the_sweep(
         ([Answer("Username", "x"), Answer("username", "y")], "1", ErrorCode.DUPLICATE),
         ([Answer("Username", "x"), Answer("Profile", "ftp://x")], "1", ErrorCode.INVALID),
         ([Answer("Username", "x"), Answer("Followers", "12k")], "1", ErrorCode.INVALID),
-        ([Answer("Username", "x" * 5_001)], "0", ErrorCode.INVALID),
+        ([Answer("Username", "x" * 5_001)], "0", ErrorCode.TOO_LONG),
     ],
 )
 async def test_proof_is_checked_against_the_fields(
