@@ -146,7 +146,7 @@ async def test_viewer_dependent_selections_on_every_stream_answer_their_own_view
 
         # The employer sees their own money on their task's events; the rival got none of them.
         for op_id in ("submissions", "analytics"):
-            kinds = []
+            kinds: list[str] = []
             while len(kinds) < 3:
                 event = (await next_data(b, op_id))[
                     "taskSubmissions" if op_id == "submissions" else "taskAnalytics"
